@@ -1,0 +1,82 @@
+package core
+
+import (
+	"math"
+	"time"
+)
+
+// State is one key's state for any algorithm: three integers whose meaning
+// each algorithm's file documents, and, for SlidingWindowLog only, a ring of
+// admission times. Its zero value is a key that has never been used, and a
+// state left alone until its ResetAfter has passed behaves exactly like the
+// zero value, so a store may drop it then.
+type State struct {
+	A, B, C int64
+	Log     []int64
+}
+
+// Apply is the pure state transition every store runs atomically: given a
+// key's state, the current instant (nanoseconds since the Unix epoch; window
+// algorithms align their windows to it), a valid limit and a cost >= 0, it
+// returns the key's new state and the decision.
+//
+// Only an admitted request with cost > 0 changes the state; for every other
+// outcome the returned state is s itself, so a store need not write it. The
+// new state of SlidingWindowLog may share s.Log's array. When now is earlier
+// than a time recorded in s (a clock stepped backwards), Apply decides as if
+// it were that later time, so a backwards step never admits more.
+func Apply(s State, now int64, l Limit, cost int64) (State, Decision) {
+	switch l.Algorithm {
+	case TokenBucket:
+		return takeTokenBucket(s, now, l, cost)
+	case FixedWindow:
+		return takeFixedWindow(s, now, l, cost)
+	case SlidingWindowCounter:
+		return takeSlidingCounter(s, now, l, cost)
+	case SlidingWindowLog:
+		return takeSlidingLog(s, now, l, cost)
+	default:
+		return takeGCRA(s, now, l, cost)
+	}
+}
+
+// verdict fills in a decision from the quantities every algorithm computes.
+// remaining and reset describe the key after the decision; wait is the
+// RetryAfter of a denial.
+func verdict(l Limit, allowed bool, remaining, reset, wait int64) Decision {
+	d := Decision{Allowed: allowed, Limit: l, Remaining: max(remaining, 0), ResetAfter: durationOf(reset)}
+	if !allowed {
+		d.Reason = ReasonLimited
+		d.RetryAfter = durationOf(wait)
+	}
+	return d
+}
+
+// tooCostly is the decision for cost > burst: denied for good, nothing taken.
+func tooCostly(l Limit, remaining, reset int64) Decision {
+	d := verdict(l, false, remaining, reset, 0)
+	d.Reason = ReasonCostExceedsBurst
+	d.RetryAfter = Never
+	return d
+}
+
+func durationOf(ns int64) time.Duration { return time.Duration(max(ns, 0)) }
+
+// satAdd adds two non-negative numbers, saturating instead of wrapping.
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
+
+// floorDiv rounds towards minus infinity, so windows before 1970 align too.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}

@@ -1,0 +1,34 @@
+package core
+
+// GCRA state: A is the theoretical arrival time (TAT), the instant at which
+// the key's bucket would be empty again if nothing more were admitted.
+//
+// With interval T = Period/Rate (rounded up) and tolerance τ = Burst×T, a
+// request of cost n at instant t is admitted when
+//
+//	max(TAT, t) + n×T − t ≤ τ
+//
+// and then TAT becomes max(TAT, t) + n×T. "used" below is max(TAT, t) − t,
+// the part of τ taken: Remaining is ⌊(τ − used)/T⌋, ResetAfter is used, and a
+// denied request may retry after used + n×T − τ.
+func takeGCRA(s State, now int64, l Limit, cost int64) (State, Decision) {
+	t := int64(l.Interval())
+	burst := l.EffectiveBurst()
+	tau := burst * t
+	used := max(s.A-now, 0)
+	left := func(used int64) int64 { return (tau - used) / t } // floor; negative only after a backwards clock step
+
+	if cost > burst {
+		return s, tooCostly(l, left(used), used)
+	}
+	probe := max(cost, 1)
+	after := satAdd(used, probe*t)
+	if after > tau {
+		return s, verdict(l, false, left(used), used, after-tau)
+	}
+	if cost == 0 {
+		return s, verdict(l, true, left(used), used, 0)
+	}
+	s.A = now + after
+	return s, verdict(l, true, left(after), after, 0)
+}

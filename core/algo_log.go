@@ -1,0 +1,60 @@
+package core
+
+// Sliding window log state: Log is a ring of the instants of admitted events
+// in ascending order (an event of cost n is n entries), A the index of the
+// oldest entry and B the number of entries. An entry at instant ts counts
+// while now − ts < Period. A request of cost n is admitted when the entries
+// that count plus n are at most Rate; a denied one waits until enough of the
+// oldest entries age out. Once allocated, the ring holds exactly Rate entries.
+func takeSlidingLog(s State, now int64, l Limit, cost int64) (State, Decision) {
+	period, rate := int64(l.Period), l.Rate
+	n := int64(len(s.Log))
+	at := func(i int64) int64 { return s.Log[(s.A+i)%n] } // i-th oldest entry
+
+	t, skew := now, int64(0)
+	var newest int64
+	if s.B > 0 {
+		newest = at(s.B - 1)
+		if t < newest {
+			t, skew = newest, newest-now
+		}
+	}
+	var expired int64
+	for expired < s.B && at(expired) <= t-period {
+		expired++
+	}
+	used := s.B - expired
+	reset := int64(0)
+	if used > 0 {
+		reset = newest + period - t + skew
+	}
+
+	if cost > rate {
+		return s, tooCostly(l, rate-used, reset)
+	}
+	probe := max(cost, 1)
+	if over := used + probe - rate; over > 0 {
+		// The over-th oldest live entry must age out first.
+		return s, verdict(l, false, rate-used, reset, at(expired+over-1)+period-t+skew)
+	}
+	if cost == 0 {
+		return s, verdict(l, true, rate-used, reset, 0)
+	}
+	if n != rate {
+		// First use, or the limit's rate changed: move the live entries
+		// into a ring of the right size.
+		ring := make([]int64, rate)
+		for i := int64(0); i < used; i++ {
+			ring[i] = at(expired + i)
+		}
+		s.Log, s.A, n = ring, 0, rate
+	} else {
+		s.A = (s.A + expired) % n
+	}
+	s.B = used
+	for i := int64(0); i < cost; i++ {
+		s.Log[(s.A+s.B)%n] = t
+		s.B++
+	}
+	return s, verdict(l, true, rate-s.B, period+skew, 0)
+}

@@ -1,0 +1,89 @@
+package core_test
+
+import (
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storetest"
+)
+
+// GCRA and the token bucket are one meter: on any history they must decide
+// alike whenever Period/Rate is whole nanoseconds.
+func TestTokenBucketDecidesAsGCRA(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := 0; trial < 200; trial++ {
+		rate := int64(1 + rng.IntN(50))
+		l := core.Limit{Rate: rate, Period: time.Duration(rate) * time.Duration(1+rng.IntN(1e6)), Burst: int64(1 + rng.IntN(20))}
+		tb := l.WithAlgorithm(core.TokenBucket)
+		var gs, ts core.State
+		now := int64(1e18)
+		for i := 0; i < 300; i++ {
+			now += int64(rng.IntN(int(l.Interval()) * 2))
+			cost := int64(rng.IntN(int(l.Burst) + 2))
+			var gd, td core.Decision
+			gs, gd = core.Apply(gs, now, l, cost)
+			ts, td = core.Apply(ts, now, tb, cost)
+			td.Limit = l
+			if gd != td {
+				t.Fatalf("limit %v, step %d, cost %d: GCRA %+v, token bucket %+v", l, i, cost, gd, td)
+			}
+		}
+	}
+}
+
+// Apply never changes state except for an admitted take.
+func TestApplyWritesOnlyAdmittedTakes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, alg := range core.Algorithms() {
+		l := core.PerSecond(5).WithAlgorithm(alg)
+		var s core.State
+		now := int64(2e18)
+		for i := 0; i < 500; i++ {
+			now += int64(rng.IntN(int(300 * time.Millisecond)))
+			cost := int64(rng.IntN(8))
+			before := s
+			before.Log = append([]int64(nil), s.Log...)
+			next, d := core.Apply(s, now, l, cost)
+			if !(d.Allowed && cost > 0) {
+				if next.A != before.A || next.B != before.B || next.C != before.C || !slicesEqual(next.Log, before.Log) {
+					t.Fatalf("%v: %v with cost %d changed the state", alg, d.Reason, cost)
+				}
+			}
+			s = next
+		}
+	}
+}
+
+func slicesEqual(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// The package doc's table of what a greedy client is admitted must be the
+// conformance suite's.
+func TestDocAgreesWithConformanceSuite(t *testing.T) {
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for alg, n := range storetest.GreedyAdmitted {
+		row := "//	" + padRight(alg.String(), 24) + padRight(strconv.Itoa(n[0]), 10) + strconv.Itoa(n[1])
+		if !strings.Contains(string(doc), row+"\n") {
+			t.Errorf("doc.go lacks the row %q", row)
+		}
+	}
+}
+
+func padRight(s string, n int) string { return s + strings.Repeat(" ", max(n-len(s), 1)) }

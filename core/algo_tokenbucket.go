@@ -1,0 +1,48 @@
+package core
+
+// Token bucket state: A is the deficit, how far the bucket is below full,
+// and B the instant it was last written. The deficit is kept in units where
+// one token is Period units and the bucket refills Rate units per nanosecond,
+// so refill is exact integer arithmetic with no rounded interval: capacity is
+// Burst×Period, a request of cost n needs n×Period, and a deficit D is
+// refilled after ⌈D/Rate⌉ nanoseconds. The zero state is a full bucket.
+//
+// For the same Limit it admits exactly what GCRA admits (they are the same
+// meter, seen from opposite ends) whenever Period/Rate is a whole number of
+// nanoseconds; otherwise it is the more exact of the two by under a
+// nanosecond per event.
+func takeTokenBucket(s State, now int64, l Limit, cost int64) (State, Decision) {
+	period, rate, burst := int64(l.Period), l.Rate, l.EffectiveBurst()
+	capacity := burst * period
+
+	// A clock stepped back behind the last write refills nothing: decide
+	// at the last write's instant and add the difference to every wait.
+	t, skew := now, int64(0)
+	if t < s.B {
+		t, skew = s.B, s.B-now
+	}
+	deficit := s.A
+	if deficit > 0 {
+		if elapsed := t - s.B; elapsed >= ceilDiv(deficit, rate) {
+			deficit = 0
+		} else {
+			deficit -= elapsed * rate // elapsed×rate < deficit+rate: no overflow
+		}
+	}
+	left := func(d int64) int64 { return (capacity - d) / period }
+	refill := func(d int64) int64 { return ceilDiv(d, rate) + skew }
+
+	if cost > burst {
+		return s, tooCostly(l, left(deficit), refill(deficit))
+	}
+	probe := max(cost, 1)
+	if over := deficit + probe*period - capacity; over > 0 {
+		return s, verdict(l, false, left(deficit), refill(deficit), ceilDiv(over, rate)+skew)
+	}
+	if cost == 0 {
+		return s, verdict(l, true, left(deficit), refill(deficit), 0)
+	}
+	deficit += cost * period
+	s.A, s.B = deficit, t
+	return s, verdict(l, true, left(deficit), refill(deficit), 0)
+}

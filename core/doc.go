@@ -1,0 +1,92 @@
+// Package core is tollgate's framework-agnostic rate-limiting core: limits,
+// the algorithms that enforce them, the Store contract and the Limiter that
+// puts them together. It imports only the standard library.
+//
+// # One minute
+//
+//	store, _ := memstore.New()            // github.com/tollgate-go/tollgate/stores/memstore
+//	defer store.Close()
+//	limit, _ := core.ParseLimit("100/m")  // or core.PerMinute(100)
+//	lim, err := core.NewLimiter(store, limit, core.WithName("per-ip"))
+//	if err != nil {
+//		return err // invalid limits and options are rejected here, naming the field
+//	}
+//	d, err := lim.Take(ctx, clientIP)
+//	if !d.Allowed {
+//		// 429, Retry-After: d.RetryAfter rounded up to whole seconds
+//	}
+//
+// A Decision carries Remaining, ResetAfter and RetryAfter as durations from
+// now; the HTTP adapters turn them into headers.
+//
+// # Limits
+//
+// A Limit is Rate events per Period, a Burst and an Algorithm. ParseLimit
+// reads "100/m", "10/s burst 20", "5000/h", "300/5m fixed-window". Invalid
+// limits (zero or negative rate or period, burst below 1, more than one event
+// per nanosecond, a burst × period that overflows, an unknown algorithm) fail
+// Validate, ParseLimit and NewLimiter with a *LimitError naming the field.
+//
+// # Algorithms
+//
+//   - GCRA (default): one timestamp per key; admits Burst at once, then one
+//     every Period/Rate. It is the leaky bucket used as a meter, so there is
+//     no separate leaky bucket.
+//   - TokenBucket: Burst tokens refilled continuously at Rate per Period. It
+//     admits exactly what GCRA admits (same meter, other representation),
+//     with an exact refill; offered because many users think in tokens.
+//   - FixedWindow: Rate per window of Period, windows aligned to the Unix
+//     epoch. Cheapest to explain; allows 2×Rate across a boundary.
+//   - SlidingWindowCounter: the previous window's count weighted by its
+//     overlap with the last Period, plus the current count. Two integers.
+//   - SlidingWindowLog: exact; one timestamp per admitted event, so Rate is
+//     capped at MaxLogRate.
+//
+// Each is a pure function (Apply: state, now, limit, cost → state, decision)
+// that every store runs atomically, and that core/storetest pins down.
+//
+// # Rate versus burst: what the first period admits
+//
+// Users of other libraries are often surprised that a limit of 10 per second
+// admits about 19 requests in its first second. GCRA and the token bucket
+// start full: a fresh key may spend its whole Burst at once, and the bucket
+// refills while it is being spent. With Rate = Burst = 10 per second, a
+// client that sends as fast as it may gets 10 at t=0 and then one every
+// 100ms: 19 in [0s, 1s), 29 in [0s, 2s) — Burst + Rate × elapsed, and
+// never more than Burst in any instant. Over any long run the rate is 10/s.
+// The window algorithms admit Rate per window instead (the sliding counter a
+// little less in the second, while the first window's weight fades).
+//
+// For a greedy client of a fresh key under "10/s" (polling every 10ms and
+// sending until denied), the requests admitted are:
+//
+//	algorithm               [0,1s)    [0,2s)
+//	gcra                    19        29
+//	token-bucket            19        29
+//	fixed-window            10        20
+//	sliding-window-counter  10        19
+//	sliding-window-log      10        20
+//
+// The conformance suite asserts this table for every store. To get "at most
+// N in any period" with GCRA, set Burst to 1 and the rate to N (smooth, no
+// bursts), or use SlidingWindowLog.
+//
+// # Peek, cost and impossible requests
+//
+// Cost 0 peeks: nothing is taken and the decision says whether a request of
+// cost 1 would be admitted. A cost above Burst can never be admitted: it is
+// denied with ReasonCostExceedsBurst and RetryAfter Never, and takes nothing.
+//
+// # Time
+//
+// Stores read an injectable Clock (SystemClock by default, ManualClock in
+// tests). A clock that steps backwards never admits extra requests: the
+// algorithms decide at the latest instant they have recorded.
+//
+// # Failure
+//
+// A Limiter's failure policy decides when its store errs: FailOpen (default;
+// admit uncounted), FailClosed (deny; HTTP adapters answer 503), or a
+// fallback store with the limit divided among instances. Invalid input (an
+// empty key, a negative cost) is never admitted by any policy.
+package core

@@ -1,0 +1,286 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// FailurePolicy says what a Limiter does when its store returns an error.
+type FailurePolicy uint8
+
+const (
+	// FailOpen admits the request uncounted (ReasonFailOpen). It is the
+	// default: a rate limiter whose store is down should not take the
+	// service down with it.
+	FailOpen FailurePolicy = iota
+	// FailClosed denies the request (ReasonFailClosed, RetryAfter 1s); HTTP
+	// adapters answer 503.
+	FailClosed
+	// FailBack decides with a fallback store (set by WithFallback).
+	FailBack
+)
+
+func (p FailurePolicy) String() string {
+	switch p {
+	case FailOpen:
+		return "fail-open"
+	case FailClosed:
+		return "fail-closed"
+	case FailBack:
+		return "fallback"
+	}
+	return "policy(?)"
+}
+
+// FailClosedRetryAfter is the RetryAfter of a decision denied because the
+// store failed under FailClosed.
+const FailClosedRetryAfter = time.Second
+
+// ErrStore wraps every store error a Limiter returns, so callers can tell a
+// failed store (errors.Is(err, ErrStore)) from invalid input.
+var ErrStore = errors.New("tollgate: store failed")
+
+// Event describes one decision, for the hook set with WithHook.
+type Event struct {
+	// Policy is the limiter's name.
+	Policy string
+	// Key is the key as passed to Take, without the limiter's prefix.
+	Key string
+	// Cost is the cost asked for.
+	Cost int64
+	// Decision is what the limiter returned.
+	Decision Decision
+	// Err is the store's error, if it failed (the decision then follows the
+	// failure policy), or the input error.
+	Err error
+	// Fallback is true when the fallback store decided.
+	Fallback bool
+	// Latency is how long the store took.
+	Latency time.Duration
+}
+
+// Limiter applies one named Limit to keys, in a Store. It is safe for
+// concurrent use. Several limiters may share one store: each keeps its keys
+// apart with its prefix.
+type Limiter struct {
+	store    Store
+	limit    Limit
+	name     string
+	prefix   string
+	cost     int64
+	policy   FailurePolicy
+	fallback Store
+	fbLimit  Limit
+	hook     func(context.Context, Event)
+}
+
+type config struct {
+	name      string
+	prefix    *string
+	cost      int64
+	policy    FailurePolicy
+	fallback  Store
+	instances int
+	hook      func(context.Context, Event)
+}
+
+// Option configures a Limiter.
+type Option interface{ apply(*config) error }
+
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
+
+// WithName names the limiter's policy, as headers and hooks show it (the
+// IETF RateLimit field's policy id). Default: the limit's String form, such
+// as "100/m". The name must be printable ASCII without '"' or '\'.
+func WithName(name string) Option {
+	return optionFunc(func(c *config) error {
+		if name == "" {
+			return errors.New("tollgate: name: empty")
+		}
+		for i := 0; i < len(name); i++ {
+			if ch := name[i]; ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' {
+				return fmt.Errorf("tollgate: name %q: byte %d is not printable ASCII (or is a quote or backslash)", name, i)
+			}
+		}
+		c.name = name
+		return nil
+	})
+}
+
+// WithPrefix sets the prefix put before every key in the store. Default: the
+// name followed by ':', so limiters with different names never share state.
+func WithPrefix(prefix string) Option {
+	return optionFunc(func(c *config) error {
+		if len(prefix) >= MaxKeyLen {
+			return fmt.Errorf("tollgate: prefix: %d bytes leaves no room for a key", len(prefix))
+		}
+		c.prefix = &prefix
+		return nil
+	})
+}
+
+// WithCost sets the cost Take charges per request. Default 1.
+func WithCost(n int64) Option {
+	return optionFunc(func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("tollgate: cost %d: must be at least 1 (use Peek to look without taking)", n)
+		}
+		c.cost = n
+		return nil
+	})
+}
+
+// WithFailOpen admits requests when the store fails. This is the default.
+func WithFailOpen() Option {
+	return optionFunc(func(c *config) error { c.policy = FailOpen; return nil })
+}
+
+// WithFailClosed denies requests when the store fails.
+func WithFailClosed() Option {
+	return optionFunc(func(c *config) error { c.policy = FailClosed; return nil })
+}
+
+// WithFallback decides with store when the primary store fails, typically a
+// memstore when the primary is shared. instances is how many processes share
+// the primary's quota: each falls back to the limit divided by it (rate and
+// burst, each at least 1), so N instances in fallback together admit about the
+// quota rather than N times it. If the fallback fails too, the request is
+// denied.
+func WithFallback(store Store, instances int) Option {
+	return optionFunc(func(c *config) error {
+		if store == nil {
+			return errors.New("tollgate: fallback: nil store")
+		}
+		if instances < 1 {
+			return fmt.Errorf("tollgate: fallback instances %d: must be at least 1", instances)
+		}
+		c.policy, c.fallback, c.instances = FailBack, store, instances
+		return nil
+	})
+}
+
+// WithHook calls fn after every decision, on the caller's goroutine. fn must
+// be fast and must not retain ev beyond the call.
+func WithHook(fn func(ctx context.Context, ev Event)) Option {
+	return optionFunc(func(c *config) error {
+		if fn == nil {
+			return errors.New("tollgate: hook: nil func")
+		}
+		c.hook = fn
+		return nil
+	})
+}
+
+// NewLimiter returns a Limiter enforcing limit in store. It validates the
+// limit and every option, and returns an error naming what is wrong.
+func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
+	if store == nil {
+		return nil, errors.New("tollgate: nil store")
+	}
+	if err := limit.Validate(); err != nil {
+		return nil, err
+	}
+	c := config{name: limit.String(), cost: 1}
+	for _, o := range opts {
+		if err := o.apply(&c); err != nil {
+			return nil, err
+		}
+	}
+	if c.cost > limit.EffectiveBurst() {
+		return nil, fmt.Errorf("tollgate: cost %d: larger than the burst %d, so every request would be denied", c.cost, limit.EffectiveBurst())
+	}
+	l := &Limiter{store: store, limit: limit, name: c.name, prefix: c.name + ":", cost: c.cost, policy: c.policy, hook: c.hook}
+	if c.prefix != nil {
+		l.prefix = *c.prefix
+	}
+	if c.fallback != nil {
+		l.fallback = c.fallback
+		l.fbLimit = divideLimit(limit, int64(c.instances))
+	}
+	return l, nil
+}
+
+// divideLimit shares limit among n instances.
+func divideLimit(l Limit, n int64) Limit {
+	burst := l.EffectiveBurst()
+	l.Rate = max(l.Rate/n, 1)
+	l.Burst = max(burst/n, 1)
+	if l.Algorithm.windowed() {
+		l.Burst = l.Rate
+	}
+	return l
+}
+
+// Name returns the limiter's policy name.
+func (l *Limiter) Name() string { return l.name }
+
+// Limit returns the limit the limiter enforces.
+func (l *Limiter) Limit() Limit { return l.limit }
+
+// Policy returns the limiter's failure policy.
+func (l *Limiter) Policy() FailurePolicy { return l.policy }
+
+// Take charges the limiter's cost (default 1) to key.
+func (l *Limiter) Take(ctx context.Context, key string) (Decision, error) {
+	return l.TakeN(ctx, key, l.cost)
+}
+
+// Peek reports whether a request of cost 1 would be admitted for key now,
+// without taking anything.
+func (l *Limiter) Peek(ctx context.Context, key string) (Decision, error) {
+	return l.TakeN(ctx, key, 0)
+}
+
+// TakeN charges cost to key and returns the decision.
+//
+// An empty key or a negative cost is denied with ReasonInvalid and an error
+// wrapping ErrInvalidKey or ErrInvalidCost: invalid input is never admitted
+// by a failure policy, nor counted in a shared bucket. When the store fails,
+// the decision follows the failure policy and the error wraps ErrStore and
+// the store's error; act on the decision, log the error.
+func (l *Limiter) TakeN(ctx context.Context, key string, cost int64) (Decision, error) {
+	var start time.Time
+	if l.hook != nil {
+		start = time.Now()
+	}
+	d, err, fb := l.decide(ctx, key, cost)
+	d.Policy = l.name
+	if l.hook != nil {
+		l.hook(ctx, Event{Policy: l.name, Key: key, Cost: cost, Decision: d, Err: err, Fallback: fb, Latency: time.Since(start)})
+	}
+	return d, err
+}
+
+func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decision, err error, fallback bool) {
+	if key == "" || cost < 0 {
+		return Decision{Reason: ReasonInvalid, Limit: l.limit}, CheckTake(key, l.limit, cost), false
+	}
+	full := key
+	if l.prefix != "" {
+		full = l.prefix + key
+	}
+	d, err = l.store.Take(ctx, full, l.limit, cost)
+	if err == nil {
+		return d, nil, false
+	}
+	if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidCost) {
+		return Decision{Reason: ReasonInvalid, Limit: l.limit}, err, false
+	}
+	err = fmt.Errorf("%w: %w", ErrStore, err)
+	switch l.policy {
+	case FailClosed:
+		return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: FailClosedRetryAfter}, err, false
+	case FailBack:
+		fd, ferr := l.fallback.Take(ctx, full, l.fbLimit, cost)
+		if ferr != nil {
+			return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: FailClosedRetryAfter}, fmt.Errorf("%w (fallback: %w)", err, ferr), true
+		}
+		return fd, err, true
+	default:
+		return Decision{Allowed: true, Reason: ReasonFailOpen, Limit: l.limit}, err, false
+	}
+}

@@ -1,0 +1,68 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"strconv"
+)
+
+// Store keeps per-key state and applies a limit to it atomically.
+//
+// Take reads the key's state, decides and writes the new state in one atomic
+// step: concurrent Takes on one key never admit more than the limit allows.
+// A non-nil error means the store could not decide (it is down, closed, or
+// the input is invalid); it never means "denied", which is a Decision with
+// Allowed false. A Decision returned with a nil error has Policy empty.
+//
+// Cost is how much of the quota the request uses. Cost 0 peeks: nothing is
+// consumed, no state is written, and the Decision says whether a request of
+// cost 1 would be admitted now. A cost larger than the limit's burst is
+// denied with ReasonCostExceedsBurst and RetryAfter Never, and consumes
+// nothing.
+//
+// Keys are compared as given: callers that share a store between limits
+// must keep their keys apart (Limiter does so with a prefix). A Store must not
+// retain key after Take returns without copying it.
+//
+// Every Store must pass the conformance suite in core/storetest.
+type Store interface {
+	Take(ctx context.Context, key string, limit Limit, cost int64) (Decision, error)
+	// Close releases the store's resources and stops any goroutine it
+	// started. Take after Close returns ErrClosed.
+	Close() error
+}
+
+// MaxKeyLen is the longest key a store accepts, prefix included.
+const MaxKeyLen = 4096
+
+var (
+	// ErrInvalidKey is returned for an empty key or one longer than MaxKeyLen.
+	ErrInvalidKey = errors.New("tollgate: invalid key")
+	// ErrInvalidCost is returned for a negative cost.
+	ErrInvalidCost = errors.New("tollgate: invalid cost")
+	// ErrClosed is returned by a Store or Limiter used after Close.
+	ErrClosed = errors.New("tollgate: store closed")
+)
+
+type inputError struct {
+	sentinel error
+	detail   string
+}
+
+func (e *inputError) Error() string { return e.sentinel.Error() + ": " + e.detail }
+func (e *inputError) Unwrap() error { return e.sentinel }
+
+// CheckTake validates the arguments of a Store.Take, so every store rejects
+// the same input with the same errors.
+func CheckTake(key string, limit Limit, cost int64) error {
+	if len(key) == 0 {
+		return &inputError{ErrInvalidKey, "empty key"}
+	}
+	if len(key) > MaxKeyLen {
+		return &inputError{ErrInvalidKey, "key of " + strconv.Itoa(len(key)) + " bytes is longer than " + strconv.Itoa(MaxKeyLen)}
+	}
+	if cost < 0 {
+		return &inputError{ErrInvalidCost, "cost " + strconv.FormatInt(cost, 10) + " is negative"}
+	}
+	return limit.Validate()
+}

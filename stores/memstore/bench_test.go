@@ -1,0 +1,138 @@
+package memstore_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/stores/memstore"
+)
+
+// benchLimit is high enough that nearly every Take is admitted, so the
+// benchmarks measure the admitting path, which writes state.
+func benchLimit(alg core.Algorithm) core.Limit {
+	if alg == core.SlidingWindowLog {
+		// At most MaxLogRate entries: 10,000 per millisecond.
+		return core.Limit{Rate: core.MaxLogRate, Period: time.Millisecond, Algorithm: alg}
+	}
+	return core.PerSecond(1_000_000_000).WithAlgorithm(alg)
+}
+
+func benchStore(b *testing.B, opts ...memstore.Option) *memstore.Store {
+	s, err := memstore.New(opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+func BenchmarkTake(b *testing.B) {
+	keys := make([]string, 100_000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255)
+	}
+	for _, alg := range core.Algorithms() {
+		l := benchLimit(alg)
+		b.Run(alg.String()+"/serial-one-key", func(b *testing.B) {
+			s := benchStore(b)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				s.Take(ctx, "one-key", l, 1)
+			}
+		})
+		b.Run(alg.String()+"/parallel-one-key", func(b *testing.B) {
+			s := benchStore(b)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					s.Take(ctx, "one-key", l, 1)
+				}
+			})
+		})
+		b.Run(alg.String()+"/parallel-100k-keys", func(b *testing.B) {
+			s := benchStore(b)
+			for _, k := range keys {
+				s.Take(ctx, k, l, 1)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := rand.IntN(len(keys))
+				for pb.Next() {
+					s.Take(ctx, keys[i], l, 1)
+					if i++; i == len(keys) {
+						i = 0
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkClock compares the default system clock with a coarse clock of
+// 250µs resolution, on GCRA.
+func BenchmarkClock(b *testing.B) {
+	coarse, err := core.NewCoarseClock(250 * time.Microsecond)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer coarse.Stop()
+	l := benchLimit(core.GCRA)
+	for _, c := range []struct {
+		name  string
+		clock core.Clock
+	}{{"system", core.SystemClock}, {"coarse-250us", coarse}} {
+		b.Run(c.name+"/serial-one-key", func(b *testing.B) {
+			s := benchStore(b, memstore.WithClock(c.clock))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				s.Take(ctx, "one-key", l, 1)
+			}
+		})
+		b.Run(c.name+"/parallel-one-key", func(b *testing.B) {
+			s := benchStore(b, memstore.WithClock(c.clock))
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					s.Take(ctx, "one-key", l, 1)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkMemoryPerKey reports the heap held per key with 1,000,000 keys.
+func BenchmarkMemoryPerKey(b *testing.B) {
+	const n = 1_000_000
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255)
+	}
+	for _, l := range []core.Limit{core.PerMinute(100), core.PerMinute(10).WithAlgorithm(core.SlidingWindowLog)} {
+		b.Run(l.Algorithm.String(), func(b *testing.B) {
+			var perKey float64
+			for i := 0; i < b.N; i++ {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				s, _ := memstore.New(memstore.WithMaxKeys(2*n), memstore.WithSweepInterval(0))
+				for _, k := range keys {
+					s.Take(ctx, k, l, 1)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				if s.Len() != n {
+					b.Fatalf("store holds %d keys, want %d", s.Len(), n)
+				}
+				perKey = float64(after.HeapAlloc-before.HeapAlloc) / n
+				runtime.KeepAlive(s)
+				s.Close()
+			}
+			b.ReportMetric(perKey, "B/key")
+		})
+	}
+}

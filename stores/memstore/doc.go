@@ -1,0 +1,31 @@
+// Package memstore is tollgate's in-process core.Store, the default.
+//
+//	store, err := memstore.New()                 // defaults suit most services
+//	if err != nil { ... }
+//	defer store.Close()
+//	lim, err := core.NewLimiter(store, core.PerMinute(100))
+//
+// # Design
+//
+// Keys are spread over independently locked shards (256 by default) by a
+// seeded hash, so concurrent requests for different keys rarely wait for one
+// another and a client cannot aim its keys at one shard. Each key's state is
+// a fixed-size, pointer-free slot in its shard's slab (the sliding window log
+// adds one ring of timestamps), so a decision on a known key allocates
+// nothing and the garbage collector never scans the slab.
+//
+// Time is read through a core.Clock, the system clock by default, measured as
+// an offset from the store's creation so the monotonic clock is used: a wall
+// clock stepped backwards never admits extra requests. Each shard also keeps
+// the latest instant it has seen, so an injected clock stepping backwards
+// does not either.
+//
+// # Memory
+//
+// The number of keys is bounded (WithMaxKeys, default 1<<20). State whose
+// ResetAfter has passed is identical to a fresh key's, so it is dropped: by a
+// background sweeper that visits one shard at a time (WithSweepInterval,
+// default 30s; Close stops it), and by inserts into a full shard, which evict
+// in a documented order (see WithMaxKeys) that favours clients that came back
+// over a flood of one-shot keys.
+package memstore

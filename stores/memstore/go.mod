@@ -1,0 +1,7 @@
+module github.com/tollgate-go/tollgate/stores/memstore
+
+go 1.24
+
+require github.com/tollgate-go/tollgate/core v0.0.0-00010101000000-000000000000
+
+replace github.com/tollgate-go/tollgate/core => ../../core
