@@ -15,17 +15,18 @@ type State struct {
 	Log     []int64
 }
 
-// Apply is the pure state transition every store runs atomically: given a
-// key's state, the current instant (nanoseconds since the Unix epoch; window
+// Apply is the state transition every store runs atomically: given a key's
+// state, the current instant (nanoseconds since the Unix epoch; window
 // algorithms align their windows to it), a valid limit and a cost >= 0, it
-// returns the key's new state and the decision.
+// updates the state in place and returns the decision. It depends on nothing
+// but its arguments.
 //
-// Only an admitted request with cost > 0 changes the state; for every other
-// outcome the returned state is s itself, so a store need not write it. The
-// new state of SlidingWindowLog may share s.Log's array. When now is earlier
-// than a time recorded in s (a clock stepped backwards), Apply decides as if
-// it were that later time, so a backwards step never admits more.
-func Apply(s State, now int64, l Limit, cost int64) (State, Decision) {
+// Only an admitted request with cost > 0 changes *s; after any other outcome
+// a store need not write anything. For SlidingWindowLog the new state may
+// reuse s.Log's array. When now is earlier than a time recorded in s (a clock
+// stepped backwards), Apply decides as if it were that later time, so a
+// backwards step never admits more.
+func Apply(s *State, now int64, l Limit, cost int64) Decision {
 	switch l.Algorithm {
 	case TokenBucket:
 		return takeTokenBucket(s, now, l, cost)

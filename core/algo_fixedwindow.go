@@ -4,7 +4,7 @@ package core
 // Windows are [k×Period, (k+1)×Period) in Unix time, so every store and every
 // instance agrees on where they begin. A request of cost n is admitted when
 // count + n ≤ Rate; a denied one may retry when the window ends.
-func takeFixedWindow(s State, now int64, l Limit, cost int64) (State, Decision) {
+func takeFixedWindow(s *State, now int64, l Limit, cost int64) Decision {
 	period, rate := int64(l.Period), l.Rate
 	w := floorDiv(now, period) * period
 	count := s.B
@@ -25,15 +25,15 @@ func takeFixedWindow(s State, now int64, l Limit, cost int64) (State, Decision) 
 	}
 
 	if cost > rate {
-		return s, tooCostly(l, rate-count, reset(count))
+		return tooCostly(l, rate-count, reset(count))
 	}
 	if count+max(cost, 1) > rate {
-		return s, verdict(l, false, rate-count, reset(count), until)
+		return verdict(l, false, rate-count, reset(count), until)
 	}
 	if cost == 0 {
-		return s, verdict(l, true, rate-count, reset(count), 0)
+		return verdict(l, true, rate-count, reset(count), 0)
 	}
 	count += cost
 	s.A, s.B = w, count
-	return s, verdict(l, true, rate-count, until, 0)
+	return verdict(l, true, rate-count, until, 0)
 }

@@ -11,7 +11,7 @@ package core
 // and then TAT becomes max(TAT, t) + n×T. "used" below is max(TAT, t) − t,
 // the part of τ taken: Remaining is ⌊(τ − used)/T⌋, ResetAfter is used, and a
 // denied request may retry after used + n×T − τ.
-func takeGCRA(s State, now int64, l Limit, cost int64) (State, Decision) {
+func takeGCRA(s *State, now int64, l Limit, cost int64) Decision {
 	t := int64(l.Interval())
 	burst := l.EffectiveBurst()
 	tau := burst * t
@@ -19,16 +19,16 @@ func takeGCRA(s State, now int64, l Limit, cost int64) (State, Decision) {
 	left := func(used int64) int64 { return (tau - used) / t } // floor; negative only after a backwards clock step
 
 	if cost > burst {
-		return s, tooCostly(l, left(used), used)
+		return tooCostly(l, left(used), used)
 	}
 	probe := max(cost, 1)
 	after := satAdd(used, probe*t)
 	if after > tau {
-		return s, verdict(l, false, left(used), used, after-tau)
+		return verdict(l, false, left(used), used, after-tau)
 	}
 	if cost == 0 {
-		return s, verdict(l, true, left(used), used, 0)
+		return verdict(l, true, left(used), used, 0)
 	}
 	s.A = now + after
-	return s, verdict(l, true, left(after), after, 0)
+	return verdict(l, true, left(after), after, 0)
 }

@@ -6,7 +6,7 @@ package core
 // while now − ts < Period. A request of cost n is admitted when the entries
 // that count plus n are at most Rate; a denied one waits until enough of the
 // oldest entries age out. Once allocated, the ring holds exactly Rate entries.
-func takeSlidingLog(s State, now int64, l Limit, cost int64) (State, Decision) {
+func takeSlidingLog(s *State, now int64, l Limit, cost int64) Decision {
 	period, rate := int64(l.Period), l.Rate
 	n := int64(len(s.Log))
 	at := func(i int64) int64 { return s.Log[(s.A+i)%n] } // i-th oldest entry
@@ -30,15 +30,15 @@ func takeSlidingLog(s State, now int64, l Limit, cost int64) (State, Decision) {
 	}
 
 	if cost > rate {
-		return s, tooCostly(l, rate-used, reset)
+		return tooCostly(l, rate-used, reset)
 	}
 	probe := max(cost, 1)
 	if over := used + probe - rate; over > 0 {
 		// The over-th oldest live entry must age out first.
-		return s, verdict(l, false, rate-used, reset, at(expired+over-1)+period-t+skew)
+		return verdict(l, false, rate-used, reset, at(expired+over-1)+period-t+skew)
 	}
 	if cost == 0 {
-		return s, verdict(l, true, rate-used, reset, 0)
+		return verdict(l, true, rate-used, reset, 0)
 	}
 	if n != rate {
 		// First use, or the limit's rate changed: move the live entries
@@ -56,5 +56,5 @@ func takeSlidingLog(s State, now int64, l Limit, cost int64) (State, Decision) {
 		s.Log[(s.A+s.B)%n] = t
 		s.B++
 	}
-	return s, verdict(l, true, rate-s.B, period+skew, 0)
+	return verdict(l, true, rate-s.B, period+skew, 0)
 }

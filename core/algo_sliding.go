@@ -13,7 +13,7 @@ import "math/bits"
 //
 // (rounded up, so the estimate never undercounts) and a request of cost n is
 // admitted when used + n ≤ Rate. Products are taken in 128 bits.
-func takeSlidingCounter(s State, now int64, l Limit, cost int64) (State, Decision) {
+func takeSlidingCounter(s *State, now int64, l Limit, cost int64) Decision {
 	period, rate := int64(l.Period), l.Rate
 	t, skew := now, int64(0)
 	if t < s.A {
@@ -40,18 +40,18 @@ func takeSlidingCounter(s State, now int64, l Limit, cost int64) (State, Decisio
 	}
 
 	if cost > rate {
-		return s, tooCostly(l, rate-used, reset(cur))
+		return tooCostly(l, rate-used, reset(cur))
 	}
 	probe := max(cost, 1)
 	if used+probe > rate {
-		return s, verdict(l, false, rate-used, reset(cur), slidingWait(probe, rate, period, cur, prev, e)+skew)
+		return verdict(l, false, rate-used, reset(cur), slidingWait(probe, rate, period, cur, prev, e)+skew)
 	}
 	if cost == 0 {
-		return s, verdict(l, true, rate-used, reset(cur), 0)
+		return verdict(l, true, rate-used, reset(cur), 0)
 	}
 	cur += cost
 	s.A, s.B, s.C = w, cur, prev
-	return s, verdict(l, true, rate-used-cost, reset(cur), 0)
+	return verdict(l, true, rate-used-cost, reset(cur), 0)
 }
 
 // slidingWait returns how long from offset e a request of cost n (≤ rate)

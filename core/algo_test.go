@@ -26,8 +26,8 @@ func TestTokenBucketDecidesAsGCRA(t *testing.T) {
 			now += int64(rng.IntN(int(l.Interval()) * 2))
 			cost := int64(rng.IntN(int(l.Burst) + 2))
 			var gd, td core.Decision
-			gs, gd = core.Apply(gs, now, l, cost)
-			ts, td = core.Apply(ts, now, tb, cost)
+			gd = core.Apply(&gs, now, l, cost)
+			td = core.Apply(&ts, now, tb, cost)
 			td.Limit = l
 			if gd != td {
 				t.Fatalf("limit %v, step %d, cost %d: GCRA %+v, token bucket %+v", l, i, cost, gd, td)
@@ -48,7 +48,8 @@ func TestApplyWritesOnlyAdmittedTakes(t *testing.T) {
 			cost := int64(rng.IntN(8))
 			before := s
 			before.Log = append([]int64(nil), s.Log...)
-			next, d := core.Apply(s, now, l, cost)
+			next := s
+			d := core.Apply(&next, now, l, cost)
 			if !(d.Allowed && cost > 0) {
 				if next.A != before.A || next.B != before.B || next.C != before.C || !slicesEqual(next.Log, before.Log) {
 					t.Fatalf("%v: %v with cost %d changed the state", alg, d.Reason, cost)

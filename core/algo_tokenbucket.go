@@ -11,7 +11,7 @@ package core
 // meter, seen from opposite ends) whenever Period/Rate is a whole number of
 // nanoseconds; otherwise it is the more exact of the two by under a
 // nanosecond per event.
-func takeTokenBucket(s State, now int64, l Limit, cost int64) (State, Decision) {
+func takeTokenBucket(s *State, now int64, l Limit, cost int64) Decision {
 	period, rate, burst := int64(l.Period), l.Rate, l.EffectiveBurst()
 	capacity := burst * period
 
@@ -33,16 +33,16 @@ func takeTokenBucket(s State, now int64, l Limit, cost int64) (State, Decision) 
 	refill := func(d int64) int64 { return ceilDiv(d, rate) + skew }
 
 	if cost > burst {
-		return s, tooCostly(l, left(deficit), refill(deficit))
+		return tooCostly(l, left(deficit), refill(deficit))
 	}
 	probe := max(cost, 1)
 	if over := deficit + probe*period - capacity; over > 0 {
-		return s, verdict(l, false, left(deficit), refill(deficit), ceilDiv(over, rate)+skew)
+		return verdict(l, false, left(deficit), refill(deficit), ceilDiv(over, rate)+skew)
 	}
 	if cost == 0 {
-		return s, verdict(l, true, left(deficit), refill(deficit), 0)
+		return verdict(l, true, left(deficit), refill(deficit), 0)
 	}
 	deficit += cost * period
 	s.A, s.B = deficit, t
-	return s, verdict(l, true, left(deficit), refill(deficit), 0)
+	return verdict(l, true, left(deficit), refill(deficit), 0)
 }

@@ -35,7 +35,8 @@ func (m *mapStore) Take(_ context.Context, key string, l core.Limit, cost int64)
 		return core.Decision{}, m.err
 	}
 	m.keys = append(m.keys, key)
-	s, d := core.Apply(m.states[key], m.clock.Now().UnixNano(), l, cost)
+	s := m.states[key]
+	d := core.Apply(&s, m.clock.Now().UnixNano(), l, cost)
 	m.states[key] = s
 	return d, nil
 }

@@ -222,7 +222,7 @@ func (s *Store) Take(_ context.Context, key string, l core.Limit, cost int64) (c
 		// A key reused under another algorithm starts afresh: its state
 		// means nothing to the new one.
 	}
-	next, d := core.Apply(st, now, l, cost)
+	d := core.Apply(&st, now, l, cost)
 	if d.Allowed && cost > 0 {
 		if !found {
 			slot = sh.insert(key, now, s.perShard)
@@ -232,9 +232,9 @@ func (s *Store) Take(_ context.Context, key string, l core.Limit, cost int64) (c
 			delete(sh.logs, slot)
 		}
 		// A key stays young until it is seen a second time.
-		*e = entry{a: next.A, b: next.B, c: next.C, expires: now + int64(d.ResetAfter), alg: l.Algorithm, young: !found}
+		*e = entry{a: st.A, b: st.B, c: st.C, expires: now + int64(d.ResetAfter), alg: l.Algorithm, young: !found}
 		if l.Algorithm == core.SlidingWindowLog {
-			sh.logs[slot] = next.Log
+			sh.logs[slot] = st.Log
 		}
 	}
 	sh.mu.Unlock()

@@ -1,0 +1,77 @@
+package keyfuncs_test
+
+import (
+	"fmt"
+	"net/http/httptest"
+
+	"github.com/tollgate-go/tollgate/keyfuncs"
+)
+
+func ExampleIP() {
+	byIP, err := keyfuncs.IP()
+	if err != nil {
+		panic(err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "203.0.113.9:4711"
+	r.Header.Set("X-Forwarded-For", "198.51.100.1") // forged: not read by default
+	fmt.Println(byIP(r))
+
+	r.RemoteAddr = "[2001:db8:1:2::9]:4711"
+	fmt.Println(byIP(r))
+	// Output:
+	// 203.0.113.9 <nil>
+	// 2001:db8:1:2::/64 <nil>
+}
+
+func ExampleIP_trustProxies() {
+	// The load balancers live in 10.0.0.0/8.
+	byIP, err := keyfuncs.IP(keyfuncs.TrustProxies("10.0.0.0/8"))
+	if err != nil {
+		panic(err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "10.0.0.1:4711"
+	// The client forged the first entry; the load balancer appended the
+	// client's address, then a second balancer appended the first's.
+	r.Header.Add("X-Forwarded-For", "198.51.100.1, 203.0.113.9")
+	r.Header.Add("X-Forwarded-For", "10.0.0.2")
+	fmt.Println(byIP(r))
+
+	// A client that reaches the server directly is keyed by its own address.
+	r.RemoteAddr = "192.0.2.7:4711"
+	fmt.Println(byIP(r))
+	// Output:
+	// 203.0.113.9 <nil>
+	// 192.0.2.7 <nil>
+}
+
+func ExampleHeader() {
+	byKey, err := keyfuncs.Header("X-API-Key", 64)
+	if err != nil {
+		panic(err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("X-Api-Key", "k-8f2a")
+	fmt.Println(byKey(r))
+
+	r.Header.Del("X-Api-Key")
+	_, err = byKey(r)
+	fmt.Println(err)
+	// Output:
+	// k-8f2a <nil>
+	// keyfuncs: no key: header X-Api-Key missing or empty
+}
+
+func ExampleCompose() {
+	byIP, _ := keyfuncs.IP()
+	byIPAndPath, err := keyfuncs.Compose(byIP, keyfuncs.Path())
+	if err != nil {
+		panic(err)
+	}
+	r := httptest.NewRequest("GET", "/api/orders", nil)
+	r.RemoteAddr = "203.0.113.9:4711"
+	fmt.Println(byIPAndPath(r))
+	// Output:
+	// 11:203.0.113.9|11:/api/orders <nil>
+}

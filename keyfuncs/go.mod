@@ -1,0 +1,3 @@
+module github.com/tollgate-go/tollgate/keyfuncs
+
+go 1.24

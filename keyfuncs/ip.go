@@ -1,0 +1,368 @@
+package keyfuncs
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Canonical names of the proxy headers, so lookups index the map directly.
+const (
+	headerXFF       = "X-Forwarded-For"
+	headerForwarded = "Forwarded"
+)
+
+// IPResolver finds the client address of a request, and its rate-limit key.
+// It is built by NewIPResolver, immutable afterwards, and safe for
+// concurrent use. The zero value is the default resolver.
+//
+// Without options it uses the connection's remote address only. The options
+// TrustProxies, TrustHops and TrustHeader let it read proxy headers; see the
+// package documentation, "Trusting proxy headers".
+type IPResolver struct {
+	trusted   []netip.Prefix // normalised: masked, IPv4 ranges unmapped
+	ranges    bool           // trusted-ranges mode (TrustProxies)
+	hops      int            // trusted-count mode when > 0 (TrustHops)
+	header    string         // canonical single-IP header (TrustHeader), or ""
+	forwarded bool           // read Forwarded, not X-Forwarded-For
+	v4Bits    int            // 0 means 32
+	v6Bits    int            // 0 means 64
+}
+
+// IPOption configures an IPResolver. Options are checked by NewIPResolver,
+// which returns the first error.
+type IPOption interface {
+	apply(*ipConfig) error
+}
+
+type ipConfig struct {
+	trusted   []netip.Prefix
+	ranges    bool
+	hops      int
+	header    string
+	forwarded bool
+	v4Bits    int // 0 until set; IPResolver.Key applies the default
+	v6Bits    int
+}
+
+type ipOption func(*ipConfig) error
+
+func (o ipOption) apply(c *ipConfig) error { return o(c) }
+
+// TrustProxies trusts the proxies in the given ranges: CIDR prefixes
+// ("10.0.0.0/8", "2001:db8::/32") or single addresses ("192.0.2.7", taken as
+// /32 or /128). When the connection comes from one of them, the client is
+// read from X-Forwarded-For (or Forwarded, with FromForwarded), walking from
+// the right past every trusted address. It may be given several times; the
+// ranges add up; with none, no peer is trusted. A string that is neither an
+// address nor a prefix is an error naming it.
+//
+// Write IPv4 ranges as IPv4: an IPv4-mapped range ("::ffff:10.0.0.0/104")
+// is taken as its IPv4 equivalent, but an IPv6 range shorter than /96 (such
+// as "::/0") matches IPv6 addresses only, since IPv4 peers are unmapped
+// before they are checked.
+func TrustProxies(cidrs ...string) IPOption {
+	return ipOption(func(c *ipConfig) error {
+		for _, s := range cidrs {
+			s = strings.TrimSpace(s)
+			var p netip.Prefix
+			if strings.Contains(s, "/") {
+				var err error
+				if p, err = netip.ParsePrefix(s); err != nil {
+					return fmt.Errorf("keyfuncs: TrustProxies: %q is not a CIDR prefix: %w", s, err)
+				}
+			} else {
+				a, err := netip.ParseAddr(s)
+				if err != nil {
+					return fmt.Errorf("keyfuncs: TrustProxies: %q is not an IP address or CIDR prefix", s)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			c.trusted = append(c.trusted, normalisePrefix(p))
+		}
+		c.ranges = true
+		return nil
+	})
+}
+
+// TrustProxyPrefixes is TrustProxies for parsed prefixes. An invalid
+// (zero) prefix is an error.
+func TrustProxyPrefixes(prefixes ...netip.Prefix) IPOption {
+	return ipOption(func(c *ipConfig) error {
+		for i, p := range prefixes {
+			if !p.IsValid() {
+				return fmt.Errorf("keyfuncs: TrustProxyPrefixes: prefix %d is invalid", i)
+			}
+			c.trusted = append(c.trusted, normalisePrefix(p))
+		}
+		c.ranges = true
+		return nil
+	})
+}
+
+// TrustHops says that exactly n trusted proxies stand in front of the
+// server, each appending its peer's address to X-Forwarded-For (or
+// Forwarded, with FromForwarded): the client is then the n-th entry from the
+// right, whatever the connection's address. A request with fewer entries is
+// refused: it did not come through the proxies. n must be at least 1, and
+// TrustHops excludes TrustProxies and TrustHeader.
+//
+// Use it only when every request must pass the n proxies (the server is not
+// reachable otherwise): a client that reaches the server directly chooses its
+// own key.
+func TrustHops(n int) IPOption {
+	return ipOption(func(c *ipConfig) error {
+		if n < 1 {
+			return fmt.Errorf("keyfuncs: TrustHops(%d): n must be at least 1", n)
+		}
+		c.hops = n
+		return nil
+	})
+}
+
+// TrustHeader names a header that holds the single client address set by a
+// trusted proxy or CDN, such as "CF-Connecting-IP" or "X-Real-IP". It is
+// honoured only when the connection comes from a range given to
+// TrustProxies, which it requires; if repeated, its last line counts; a
+// value that is not one address (with an optional port) refuses the request.
+// When a trusted peer sends no such header, the X-Forwarded-For (or
+// Forwarded) walk of TrustProxies applies, so traffic from a trusted proxy
+// that does not set the header is still told apart.
+//
+// X-Forwarded-For and Forwarded are lists, not single-IP headers: trust them
+// with TrustProxies or TrustHops instead.
+func TrustHeader(name string) IPOption {
+	return ipOption(func(c *ipConfig) error {
+		if !isToken(name) {
+			return fmt.Errorf("keyfuncs: TrustHeader(%q): not a valid header name", name)
+		}
+		key := http.CanonicalHeaderKey(name)
+		if key == headerXFF || key == headerForwarded {
+			return fmt.Errorf("keyfuncs: TrustHeader(%q): a list header; use TrustProxies or TrustHops", name)
+		}
+		c.header = key
+		return nil
+	})
+}
+
+// FromForwarded makes the trusted modes read the RFC 7239 Forwarded header
+// (its for= parameters) instead of X-Forwarded-For. It requires TrustProxies
+// or TrustHops.
+func FromForwarded() IPOption {
+	return ipOption(func(c *ipConfig) error {
+		c.forwarded = true
+		return nil
+	})
+}
+
+// IPv6Prefix sets how many leading bits of an IPv6 client address make its
+// key (1 to 128; default 64). One host commonly holds a whole /64, so
+// keying by the full address would give it 2^64 buckets.
+func IPv6Prefix(bits int) IPOption {
+	return ipOption(func(c *ipConfig) error {
+		if bits < 1 || bits > 128 {
+			return fmt.Errorf("keyfuncs: IPv6Prefix(%d): bits must be in 1..128", bits)
+		}
+		c.v6Bits = bits
+		return nil
+	})
+}
+
+// IPv4Prefix sets how many leading bits of an IPv4 client address make its
+// key (1 to 32; default 32, the address itself).
+func IPv4Prefix(bits int) IPOption {
+	return ipOption(func(c *ipConfig) error {
+		if bits < 1 || bits > 32 {
+			return fmt.Errorf("keyfuncs: IPv4Prefix(%d): bits must be in 1..32", bits)
+		}
+		c.v4Bits = bits
+		return nil
+	})
+}
+
+// NewIPResolver returns a resolver configured by opts. It returns the first
+// option's error, or an error for options that contradict each other.
+func NewIPResolver(opts ...IPOption) (*IPResolver, error) {
+	var c ipConfig
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("keyfuncs: NewIPResolver: nil option")
+		}
+		if err := o.apply(&c); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case c.hops > 0 && c.ranges:
+		return nil, errors.New("keyfuncs: TrustHops and TrustProxies exclude each other: count the hops or check the ranges")
+	case c.header != "" && len(c.trusted) == 0:
+		return nil, fmt.Errorf("keyfuncs: TrustHeader(%q) requires TrustProxies ranges: anyone could send it otherwise", c.header)
+	case c.forwarded && c.hops == 0 && !c.ranges:
+		return nil, errors.New("keyfuncs: FromForwarded requires TrustProxies or TrustHops")
+	}
+	return &IPResolver{
+		trusted:   c.trusted,
+		ranges:    c.ranges,
+		hops:      c.hops,
+		header:    c.header,
+		forwarded: c.forwarded,
+		v4Bits:    c.v4Bits,
+		v6Bits:    c.v6Bits,
+	}, nil
+}
+
+// IP returns the Key method of a resolver configured by opts: the client
+// address, masked to its prefix. See IPResolver.Key.
+func IP(opts ...IPOption) (KeyFunc, error) {
+	r, err := NewIPResolver(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return r.Key, nil
+}
+
+// ClientIP returns the client address of req: unmapped (an IPv4-mapped IPv6
+// address is returned as IPv4) and without zone. When it cannot be
+// determined, the error wraps ErrNoKey and says why.
+func (r *IPResolver) ClientIP(req *http.Request) (netip.Addr, error) {
+	if req == nil {
+		return netip.Addr{}, fmt.Errorf("%w: nil request", ErrNoKey)
+	}
+	if r.hops > 0 {
+		// The peer is not consulted, so this works behind a proxy that
+		// connects over a Unix socket (RemoteAddr "@" or "").
+		return r.nthFromRight(req)
+	}
+	peer, ok := parseNode(req.RemoteAddr)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("%w: remote address %s is not an IP address", ErrNoKey, quote(req.RemoteAddr))
+	}
+	if !r.ranges || !r.isTrusted(peer) {
+		return peer, nil // default mode, or a peer that is not one of our proxies
+	}
+	if r.header != "" {
+		if vs := req.Header[r.header]; len(vs) > 0 {
+			v := vs[len(vs)-1]
+			a, ok := parseNode(trimOWS(v))
+			if !ok {
+				return netip.Addr{}, fmt.Errorf("%w: %s %s is not an IP address", ErrNoKey, r.header, quote(v))
+			}
+			return a, nil
+		}
+	}
+	return r.walk(req, peer)
+}
+
+// Key returns the rate-limit key of req: its client address masked to the
+// IPv4 or IPv6 prefix length and formatted canonically. A full-length prefix
+// gives the address ("192.0.2.1", "2001:db8::1"); a shorter one the prefix
+// ("192.0.0.0/16", "2001:db8:1:2::/64", the IPv6 default). Keys are built
+// from parsed addresses, never from header text. Errors are those of
+// ClientIP.
+func (r *IPResolver) Key(req *http.Request) (string, error) {
+	a, err := r.ClientIP(req)
+	if err != nil {
+		return "", err
+	}
+	bits := cmp.Or(r.v6Bits, 64)
+	if a.Is4() {
+		bits = cmp.Or(r.v4Bits, 32)
+	}
+	if bits == a.BitLen() {
+		return a.String(), nil
+	}
+	p, err := a.Prefix(bits) // cannot fail: bits is in range and a has no zone
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoKey, err)
+	}
+	var buf [64]byte
+	return string(p.AppendTo(buf[:0])), nil
+}
+
+// chain returns the entries of the proxy header in force, every line merged
+// in order, leftmost first. Header.Get would read the first line only, and
+// that line may be the client's own.
+func (r *IPResolver) chain(req *http.Request, dst []string) (name string, entries []string) {
+	if r.forwarded {
+		for _, line := range req.Header[headerForwarded] {
+			dst = appendForwardedFor(dst, line)
+		}
+		return headerForwarded, dst
+	}
+	for _, line := range req.Header[headerXFF] {
+		dst = appendXFF(dst, line)
+	}
+	return headerXFF, dst
+}
+
+// walk returns the rightmost entry of the proxy header that is not in a
+// trusted range: everything to its right was written by our proxies, and
+// everything to its left by the client, who may forge it. An unparsable entry
+// before that point refuses the request: what lies left of it cannot be
+// vouched for. If every entry is trusted the request started inside, and the
+// leftmost entry is returned: it lies in a trusted range, so a forger can at
+// worst share an internal host's bucket, never pick an arbitrary key. Without
+// the header, the peer (a trusted proxy) is the client.
+func (r *IPResolver) walk(req *http.Request, peer netip.Addr) (netip.Addr, error) {
+	var buf [16]string
+	name, entries := r.chain(req, buf[:0])
+	a := peer
+	for i := len(entries) - 1; i >= 0; i-- {
+		var ok bool
+		if a, ok = parseNode(entries[i]); !ok {
+			return netip.Addr{}, fmt.Errorf("%w: %s entry %d from the right, %s, is not an IP address", ErrNoKey, name, len(entries)-i, quote(entries[i]))
+		}
+		if !r.isTrusted(a) {
+			return a, nil
+		}
+	}
+	return a, nil
+}
+
+// nthFromRight returns the entry of the proxy header written by the
+// outermost of r.hops trusted proxies.
+func (r *IPResolver) nthFromRight(req *http.Request) (netip.Addr, error) {
+	var buf [16]string
+	name, entries := r.chain(req, buf[:0])
+	if len(entries) < r.hops {
+		return netip.Addr{}, fmt.Errorf("%w: %s has %d entries, fewer than TrustHops(%d)", ErrNoKey, name, len(entries), r.hops)
+	}
+	e := entries[len(entries)-r.hops]
+	a, ok := parseNode(e)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("%w: %s entry %d from the right, %s, is not an IP address", ErrNoKey, name, r.hops, quote(e))
+	}
+	return a, nil
+}
+
+func (r *IPResolver) isTrusted(a netip.Addr) bool {
+	for _, p := range r.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// normalisePrefix masks p and unmaps an IPv4-mapped range (/96 or longer),
+// so that it can contain the unmapped, zone-free addresses it is tested on.
+func normalisePrefix(p netip.Prefix) netip.Prefix {
+	p = p.Masked()
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p
+}
+
+// quote quotes s for an error message, cut to 64 bytes: header text is
+// the client's and may be huge.
+func quote(s string) string {
+	if len(s) > 64 {
+		return strconv.Quote(s[:64]) + "…"
+	}
+	return strconv.Quote(s)
+}
