@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
+	"unsafe"
 )
 
 // FailurePolicy says what a Limiter does when its store returns an error.
@@ -204,6 +206,12 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 	return l, nil
 }
 
+// keyBufs holds the buffers prefixed keys are built in; buffers that grew
+// past maxPooledKey are left to the garbage collector.
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
+
+const maxPooledKey = 1024
+
 // divideLimit shares limit among n instances.
 func divideLimit(l Limit, n int64) Limit {
 	burst := l.EffectiveBurst()
@@ -261,11 +269,29 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 	}
 	full := key
 	if l.prefix != "" {
-		full = l.prefix + key
-	}
-	d, err = l.store.Take(ctx, full, l.limit, cost)
-	if err == nil {
-		return d, nil, false
+		// The prefixed key is built in a pooled buffer rather than by
+		// concatenation, which would cost an allocation per request. Stores
+		// copy a key they keep (the Store contract, checked by storetest), so
+		// the buffer is reused once Take returns without an error. After an
+		// error it is dropped instead, since the error may still refer to
+		// the key.
+		bp := keyBufs.Get().(*[]byte)
+		b := append(append((*bp)[:0], l.prefix...), key...)
+		full = unsafe.String(unsafe.SliceData(b), len(b))
+		d, err = l.store.Take(ctx, full, l.limit, cost)
+		if err == nil {
+			if cap(b) <= maxPooledKey {
+				*bp = b[:0]
+				keyBufs.Put(bp)
+			}
+			return d, nil, false
+		}
+		full = string(b) // the buffer is not reused; the fallback and the error may keep this
+	} else {
+		d, err = l.store.Take(ctx, full, l.limit, cost)
+		if err == nil {
+			return d, nil, false
+		}
 	}
 	if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidCost) {
 		return Decision{Reason: ReasonInvalid, Limit: l.limit}, err, false

@@ -264,6 +264,15 @@ func (r *IPResolver) ClientIP(req *http.Request) (netip.Addr, error) {
 // from parsed addresses, never from header text. Errors are those of
 // ClientIP.
 func (r *IPResolver) Key(req *http.Request) (string, error) {
+	if r.hops == 0 && !r.ranges && req != nil && cmp.Or(r.v4Bits, 32) == 32 {
+		// The common case, a direct IPv4 client keyed by its address: the
+		// text of a valid dotted quad is already canonical (ParseAddr
+		// refuses leading zeros), so it is the key as it stands, with no
+		// formatting and no allocation.
+		if host, ok := plainIPv4(req.RemoteAddr); ok {
+			return host, nil
+		}
+	}
 	a, err := r.ClientIP(req)
 	if err != nil {
 		return "", err
@@ -281,6 +290,23 @@ func (r *IPResolver) Key(req *http.Request) (string, error) {
 	}
 	var buf [64]byte
 	return string(p.AppendTo(buf[:0])), nil
+}
+
+// plainIPv4 returns the host of a remote address "a.b.c.d:port" (or
+// "a.b.c.d") when it is a valid IPv4 address, whose text is then canonical.
+func plainIPv4(remote string) (string, bool) {
+	host := remote
+	if i := strings.IndexByte(remote, ':'); i >= 0 {
+		if !validPort(remote[i+1:]) {
+			return "", false
+		}
+		host = remote[:i]
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || !a.Is4() {
+		return "", false
+	}
+	return host, true
 }
 
 // chain returns the entries of the proxy header in force, every line merged

@@ -383,3 +383,37 @@ func TestClientIPOfANilRequestIsAnError(t *testing.T) {
 		t.Fatalf("ClientIP(nil) error = %v, want ErrNoKey", err)
 	}
 }
+
+func TestIPKeyOfAPlainIPv4PeerIsItsTextWithoutAllocating(t *testing.T) {
+	key, err := keyfuncs.IP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ remote, want string }{
+		{"203.0.113.7:41000", "203.0.113.7"},
+		{"203.0.113.7", "203.0.113.7"},
+		{"0.0.0.0:1", "0.0.0.0"},
+		{"[::ffff:203.0.113.7]:80", "203.0.113.7"},
+		{"::ffff:203.0.113.7", "203.0.113.7"},
+		{"[2001:db8::1]:80", "2001:db8::/64"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tt.remote
+		if got, err := key(r); err != nil || got != tt.want {
+			t.Errorf("RemoteAddr %q: key %q, %v; want %q", tt.remote, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"203.0.113.007:80", "203.0.113.7:", "203.0.113.7:80:80", "1.2.3:80", "256.1.1.1:80", ""} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = bad
+		if got, err := key(r); err == nil {
+			t.Errorf("RemoteAddr %q: key %q, want an error", bad, got)
+		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "203.0.113.7:41000"
+	if n := testing.AllocsPerRun(100, func() { _, _ = key(r) }); n != 0 {
+		t.Errorf("IPv4 key: %v allocations, want 0", n)
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tollgate-go/tollgate/core"
 )
@@ -84,6 +85,7 @@ func Run(t *testing.T, newStore Factory, opts ...Option) {
 			t.Run("peek takes nothing and writes nothing", func(t *testing.T) { h.peek(t, alg) })
 			t.Run("cost above burst is denied without consuming", func(t *testing.T) { h.tooCostly(t, alg) })
 			t.Run("many keys are independent", func(t *testing.T) { h.manyKeys(t, alg) })
+			t.Run("keys in a reused buffer are copied", func(t *testing.T) { h.reusedKeyBuffer(t, alg) })
 			t.Run("idle key is whole again after ResetAfter", func(t *testing.T) { h.expiry(t, alg) })
 			t.Run("clock stepping back admits nothing extra", func(t *testing.T) { h.backwards(t, alg) })
 			t.Run("RetryAfter is the earliest admitting wait", func(t *testing.T) { h.retryIsEarliest(t, alg) })
@@ -361,6 +363,29 @@ func (h *harness) manyKeys(t *testing.T, alg core.Algorithm) {
 	}
 	if d := take(t, s, "another-key", l, 0); !d.Allowed || d.Remaining != 10 {
 		t.Errorf("an untouched key among spent ones: %+v, want whole", d)
+	}
+}
+
+// reusedKeyBuffer passes keys that live in one buffer, rewritten between
+// calls, as core.Limiter does with its prefixed keys. A store that kept such a
+// key without copying it would find its stored key changed under it.
+func (h *harness) reusedKeyBuffer(t *testing.T, alg core.Algorithm) {
+	s, _ := h.open(t)
+	l := limit10(alg)
+	buf := make([]byte, 0, 64)
+	for k := 0; k < 50; k++ {
+		buf = fmt.Appendf(buf[:0], "buffered-%03d", k)
+		key := unsafe.String(unsafe.SliceData(buf), len(buf))
+		if d := take(t, s, key, l, 3); !d.Allowed {
+			t.Fatalf("first take on %q: %+v, want admitted", key, d)
+		}
+	}
+	clear(buf[:cap(buf)])
+	for k := 0; k < 50; k++ {
+		key := fmt.Sprintf("buffered-%03d", k)
+		if d := take(t, s, key, l, 0); d.Remaining != 7 {
+			t.Fatalf("peek %q after its buffer was rewritten: Remaining %d, want 7 (the store kept the caller's bytes instead of a copy)", key, d.Remaining)
+		}
 	}
 }
 

@@ -1,0 +1,25 @@
+// Package chimw puts tollgate in front of a chi router, or any net/http
+// handler chain: its middleware has chi's (and net/http's) shape,
+// func(http.Handler) http.Handler.
+//
+// The one-line form limits each client IP in process memory:
+//
+//	r := chi.NewRouter()
+//	r.Use(chimw.PerIP(core.PerMinute(100)))
+//
+// The full form takes a core.Limiter (any store, failure policy, name) and
+// httplimit options:
+//
+//	l, err := core.NewLimiter(store, core.PerMinute(100), core.WithName("api"))
+//	mw, err := chimw.New(l, httplimit.WithRouteKey(), httplimit.WithSkip(isHealthCheck))
+//	r.Use(mw)
+//
+// With httplimit.WithRouteKey every route pattern is a bucket of its own
+// per client: /users/1 and /users/2 share "/users/{id}" (see RoutePattern).
+// Under plain net/http the pattern is Request.Pattern, which http.ServeMux
+// sets only for the handler it calls: wrap that handler,
+// mux.Handle("GET /users/{id}", mw(h)), not the mux.
+//
+// What clients see (fields, 429, 503, 400, bodies) is the same in every
+// adapter and is described in package httplimit.
+package chimw

@@ -1,0 +1,17 @@
+module github.com/tollgate-go/tollgate/chimw
+
+go 1.24
+
+require (
+	github.com/tollgate-go/tollgate/core v0.0.0-00010101000000-000000000000
+	github.com/tollgate-go/tollgate/keyfuncs v0.0.0-00010101000000-000000000000
+	github.com/tollgate-go/tollgate/stores/memstore v0.0.0-00010101000000-000000000000
+)
+
+require github.com/go-chi/chi/v5 v5.5.0
+
+replace (
+	github.com/tollgate-go/tollgate/core => ../core
+	github.com/tollgate-go/tollgate/keyfuncs => ../keyfuncs
+	github.com/tollgate-go/tollgate/stores/memstore => ../stores/memstore
+)

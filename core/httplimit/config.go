@@ -1,0 +1,191 @@
+package httplimit
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/tollgate-go/tollgate/core"
+)
+
+// KeyFunc returns the rate-limit key of a request, or an error when the
+// request cannot be keyed. It is an alias, so a keyfuncs.KeyFunc (or any
+// func of this shape) is one.
+type KeyFunc = func(r *http.Request) (string, error)
+
+// Headers selects the families of rate-limit response fields a Gate sends.
+type Headers uint8
+
+const (
+	// HeadersX sends X-RateLimit-Limit, X-RateLimit-Remaining and
+	// X-RateLimit-Reset.
+	HeadersX Headers = 1 << iota
+	// HeadersIETF sends RateLimit-Policy and RateLimit, the fields of
+	// draft-ietf-httpapi-ratelimit-headers-10.
+	HeadersIETF
+
+	// HeadersNone sends neither family. Retry-After is still sent on a
+	// denial: it is part of the 429 and 503 answers.
+	HeadersNone Headers = 0
+	// HeadersAll sends both families. It is the default.
+	HeadersAll = HeadersX | HeadersIETF
+)
+
+// MaxLimits is the most limits one Gate applies to a request.
+const MaxLimits = 8
+
+// DenyHandler writes the answer to a request a limit denied. When it is
+// called, the rate-limit fields and Retry-After are already set on w; d is
+// the denying decision (d.Policy names the limit, d.RetryAfter says when to
+// come back).
+type DenyHandler func(w http.ResponseWriter, r *http.Request, d core.Decision)
+
+// ErrorHandler writes the answer to a request that could not be decided:
+// err wraps ErrNoKey when the request could not be keyed (default answer
+// 400), or core.ErrStore when the store failed and the limiter fails closed
+// (default 503, with Retry-After already set on w).
+type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+
+// Option configures a Gate.
+type Option interface{ apply(*config) error }
+
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
+
+type extraLimit struct {
+	limiter *core.Limiter
+	key     KeyFunc
+}
+
+type config struct {
+	key        KeyFunc
+	extra      []extraLimit
+	route      bool
+	skip       func(*http.Request) bool
+	deny       DenyHandler
+	onError    ErrorHandler
+	status     int
+	headers    Headers
+	resetUnix  bool
+	clock      core.Clock
+	headersSet bool
+}
+
+// WithKeyFunc sets how requests are keyed. Adapters default to the client's
+// IP address from the connection (keyfuncs.IP()); New itself requires one.
+// A key func that returns an error gets the request answered by the error
+// handler (400 by default), never counted in a shared bucket.
+func WithKeyFunc(fn KeyFunc) Option {
+	return optionFunc(func(c *config) error {
+		if fn == nil {
+			return errors.New("httplimit: WithKeyFunc: nil func")
+		}
+		c.key = fn
+		return nil
+	})
+}
+
+// WithLimit applies another limiter to the same requests, keyed by key (nil:
+// the key func of WithKeyFunc), such as a per-tenant limit beside a per-IP
+// one. A request must be allowed by every limit. Limits are taken in order,
+// and a request denied by one is not counted by the limits after it; it has
+// been counted by those before it.
+func WithLimit(l *core.Limiter, key KeyFunc) Option {
+	return optionFunc(func(c *config) error {
+		if l == nil {
+			return errors.New("httplimit: WithLimit: nil limiter")
+		}
+		c.extra = append(c.extra, extraLimit{l, key})
+		return nil
+	})
+}
+
+// WithRouteKey keys every limit by the route pattern as well as the client
+// key: "/users/{id}" is one bucket per client, whatever the id. The route is
+// the one the adapter reads from its router; a request that matched no route
+// is counted under the empty route, one bucket per client for all of them.
+func WithRouteKey() Option {
+	return optionFunc(func(c *config) error { c.route = true; return nil })
+}
+
+// WithSkip lets requests for which fn returns true through without a
+// decision or rate-limit headers: health checks, allow-listed clients.
+func WithSkip(fn func(r *http.Request) bool) Option {
+	return optionFunc(func(c *config) error {
+		if fn == nil {
+			return errors.New("httplimit: WithSkip: nil func")
+		}
+		c.skip = fn
+		return nil
+	})
+}
+
+// WithDenyHandler replaces the answer to a denied request. The default writes
+// the deny status (429) and a short body: application/problem+json of type
+// quota-exceeded when the client accepts JSON, plain text otherwise.
+func WithDenyHandler(fn DenyHandler) Option {
+	return optionFunc(func(c *config) error {
+		if fn == nil {
+			return errors.New("httplimit: WithDenyHandler: nil func")
+		}
+		c.deny = fn
+		return nil
+	})
+}
+
+// WithErrorHandler replaces the answer to a request that could not be
+// decided (see ErrorHandler). The default answers 400 to a request without a
+// key and 503 when a fail-closed limiter's store failed, with a body that
+// says no more than the status: internals are never sent to the client.
+func WithErrorHandler(fn ErrorHandler) Option {
+	return optionFunc(func(c *config) error {
+		if fn == nil {
+			return errors.New("httplimit: WithErrorHandler: nil func")
+		}
+		c.onError = fn
+		return nil
+	})
+}
+
+// WithDenyStatus sets the status of the default deny answer. Default 429.
+func WithDenyStatus(code int) Option {
+	return optionFunc(func(c *config) error {
+		if code < 400 || code > 599 {
+			return fmt.Errorf("httplimit: WithDenyStatus(%d): not a 4xx or 5xx status", code)
+		}
+		c.status = code
+		return nil
+	})
+}
+
+// WithHeaders selects the rate-limit fields sent. Default HeadersAll.
+func WithHeaders(h Headers) Option {
+	return optionFunc(func(c *config) error {
+		if h&^HeadersAll != 0 {
+			return fmt.Errorf("httplimit: WithHeaders(%d): unknown header family", h)
+		}
+		c.headers, c.headersSet = h, true
+		return nil
+	})
+}
+
+// WithResetUnix sends X-RateLimit-Reset as the Unix time, in whole seconds
+// rounded up, at which the quota is whole again. By default it is the number
+// of seconds until then (rounded up), which needs no clock agreement between
+// server and client.
+func WithResetUnix() Option {
+	return optionFunc(func(c *config) error { c.resetUnix = true; return nil })
+}
+
+// WithClock sets the clock X-RateLimit-Reset reads under WithResetUnix.
+// Default core.SystemClock.
+func WithClock(clock core.Clock) Option {
+	return optionFunc(func(c *config) error {
+		if clock == nil {
+			return errors.New("httplimit: WithClock: nil clock")
+		}
+		c.clock = clock
+		return nil
+	})
+}

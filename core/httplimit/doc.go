@@ -1,0 +1,53 @@
+// Package httplimit is the HTTP behaviour of tollgate, written once and
+// shared by every router adapter (chimw, ginmw, echomw): it keys a request,
+// asks one or more core.Limiters, sets the response fields, and answers
+// requests that are denied or cannot be decided. Adapters only translate
+// their framework's types and call Gate.Serve; use this package directly
+// only to write an adapter, or for the Option values the adapters take.
+//
+// # What a client sees
+//
+// An allowed request goes on to its handler with these fields already set:
+//
+//	X-RateLimit-Limit: 100          the quota q of the limit closest to denying
+//	X-RateLimit-Remaining: 99       requests left now
+//	X-RateLimit-Reset: 1            seconds until the quota is whole again
+//	RateLimit-Policy: "100/m";q=100;w=60
+//	RateLimit: "100/m";r=99;t=1
+//
+// X-RateLimit-Reset counts seconds from now, rounded up; WithResetUnix sends
+// the Unix time instead. RateLimit-Policy and RateLimit follow
+// draft-ietf-httpapi-ratelimit-headers-10: the policy id is the limiter's
+// name (core.WithName) as a quoted string, q and w state the limit as a
+// quota per whole-second window, r is what remains and t is delay-seconds:
+// until the quota is whole again when allowed, until the request would be
+// admitted when denied. No partition key (pk) is sent. WithHeaders chooses
+// the families.
+//
+// A denied request is answered 429 (WithDenyStatus) without running the
+// handler, with Retry-After in whole seconds rounded up (at least 1, and
+// equal to the denying policy's t) and a short body:
+// application/problem+json of the draft's quota-exceeded type when the
+// client's Accept prefers JSON, plain text otherwise. WithDenyHandler
+// replaces the body.
+//
+// A request whose key cannot be read (no client address, a missing header)
+// is answered 400 and never shares a bucket. When the store fails, the
+// limiter's failure policy decides: fail open lets the request through
+// without fields; fail closed answers 503 with Retry-After. WithErrorHandler
+// replaces both answers; the defaults never show internals.
+//
+// # Several limits
+//
+// WithLimit adds limits, each with its own key func (per IP and per tenant,
+// say). Every limit must allow. The X- fields describe the limit closest to
+// denying; RateLimit-Policy lists every limit and RateLimit every limit
+// decided. Limits are taken in order and a denial stops the walk.
+//
+// # Keys
+//
+// The key func says who the client is; the keyfuncs module has IP (the
+// connection's address unless proxies are explicitly trusted), header,
+// path, route and composite keys. WithRouteKey adds the route pattern the
+// adapter reads from its router, so "/users/{id}" is one bucket per client.
+package httplimit

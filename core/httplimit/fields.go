@@ -1,0 +1,114 @@
+package httplimit
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+	"unsafe"
+)
+
+// Header names in canonical form, so the map writes below match what
+// http.Header.Get looks up.
+const (
+	hLimit      = "X-Ratelimit-Limit"
+	hRemaining  = "X-Ratelimit-Remaining"
+	hReset      = "X-Ratelimit-Reset"
+	hPolicy     = "Ratelimit-Policy"
+	hRateLimit  = "Ratelimit"
+	hRetryAfter = "Retry-After"
+)
+
+// fieldArena holds every value slice and value byte of one response's
+// rate-limit fields, so writing them costs one allocation rather than two per
+// field.
+type fieldArena struct {
+	vals [6]string
+	buf  [64]byte // 160 bytes in all, one size class
+}
+
+// fieldWriter appends field values to an arena's buffer and sets each on h
+// as soon as it is complete. A value's string points at the bytes just
+// appended; append never writes below len(b), and after it has moved b to a
+// larger heap array (a long RateLimit list) it writes only there, so a
+// string made earlier never changes.
+type fieldWriter struct {
+	h    http.Header
+	a    *fieldArena
+	b    []byte
+	n    int
+	mark int
+}
+
+func (fw *fieldWriter) set(name, v string) {
+	fw.a.vals[fw.n] = v
+	fw.h[name] = fw.a.vals[fw.n : fw.n+1 : fw.n+1]
+	fw.n++
+}
+
+// end sets name to the bytes appended since the last end or set.
+func (fw *fieldWriter) end(name string) {
+	v := unsafe.String(unsafe.SliceData(fw.b[fw.mark:]), len(fw.b)-fw.mark)
+	fw.mark = len(fw.b)
+	fw.set(name, v)
+}
+
+// writeFields sets the rate-limit fields describing st on h: the X- fields
+// for the decision closest to denying, RateLimit-Policy with every limit,
+// RateLimit with every limit decided, and Retry-After on a denial.
+func (g *Gate) writeFields(h http.Header, st *decided) {
+	if st.n == 0 {
+		return // every store failed open: there is no state to describe
+	}
+	e := st.closest()
+	if g.headers == HeadersNone && e.allowed {
+		return
+	}
+	a := new(fieldArena)
+	fw := fieldWriter{h: h, a: a, b: a.buf[:0]}
+	ru := &g.rules[e.rule]
+	if g.headers&HeadersX != 0 {
+		fw.set(hLimit, ru.quota)
+		fw.b = strconv.AppendInt(fw.b, e.remaining, 10)
+		fw.end(hRemaining)
+		if g.resetUnix {
+			fw.b = strconv.AppendInt(fw.b, unixCeil(g.clock.Now().UnixNano(), e.resetAfter), 10)
+		} else {
+			fw.b = strconv.AppendInt(fw.b, ceilSeconds(e.resetAfter), 10)
+		}
+		fw.end(hReset)
+	}
+	if g.headers&HeadersIETF != 0 {
+		fw.set(hPolicy, g.policy[0])
+		for i := 0; i < st.n; i++ {
+			x := &st.entries[i]
+			xr := &g.rules[x.rule]
+			if i > 0 {
+				fw.b = append(fw.b, ", "...)
+			}
+			fw.b = append(fw.b, xr.id...)
+			fw.b = append(fw.b, ";r="...)
+			fw.b = strconv.AppendInt(fw.b, x.remaining, 10)
+			fw.b = append(fw.b, ";t="...)
+			if x.allowed {
+				fw.b = strconv.AppendInt(fw.b, ceilSeconds(x.resetAfter), 10)
+			} else {
+				fw.b = strconv.AppendInt(fw.b, retrySeconds(x.retryAfter, xr.window), 10)
+			}
+		}
+		fw.end(hRateLimit)
+	}
+	if !e.allowed {
+		fw.b = strconv.AppendInt(fw.b, retrySeconds(e.retryAfter, ru.window), 10)
+		fw.end(hRetryAfter)
+	}
+}
+
+// unixCeil is the Unix time in whole seconds, rounded up, d after nowNano.
+func unixCeil(nowNano int64, d time.Duration) int64 {
+	t := nowNano + int64(d)
+	sec := t / int64(time.Second)
+	if t%int64(time.Second) > 0 {
+		sec++
+	}
+	return sec
+}

@@ -1,0 +1,292 @@
+package httplimit
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tollgate-go/tollgate/core"
+)
+
+// ErrNoKey is wrapped by the error passed to the error handler when a
+// request could not be keyed: the key func failed or returned an empty key,
+// or the key is longer than a store accepts.
+var ErrNoKey = errors.New("httplimit: request has no key")
+
+// Outcome is what Serve did with a request.
+type Outcome uint8
+
+const (
+	// Proceed: every limit allowed the request (or it was skipped, or a
+	// fail-open store failed); the rate-limit fields are set. Call the next
+	// handler.
+	Proceed Outcome = iota
+	// Denied: a limit denied the request and the deny answer (429) is
+	// written. Do not call the next handler.
+	Denied
+	// Failed: the request could not be decided (no key, or the store failed
+	// under fail-closed) and the error answer (400 or 503) is written. Do
+	// not call the next handler.
+	Failed
+)
+
+var outcomeNames = [...]string{"proceed", "denied", "failed"}
+
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "outcome(?)"
+}
+
+// Gate is the HTTP behaviour every adapter shares: it keys a request, asks
+// its limiters, sets the response fields and writes the deny or error
+// answer. Adapters translate their framework's types and call Serve. A Gate
+// is safe for concurrent use.
+type Gate struct {
+	rules     []rule
+	key       KeyFunc
+	route     bool
+	skip      func(*http.Request) bool
+	deny      DenyHandler
+	onError   ErrorHandler
+	status    int
+	headers   Headers
+	resetUnix bool
+	clock     core.Clock
+	policy    []string // the RateLimit-Policy value, the same on every response
+}
+
+// rule is one limiter with its key func and its precomputed field values.
+type rule struct {
+	l      *core.Limiter
+	key    KeyFunc // nil: the gate's key func, called once per request
+	quota  string  // q, as X-RateLimit-Limit sends it
+	window int64   // w, whole seconds
+	id     string  // the policy id as a Structured Fields string, quotes included
+}
+
+// New returns a Gate applying l (and any limits added by WithLimit) to
+// requests. It returns an error naming the problem when an option is
+// invalid, no key func is set, or two limits share a name.
+func New(l *core.Limiter, opts ...Option) (*Gate, error) {
+	if l == nil {
+		return nil, errors.New("httplimit: nil limiter")
+	}
+	c := config{status: http.StatusTooManyRequests, headers: HeadersAll, clock: core.SystemClock}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("httplimit: nil option")
+		}
+		if err := o.apply(&c); err != nil {
+			return nil, err
+		}
+	}
+	if c.key == nil {
+		return nil, errors.New("httplimit: no key func (WithKeyFunc)")
+	}
+	if len(c.extra)+1 > MaxLimits {
+		return nil, fmt.Errorf("httplimit: %d limits on one gate, more than %d", len(c.extra)+1, MaxLimits)
+	}
+	g := &Gate{key: c.key, route: c.route, skip: c.skip, deny: c.deny, onError: c.onError,
+		status: c.status, headers: c.headers, resetUnix: c.resetUnix, clock: c.clock}
+	limits := append([]extraLimit{{l, nil}}, c.extra...)
+	seen := make(map[string]bool, len(limits))
+	var policy []byte
+	for i, e := range limits {
+		name := e.limiter.Name()
+		if seen[name] {
+			return nil, fmt.Errorf("httplimit: two limits named %q: name them apart with core.WithName, so headers and keys tell them apart", name)
+		}
+		seen[name] = true
+		q, w := quotaWindow(e.limiter.Limit())
+		r := rule{l: e.limiter, key: e.key, quota: strconv.FormatInt(q, 10), window: w, id: `"` + name + `"`}
+		g.rules = append(g.rules, r)
+		if i > 0 {
+			policy = append(policy, ", "...)
+		}
+		policy = append(policy, r.id...)
+		policy = append(policy, ";q="...)
+		policy = strconv.AppendInt(policy, q, 10)
+		policy = append(policy, ";w="...)
+		policy = strconv.AppendInt(policy, w, 10)
+	}
+	g.policy = []string{string(policy)}
+	if g.deny == nil {
+		g.deny = g.defaultDeny
+	}
+	if g.onError == nil {
+		g.onError = defaultError
+	}
+	return g, nil
+}
+
+// quotaWindow states a limit as the draft's quota policy: q units per window
+// of w whole seconds. A period of whole seconds is sent as it is (100/m is
+// q=100;w=60); another period is rounded up to whole seconds and the quota
+// scaled to match, rounding down (10/100ms is q=100;w=1). The burst has no
+// place in the policy: a limit whose burst exceeds its rate may report a
+// remaining r above q.
+func quotaWindow(l core.Limit) (q, w int64) {
+	p := uint64(l.Period)
+	w = int64((p + uint64(time.Second) - 1) / uint64(time.Second))
+	if l.Period%time.Second == 0 {
+		return l.Rate, w
+	}
+	hi, lo := bits.Mul64(uint64(l.Rate), uint64(w)*uint64(time.Second))
+	if hi >= p {
+		return math.MaxInt64, w
+	}
+	quo, _ := bits.Div64(hi, lo, p)
+	if quo > math.MaxInt64 {
+		return math.MaxInt64, w
+	}
+	return max(int64(quo), 1), w
+}
+
+// UsesRoute reports whether Serve reads its route argument (WithRouteKey),
+// so adapters whose routers make the pattern at a cost can skip it.
+func (g *Gate) UsesRoute() bool { return g.route }
+
+// Serve decides r, whose route pattern (as the adapter's router knows it;
+// "" when none matched) is route, and writes to w what the outcome calls
+// for: the rate-limit fields on every decided request, and the whole answer
+// when the request is denied or failed. The route is read only under
+// WithRouteKey.
+func (g *Gate) Serve(w http.ResponseWriter, r *http.Request, route string) Outcome {
+	if g.skip != nil && g.skip(r) {
+		return Proceed
+	}
+	var (
+		st      decided
+		defKey  string
+		defErr  error
+		defDone bool
+	)
+	ctx := r.Context()
+	for i := range g.rules {
+		ru := &g.rules[i]
+		var key string
+		var err error
+		if ru.key == nil {
+			if !defDone {
+				defKey, defErr = callKey(g.key, r)
+				defDone = true
+			}
+			key, err = defKey, defErr
+		} else {
+			key, err = callKey(ru.key, r)
+		}
+		if err != nil {
+			g.onError(w, r, err)
+			return Failed
+		}
+		if g.route {
+			key = routeKey(route, key)
+		}
+		d, err := ru.l.Take(ctx, key)
+		if err != nil {
+			switch {
+			case errors.Is(err, core.ErrInvalidKey):
+				g.onError(w, r, fmt.Errorf("%w: %w", ErrNoKey, err))
+				return Failed
+			case !d.Allowed:
+				// The store failed and the limiter fails closed.
+				w.Header()["Retry-After"] = []string{strconv.FormatInt(retrySeconds(d.RetryAfter, ru.window), 10)}
+				g.onError(w, r, err)
+				return Failed
+			}
+			// Fail open: admitted uncounted, so there is no state to describe.
+			continue
+		}
+		st.add(i, d)
+		if !d.Allowed {
+			g.writeFields(w.Header(), &st)
+			g.deny(w, r, d)
+			return Denied
+		}
+	}
+	g.writeFields(w.Header(), &st)
+	return Proceed
+}
+
+var errEmptyKey = errors.New("key func returned an empty key")
+
+func callKey(fn KeyFunc, r *http.Request) (string, error) {
+	key, err := fn(r)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("%w: %w", ErrNoKey, err)
+	case key == "":
+		return "", fmt.Errorf("%w: %w", ErrNoKey, errEmptyKey)
+	}
+	return key, nil
+}
+
+// routeKey joins a route and a client key as "len:route|key", the form of
+// keyfuncs.Compose: the length makes the join unambiguous whatever either
+// part contains.
+func routeKey(route, key string) string {
+	var buf [256]byte
+	b := strconv.AppendInt(buf[:0], int64(len(route)), 10)
+	b = append(b, ':')
+	b = append(b, route...)
+	b = append(b, '|')
+	b = append(b, key...)
+	return string(b)
+}
+
+// retrySeconds is a wait in whole seconds, rounded up and at least 1; Never
+// (a cost no wait admits) is reported as the policy window.
+func retrySeconds(d time.Duration, window int64) int64 {
+	if d >= core.Never/2 {
+		return window
+	}
+	return max(ceilSeconds(d), 1)
+}
+
+func ceilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+// decided holds the decisions of one request, on the stack.
+type decided struct {
+	n       int
+	entries [MaxLimits]entry
+}
+
+type entry struct {
+	rule       int
+	allowed    bool
+	remaining  int64
+	resetAfter time.Duration
+	retryAfter time.Duration
+}
+
+func (s *decided) add(rule int, d core.Decision) {
+	s.entries[s.n] = entry{rule, d.Allowed, d.Remaining, d.ResetAfter, d.RetryAfter}
+	s.n++
+}
+
+// closest returns the entry the X- fields describe: the denying one, or the
+// one with the fewest remaining (the longest reset among equals).
+func (s *decided) closest() *entry {
+	best := &s.entries[0]
+	for i := 1; i < s.n; i++ {
+		e := &s.entries[i]
+		switch {
+		case !e.allowed:
+			return e
+		case e.remaining < best.remaining, e.remaining == best.remaining && e.resetAfter > best.resetAfter:
+			best = e
+		}
+	}
+	return best
+}

@@ -1,0 +1,130 @@
+package httplimit
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/tollgate-go/tollgate/core"
+)
+
+// QuotaExceededType is the problem type of the draft's quota-exceeded
+// problem (draft-ietf-httpapi-ratelimit-headers-10, section 7), used in the
+// default JSON deny body.
+const QuotaExceededType = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+
+const (
+	ctProblem = "application/problem+json"
+	ctText    = "text/plain; charset=utf-8"
+)
+
+// defaultDeny answers with the deny status and a short body. Retry-After and
+// the rate-limit fields are already set.
+func (g *Gate) defaultDeny(w http.ResponseWriter, r *http.Request, d core.Decision) {
+	secs := w.Header().Get(hRetryAfter)
+	var b []byte
+	if AcceptsJSON(r) {
+		b = append(b, `{"type":"`+QuotaExceededType+`","title":"`...)
+		b = append(b, http.StatusText(g.status)...)
+		b = append(b, `","status":`...)
+		b = strconv.AppendInt(b, int64(g.status), 10)
+		b = append(b, `,"detail":"Quota exceeded; retry after `...)
+		b = append(b, secs...)
+		b = append(b, ` seconds.","violated-policies":["`...)
+		b = append(b, d.Policy...) // printable ASCII without quote or backslash: see core.WithName
+		b = append(b, "\"]}\n"...)
+		write(w, g.status, ctProblem, b)
+		return
+	}
+	b = append(b, http.StatusText(g.status)...)
+	b = append(b, ": quota exceeded; retry after "...)
+	b = append(b, secs...)
+	b = append(b, " seconds.\n"...)
+	write(w, g.status, ctText, b)
+}
+
+// defaultError answers 400 to a request without a key and 503 to one a
+// fail-closed limiter could not decide. The body says no more than that.
+func defaultError(w http.ResponseWriter, r *http.Request, err error) {
+	status, detail := http.StatusServiceUnavailable, "The rate limiter is unavailable; retry later."
+	if errors.Is(err, ErrNoKey) {
+		status, detail = http.StatusBadRequest, "The request does not identify a client for rate limiting."
+	}
+	WriteProblem(w, r, status, detail)
+}
+
+// WriteProblem writes status with a short body: an RFC 9457
+// application/problem+json object (type about:blank, the status text as title,
+// detail) when the client accepts JSON, else the status text and detail as
+// plain text. detail must be valid JSON string content (no quote, backslash
+// or control character). Custom handlers may use it to answer like the
+// defaults.
+func WriteProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	title := http.StatusText(status)
+	var b []byte
+	if AcceptsJSON(r) {
+		b = append(b, `{"type":"about:blank","title":"`...)
+		b = append(b, title...)
+		b = append(b, `","status":`...)
+		b = strconv.AppendInt(b, int64(status), 10)
+		b = append(b, `,"detail":"`...)
+		b = append(b, detail...)
+		b = append(b, "\"}\n"...)
+		write(w, status, ctProblem, b)
+		return
+	}
+	b = append(b, title...)
+	b = append(b, ": "...)
+	b = append(b, detail...)
+	b = append(b, '\n')
+	write(w, status, ctText, b)
+}
+
+func write(w http.ResponseWriter, status int, contentType string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// AcceptsJSON reports whether r's Accept field prefers JSON to plain text:
+// application/json, application/problem+json or application/*+json is
+// acceptable (q > 0) with a weight at least that of any text type listed.
+// A missing Accept, or one that reaches JSON only through */*, gets text.
+func AcceptsJSON(r *http.Request) bool {
+	var qJSON, qText float64 = -1, -1
+	for _, line := range r.Header["Accept"] {
+		for part := range strings.SplitSeq(line, ",") {
+			typ, params, _ := strings.Cut(part, ";")
+			typ = strings.ToLower(strings.TrimSpace(typ))
+			q := qValue(params)
+			switch {
+			case typ == "application/json", typ == "application/problem+json", typ == "application/*+json":
+				qJSON = max(qJSON, q)
+			case typ == "text/plain", typ == "text/*":
+				qText = max(qText, q)
+			}
+		}
+	}
+	return qJSON > 0 && qJSON >= qText
+}
+
+// qValue reads the q parameter of a media range's parameters; 1 when absent,
+// 0 when malformed.
+func qValue(params string) float64 {
+	for p := range strings.SplitSeq(params, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
+			continue
+		}
+		q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || q < 0 || q > 1 {
+			return 0
+		}
+		return q
+	}
+	return 1
+}

@@ -1,0 +1,22 @@
+// Package ginmw puts tollgate in front of a gin engine as a
+// gin.HandlerFunc.
+//
+// The one-line form limits each client IP in process memory:
+//
+//	r := gin.New()
+//	r.Use(ginmw.PerIP(core.PerMinute(100)))
+//
+// The full form takes a core.Limiter (any store, failure policy, name) and
+// httplimit options:
+//
+//	l, err := core.NewLimiter(store, core.PerMinute(100), core.WithName("api"))
+//	mw, err := ginmw.New(l, httplimit.WithRouteKey())
+//	r.Use(mw)
+//
+// A middleware can also guard one group or route: api.Use(mw), or
+// r.GET("/login", mw, login). Under httplimit.WithRouteKey the route is
+// c.FullPath(): /users/1 and /users/2 share "/users/:id".
+//
+// What clients see (fields, 429, 503, 400, bodies) is the same in every
+// adapter and is described in package httplimit.
+package ginmw
