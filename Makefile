@@ -2,8 +2,9 @@
 #
 #   make test    gofmt check, then go vet, go build and go test -race in every
 #                module on its own (GOWORK=off), as CI runs it
-#   make bench   the memory store's benchmarks (-count 6, for benchstat) and its
-#                memory per key at 1,000,000 keys
+#   make bench   the memory store's benchmarks (-count 6, for benchstat), its
+#                memory per key at 1,000,000 keys, and what each router adapter
+#                adds to a request (bare router vs the same router limited)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -13,7 +14,7 @@ MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p'
 GO_TEST_FLAGS ?= -race -count=1 -timeout=10m
 BENCH_COUNT ?= 6
 
-.PHONY: test fmt-check vet-test bench
+.PHONY: test fmt-check vet-test bench bench-store bench-adapters
 
 test: fmt-check vet-test
 
@@ -28,6 +29,13 @@ vet-test:
 		( cd $$m && GOWORK=off go vet ./... && GOWORK=off go build ./... && GOWORK=off go test $(GO_TEST_FLAGS) ./... ); \
 	done
 
-bench:
+bench: bench-store bench-adapters
+
+bench-store:
 	cd stores/memstore && GOWORK=off go test -run '^$$' -bench 'BenchmarkTake|BenchmarkClock' -benchmem -count $(BENCH_COUNT) .
 	cd stores/memstore && GOWORK=off go test -run '^$$' -bench 'BenchmarkMemoryPerKey' -benchtime=1x -count 3 .
+
+bench-adapters:
+	cd chimw && GOWORK=off go test -run '^$$' -bench 'BenchmarkChi|BenchmarkServeMux' -benchmem -count $(BENCH_COUNT) .
+	cd ginmw && GOWORK=off go test -run '^$$' -bench 'BenchmarkGin' -benchmem -count $(BENCH_COUNT) .
+	cd echomw && GOWORK=off go test -run '^$$' -bench 'BenchmarkEcho' -benchmem -count $(BENCH_COUNT) .

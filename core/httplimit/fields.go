@@ -67,7 +67,13 @@ func (g *Gate) writeFields(h http.Header, st *decided) {
 	fw := fieldWriter{h: h, a: a, b: a.buf[:0]}
 	ru := &g.rules[e.rule]
 	if g.headers&HeadersX != 0 {
-		fw.set(hLimit, ru.quota)
+		if e.fallback {
+			q, _ := quotaWindow(e.limit)
+			fw.b = strconv.AppendInt(fw.b, q, 10)
+			fw.end(hLimit)
+		} else {
+			fw.set(hLimit, ru.quota)
+		}
 		fw.b = strconv.AppendInt(fw.b, e.remaining, 10)
 		fw.end(hRemaining)
 		if g.resetUnix {
@@ -78,7 +84,12 @@ func (g *Gate) writeFields(h http.Header, st *decided) {
 		fw.end(hReset)
 	}
 	if g.headers&HeadersIETF != 0 {
-		fw.set(hPolicy, g.policy[0])
+		if st.fallback() {
+			fw.b = g.appendPolicy(fw.b, st)
+			fw.end(hPolicy)
+		} else {
+			fw.set(hPolicy, g.policy[0])
+		}
 		for i := 0; i < st.n; i++ {
 			x := &st.entries[i]
 			xr := &g.rules[x.rule]
@@ -101,6 +112,29 @@ func (g *Gate) writeFields(h http.Header, st *decided) {
 		fw.b = strconv.AppendInt(fw.b, retrySeconds(e.retryAfter, ru.window), 10)
 		fw.end(hRetryAfter)
 	}
+}
+
+// appendPolicy appends the RateLimit-Policy value: every limit, and those a
+// fallback enforced in st as they were, divided among the instances.
+func (g *Gate) appendPolicy(b []byte, st *decided) []byte {
+	for i := range g.rules {
+		ru := &g.rules[i]
+		q, w := ru.q, ru.window
+		for j := 0; j < st.n; j++ {
+			if x := &st.entries[j]; x.rule == i && x.fallback {
+				q, w = quotaWindow(x.limit)
+			}
+		}
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, ru.id...)
+		b = append(b, ";q="...)
+		b = strconv.AppendInt(b, q, 10)
+		b = append(b, ";w="...)
+		b = strconv.AppendInt(b, w, 10)
+	}
+	return b
 }
 
 // unixCeil is the Unix time in whole seconds, rounded up, d after nowNano.

@@ -44,7 +44,7 @@ func TestWriteFieldsSpillsLongListsSafely(t *testing.T) {
 	for i := 0; i < MaxLimits; i++ {
 		name := `"a-rather-long-policy-name-` + string(rune('a'+i)) + `"`
 		g.rules = append(g.rules, rule{quota: "1000000", window: 3600, id: name})
-		st.add(i, core.Decision{Allowed: true, Remaining: 999999 - int64(i), ResetAfter: time.Hour})
+		st.add(i, false, core.Decision{Allowed: true, Remaining: 999999 - int64(i), ResetAfter: time.Hour})
 		wantRL = append(wantRL, name+";r="+strconv.Itoa(999999-i)+";t=3600")
 	}
 	g.policy = []string{"p"}

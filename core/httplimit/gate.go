@@ -65,8 +65,9 @@ type Gate struct {
 type rule struct {
 	l      *core.Limiter
 	key    KeyFunc // nil: the gate's key func, called once per request
+	q      int64   // the limit as a quota of q per window of w whole seconds
 	quota  string  // q, as X-RateLimit-Limit sends it
-	window int64   // w, whole seconds
+	window int64   // w
 	id     string  // the policy id as a Structured Fields string, quotes included
 }
 
@@ -96,25 +97,16 @@ func New(l *core.Limiter, opts ...Option) (*Gate, error) {
 		status: c.status, headers: c.headers, resetUnix: c.resetUnix, clock: c.clock}
 	limits := append([]extraLimit{{l, nil}}, c.extra...)
 	seen := make(map[string]bool, len(limits))
-	var policy []byte
-	for i, e := range limits {
+	for _, e := range limits {
 		name := e.limiter.Name()
 		if seen[name] {
 			return nil, fmt.Errorf("httplimit: two limits named %q: name them apart with core.WithName, so headers and keys tell them apart", name)
 		}
 		seen[name] = true
 		q, w := quotaWindow(e.limiter.Limit())
-		r := rule{l: e.limiter, key: e.key, quota: strconv.FormatInt(q, 10), window: w, id: `"` + name + `"`}
-		g.rules = append(g.rules, r)
-		if i > 0 {
-			policy = append(policy, ", "...)
-		}
-		policy = append(policy, r.id...)
-		policy = append(policy, ";q="...)
-		policy = strconv.AppendInt(policy, q, 10)
-		policy = append(policy, ";w="...)
-		policy = strconv.AppendInt(policy, w, 10)
+		g.rules = append(g.rules, rule{l: e.limiter, key: e.key, q: q, quota: strconv.FormatInt(q, 10), window: w, id: `"` + name + `"`})
 	}
+	policy := g.appendPolicy(nil, &decided{})
 	g.policy = []string{string(policy)}
 	if g.deny == nil {
 		g.deny = g.defaultDeny
@@ -189,21 +181,19 @@ func (g *Gate) Serve(w http.ResponseWriter, r *http.Request, route string) Outco
 			key = routeKey(route, key)
 		}
 		d, err := ru.l.Take(ctx, key)
-		if err != nil {
-			switch {
-			case errors.Is(err, core.ErrInvalidKey):
-				g.onError(w, r, fmt.Errorf("%w: %w", ErrNoKey, err))
-				return Failed
-			case !d.Allowed:
-				// The store failed and the limiter fails closed.
-				w.Header()["Retry-After"] = []string{strconv.FormatInt(retrySeconds(d.RetryAfter, ru.window), 10)}
-				g.onError(w, r, err)
-				return Failed
-			}
-			// Fail open: admitted uncounted, so there is no state to describe.
+		switch d.Reason {
+		case core.ReasonInvalid: // the key is longer than a store takes
+			g.onError(w, r, fmt.Errorf("%w: %w", ErrNoKey, err))
+			return Failed
+		case core.ReasonFailClosed: // the store (and any fallback) failed
+			w.Header()["Retry-After"] = []string{strconv.FormatInt(retrySeconds(d.RetryAfter, ru.window), 10)}
+			g.onError(w, r, err)
+			return Failed
+		case core.ReasonFailOpen: // admitted uncounted: no state to describe
 			continue
 		}
-		st.add(i, d)
+		// A decision, the store's or (when it failed) the fallback's.
+		st.add(i, err != nil, d)
 		if !d.Allowed {
 			g.writeFields(w.Header(), &st)
 			g.deny(w, r, d)
@@ -264,15 +254,27 @@ type decided struct {
 
 type entry struct {
 	rule       int
+	fallback   bool // decided by the limiter's fallback, under a divided limit
+	limit      core.Limit
 	allowed    bool
 	remaining  int64
 	resetAfter time.Duration
 	retryAfter time.Duration
 }
 
-func (s *decided) add(rule int, d core.Decision) {
-	s.entries[s.n] = entry{rule, d.Allowed, d.Remaining, d.ResetAfter, d.RetryAfter}
+func (s *decided) add(rule int, fallback bool, d core.Decision) {
+	s.entries[s.n] = entry{rule, fallback, d.Limit, d.Allowed, d.Remaining, d.ResetAfter, d.RetryAfter}
 	s.n++
+}
+
+// fallback reports whether a fallback made any of the decisions.
+func (s *decided) fallback() bool {
+	for i := 0; i < s.n; i++ {
+		if s.entries[i].fallback {
+			return true
+		}
+	}
+	return false
 }
 
 // closest returns the entry the X- fields describe: the denying one, or the

@@ -398,6 +398,25 @@ func failClosed(t *testing.T, h *harness) {
 	}
 }
 
+func fallback(t *testing.T, h *harness) {
+	e := h.env(t)
+	local := h.a.Store(e.clock)
+	t.Cleanup(func() { _ = local.Close() })
+	// The primary is shared by 2 instances: each falls back to half of 4/m.
+	h.serve(e, e.limiter(core.PerMinute(4), core.WithName("per-ip"), core.WithFallback(local, 2)))
+	_ = e.store.Close()
+	fb := func(rem, reset string) map[string]string {
+		return fields("Content-Type", textCT, "X-Ratelimit-Limit", "2", "X-Ratelimit-Remaining", rem, "X-Ratelimit-Reset", reset,
+			"Ratelimit-Policy", `"per-ip";q=2;w=60`, "Ratelimit", `"per-ip";r=`+rem+`;t=`+reset)
+	}
+	e.expect("first, decided by the fallback", e.get("/hello"), 200, "ran /hello\n", fb("1", "30"))
+	e.expect("second", e.get("/hello"), 200, "ran /hello\n", fb("0", "60"))
+	got := e.get("/hello")
+	if got.status != 429 || got.fields["Retry-After"] != "30" {
+		t.Errorf("third, over the fallback's 2/m: status %d Retry-After %q, want 429 and 30", got.status, got.fields["Retry-After"])
+	}
+}
+
 func concurrent(t *testing.T, h *harness) {
 	e := h.env(t)
 	const quota, clients, each = 100, 32, 8

@@ -1,0 +1,68 @@
+package chimw_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tollgate-go/tollgate/chimw"
+	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/httplimit"
+	"github.com/tollgate-go/tollgate/stores/memstore"
+)
+
+// The one-line form: each client IP may make 2 requests a minute.
+func ExamplePerIP() {
+	r := chi.NewRouter()
+	r.Use(chimw.PerIP(core.PerMinute(2)))
+	r.Get("/", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "hello\n") })
+
+	for i := 0; i < 3; i++ {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+		fmt.Println(w.Code, w.Header().Get("RateLimit"))
+	}
+	// Output:
+	// 200 "per-ip";r=1;t=30
+	// 200 "per-ip";r=0;t=60
+	// 429 "per-ip";r=0;t=30
+}
+
+// The full form: a limiter of your own (any store, name, failure policy)
+// and options, here one bucket per route pattern and a skipped health check.
+func ExampleNew() {
+	store, err := memstore.New()
+	if err != nil {
+		panic(err)
+	}
+	defer store.Close()
+	l, err := core.NewLimiter(store, core.PerMinute(1), core.WithName("api"))
+	if err != nil {
+		panic(err)
+	}
+	mw, err := chimw.New(l,
+		httplimit.WithRouteKey(),
+		httplimit.WithSkip(func(r *http.Request) bool { return r.URL.Path == "/healthz" }))
+	if err != nil {
+		panic(err)
+	}
+	r := chi.NewRouter()
+	r.Use(mw)
+	ok := func(w http.ResponseWriter, r *http.Request) {}
+	r.Get("/users/{id}", ok)
+	r.Get("/healthz", ok)
+
+	for _, path := range []string{"/users/1", "/users/2", "/healthz", "/healthz"} {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		fmt.Println(path, w.Code)
+	}
+	// Output:
+	// /users/1 200
+	// /users/2 429
+	// /healthz 200
+	// /healthz 200
+}

@@ -1,0 +1,94 @@
+package echomw_test
+
+import (
+	"fmt"
+	"net/http/httptest"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/httplimit"
+	"github.com/tollgate-go/tollgate/echomw"
+	"github.com/tollgate-go/tollgate/stores/memstore"
+)
+
+// The one-line form: each client IP may make 2 requests a minute.
+func ExamplePerIP() {
+	e := echo.New()
+	e.Use(echomw.PerIP(core.PerMinute(2)))
+	e.GET("/", func(c echo.Context) error { return c.String(200, "hello\n") })
+
+	for i := 0; i < 3; i++ {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+		fmt.Println(w.Code, w.Header().Get("RateLimit"))
+	}
+	// Output:
+	// 200 "per-ip";r=1;t=30
+	// 200 "per-ip";r=0;t=60
+	// 429 "per-ip";r=0;t=30
+}
+
+// The full form: a limiter of your own and httplimit options.
+func ExampleNew() {
+	store, err := memstore.New()
+	if err != nil {
+		panic(err)
+	}
+	defer store.Close()
+	l, err := core.NewLimiter(store, core.PerMinute(1), core.WithName("api"))
+	if err != nil {
+		panic(err)
+	}
+	mw, err := echomw.New(l, httplimit.WithRouteKey())
+	if err != nil {
+		panic(err)
+	}
+	e := echo.New()
+	e.Use(mw)
+	e.GET("/users/:id", func(c echo.Context) error { return c.NoContent(200) })
+
+	for _, path := range []string{"/users/1", "/users/2"} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		fmt.Printf("%s %d Retry-After=%q\n", path, w.Code, w.Header().Get("Retry-After"))
+	}
+	// Output:
+	// /users/1 200 Retry-After=""
+	// /users/2 429 Retry-After="60"
+}
+
+// Echo's convention: a Config with a Skipper.
+func ExampleNewWithConfig() {
+	store, err := memstore.New()
+	if err != nil {
+		panic(err)
+	}
+	defer store.Close()
+	l, err := core.NewLimiter(store, core.PerMinute(1), core.WithName("api"))
+	if err != nil {
+		panic(err)
+	}
+	mw, err := echomw.NewWithConfig(echomw.Config{
+		Limiter: l,
+		Skipper: func(c echo.Context) bool { return c.Path() == "/healthz" },
+	})
+	if err != nil {
+		panic(err)
+	}
+	e := echo.New()
+	e.Use(mw)
+	e.GET("/healthz", func(c echo.Context) error { return c.NoContent(200) })
+	e.GET("/work", func(c echo.Context) error { return c.NoContent(200) })
+
+	for _, path := range []string{"/healthz", "/healthz", "/work", "/work"} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		fmt.Println(path, w.Code)
+	}
+	// Output:
+	// /healthz 200
+	// /healthz 200
+	// /work 200
+	// /work 429
+}
