@@ -59,17 +59,16 @@ type extraLimit struct {
 }
 
 type config struct {
-	key        KeyFunc
-	extra      []extraLimit
-	route      bool
-	skip       func(*http.Request) bool
-	deny       DenyHandler
-	onError    ErrorHandler
-	status     int
-	headers    Headers
-	resetUnix  bool
-	clock      core.Clock
-	headersSet bool
+	key       KeyFunc
+	extra     []extraLimit
+	route     bool
+	skip      func(*http.Request) bool
+	deny      DenyHandler
+	onError   ErrorHandler
+	status    int
+	headers   Headers
+	resetUnix bool
+	clock     core.Clock
 }
 
 // WithKeyFunc sets how requests are keyed. Adapters default to the client's
@@ -165,7 +164,7 @@ func WithHeaders(h Headers) Option {
 		if h&^HeadersAll != 0 {
 			return fmt.Errorf("httplimit: WithHeaders(%d): unknown header family", h)
 		}
-		c.headers, c.headersSet = h, true
+		c.headers = h
 		return nil
 	})
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func oneRuleGate() (*Gate, *decided) {
-	g := &Gate{headers: HeadersAll, rules: []rule{{quota: "100", window: 60, id: `"per-ip"`}}, policy: []string{`"per-ip";q=100;w=60`}, clock: core.SystemClock}
+	g := &Gate{config: config{headers: HeadersAll, clock: core.SystemClock}, rules: []rule{{quota: "100", window: 60, id: `"per-ip"`}}, policy: []string{`"per-ip";q=100;w=60`}}
 	st := &decided{n: 1}
 	st.entries[0] = entry{allowed: true, remaining: 99, resetAfter: 600 * time.Millisecond}
 	return g, st
@@ -38,7 +38,7 @@ func TestWriteFieldsAllocatesOnce(t *testing.T) {
 // TestWriteFieldsSpillsLongListsSafely fills the arena past its buffer: the
 // values made before the spill must stay intact.
 func TestWriteFieldsSpillsLongListsSafely(t *testing.T) {
-	g := &Gate{headers: HeadersAll, clock: core.SystemClock}
+	g := &Gate{config: config{headers: HeadersAll, clock: core.SystemClock}}
 	st := &decided{}
 	var wantRL []string
 	for i := 0; i < MaxLimits; i++ {

@@ -48,17 +48,9 @@ func (o Outcome) String() string {
 // answer. Adapters translate their framework's types and call Serve. A Gate
 // is safe for concurrent use.
 type Gate struct {
-	rules     []rule
-	key       KeyFunc
-	route     bool
-	skip      func(*http.Request) bool
-	deny      DenyHandler
-	onError   ErrorHandler
-	status    int
-	headers   Headers
-	resetUnix bool
-	clock     core.Clock
-	policy    []string // the RateLimit-Policy value, the same on every response
+	config
+	rules  []rule
+	policy []string // the RateLimit-Policy value, the same on every response
 }
 
 // rule is one limiter with its key func and its precomputed field values.
@@ -93,8 +85,7 @@ func New(l *core.Limiter, opts ...Option) (*Gate, error) {
 	if len(c.extra)+1 > MaxLimits {
 		return nil, fmt.Errorf("httplimit: %d limits on one gate, more than %d", len(c.extra)+1, MaxLimits)
 	}
-	g := &Gate{key: c.key, route: c.route, skip: c.skip, deny: c.deny, onError: c.onError,
-		status: c.status, headers: c.headers, resetUnix: c.resetUnix, clock: c.clock}
+	g := &Gate{config: c}
 	limits := append([]extraLimit{{l, nil}}, c.extra...)
 	seen := make(map[string]bool, len(limits))
 	for _, e := range limits {
