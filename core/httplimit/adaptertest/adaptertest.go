@@ -192,14 +192,18 @@ func fields(kv ...string) map[string]string {
 	return m
 }
 
+// allowedFields are the fields of an admitted text response under the one
+// policy name with quota q per minute.
+func allowedFields(name, q, rem, reset string) map[string]string {
+	return fields("Content-Type", textCT,
+		"X-Ratelimit-Limit", q, "X-Ratelimit-Remaining", rem, "X-Ratelimit-Reset", reset,
+		"Ratelimit-Policy", `"`+name+`";q=`+q+`;w=60`, "Ratelimit", `"`+name+`";r=`+rem+`;t=`+reset)
+}
+
 // allowed3 are the fields after the n-th request (1..3) of a fresh key under
 // per-ip 3/m (GCRA: one request every 20s, burst 3).
 func allowed3(n int) map[string]string {
-	rem := fmt.Sprint(3 - n)
-	reset := fmt.Sprint(20 * n)
-	return fields("Content-Type", textCT,
-		"X-Ratelimit-Limit", "3", "X-Ratelimit-Remaining", rem, "X-Ratelimit-Reset", reset,
-		"Ratelimit-Policy", `"per-ip";q=3;w=60`, "Ratelimit", `"per-ip";r=`+rem+`;t=`+reset)
+	return allowedFields("per-ip", "3", fmt.Sprint(3-n), fmt.Sprint(20*n))
 }
 
 // denied3 are the fields of the fourth request.
@@ -279,12 +283,8 @@ func jsonDeny(t *testing.T, h *harness) {
 func routeBuckets(t *testing.T, h *harness) {
 	e := h.env(t)
 	h.serve(e, e.limiter(core.PerMinute(2), core.WithName("per-route")), httplimit.WithRouteKey())
-	route := func(rem, reset string) map[string]string {
-		return fields("Content-Type", textCT, "X-Ratelimit-Limit", "2", "X-Ratelimit-Remaining", rem, "X-Ratelimit-Reset", reset,
-			"Ratelimit-Policy", `"per-route";q=2;w=60`, "Ratelimit", `"per-route";r=`+rem+`;t=`+reset)
-	}
-	e.expect("/users/1", e.get("/users/1"), 200, "ran /users/1\n", route("1", "30"))
-	e.expect("/users/2 shares the bucket", e.get("/users/2"), 200, "ran /users/2\n", route("0", "60"))
+	e.expect("/users/1", e.get("/users/1"), 200, "ran /users/1\n", allowedFields("per-route", "2", "1", "30"))
+	e.expect("/users/2 shares the bucket", e.get("/users/2"), 200, "ran /users/2\n", allowedFields("per-route", "2", "0", "60"))
 	got := e.get("/users/3")
 	if got.status != 429 || got.fields["Ratelimit"] != `"per-route";r=0;t=30` {
 		t.Errorf("/users/3, third on the route: status %d RateLimit %q, want 429 and r=0;t=30", got.status, got.fields["Ratelimit"])
@@ -405,12 +405,8 @@ func fallback(t *testing.T, h *harness) {
 	// The primary is shared by 2 instances: each falls back to half of 4/m.
 	h.serve(e, e.limiter(core.PerMinute(4), core.WithName("per-ip"), core.WithFallback(local, 2)))
 	_ = e.store.Close()
-	fb := func(rem, reset string) map[string]string {
-		return fields("Content-Type", textCT, "X-Ratelimit-Limit", "2", "X-Ratelimit-Remaining", rem, "X-Ratelimit-Reset", reset,
-			"Ratelimit-Policy", `"per-ip";q=2;w=60`, "Ratelimit", `"per-ip";r=`+rem+`;t=`+reset)
-	}
-	e.expect("first, decided by the fallback", e.get("/hello"), 200, "ran /hello\n", fb("1", "30"))
-	e.expect("second", e.get("/hello"), 200, "ran /hello\n", fb("0", "60"))
+	e.expect("first, decided by the fallback", e.get("/hello"), 200, "ran /hello\n", allowedFields("per-ip", "2", "1", "30"))
+	e.expect("second", e.get("/hello"), 200, "ran /hello\n", allowedFields("per-ip", "2", "0", "60"))
 	got := e.get("/hello")
 	if got.status != 429 || got.fields["Retry-After"] != "30" {
 		t.Errorf("third, over the fallback's 2/m: status %d Retry-After %q, want 429 and 30", got.status, got.fields["Retry-After"])
