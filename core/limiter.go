@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -76,6 +77,8 @@ type Limiter struct {
 	fallback Store
 	fbLimit  Limit
 	hook     func(context.Context, Event)
+	onSwitch func(failing bool, err error)
+	failing  atomic.Bool // the last store call failed; changes only with onSwitch set
 }
 
 type config struct {
@@ -86,6 +89,7 @@ type config struct {
 	fallback  Store
 	instances int
 	hook      func(context.Context, Event)
+	onSwitch  func(failing bool, err error)
 }
 
 // Option configures a Limiter.
@@ -177,14 +181,44 @@ func WithHook(fn func(ctx context.Context, ev Event)) Option {
 	})
 }
 
+// WithFailoverHook calls fn when the store starts failing, so that the
+// limiter switches to its failure policy (the fallback store, fail open or
+// fail closed), with the error that made it switch; and again, with failing
+// false and a nil error, on the first decision the store makes after that.
+// It is called once per switch, on the goroutine of the request that saw it,
+// and must be fast. Invalid input (an empty key) is not a store failure.
+func WithFailoverHook(fn func(failing bool, err error)) Option {
+	return optionFunc(func(c *config) error {
+		if fn == nil {
+			return errors.New("tollgate: failover hook: nil func")
+		}
+		c.onSwitch = fn
+		return nil
+	})
+}
+
+// LimitChecker is implemented by stores that cannot enforce every valid
+// Limit (a Redis script computes in microseconds with 53-bit numbers).
+// NewLimiter calls CheckLimit so that such a limit fails at construction, with
+// an error naming the field, rather than on every request.
+type LimitChecker interface {
+	CheckLimit(Limit) error
+}
+
 // NewLimiter returns a Limiter enforcing limit in store. It validates the
-// limit and every option, and returns an error naming what is wrong.
+// limit and every option (and, when store is a LimitChecker, asks the store),
+// and returns an error naming what is wrong.
 func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 	if store == nil {
 		return nil, errors.New("tollgate: nil store")
 	}
 	if err := limit.Validate(); err != nil {
 		return nil, err
+	}
+	if lc, ok := store.(LimitChecker); ok {
+		if err := lc.CheckLimit(limit); err != nil {
+			return nil, err
+		}
 	}
 	c := config{name: limit.String(), cost: 1}
 	for _, o := range opts {
@@ -195,7 +229,7 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 	if c.cost > limit.EffectiveBurst() {
 		return nil, fmt.Errorf("tollgate: cost %d: larger than the burst %d, so every request would be denied", c.cost, limit.EffectiveBurst())
 	}
-	l := &Limiter{store: store, limit: limit, name: c.name, prefix: c.name + ":", cost: c.cost, policy: c.policy, hook: c.hook}
+	l := &Limiter{store: store, limit: limit, name: c.name, prefix: c.name + ":", cost: c.cost, policy: c.policy, hook: c.hook, onSwitch: c.onSwitch}
 	if c.prefix != nil {
 		l.prefix = *c.prefix
 	}
@@ -284,12 +318,14 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 				*bp = b[:0]
 				keyBufs.Put(bp)
 			}
+			l.recovered()
 			return d, nil, false
 		}
 		full = string(b) // the buffer is not reused; the fallback and the error may keep this
 	} else {
 		d, err = l.store.Take(ctx, full, l.limit, cost)
 		if err == nil {
+			l.recovered()
 			return d, nil, false
 		}
 	}
@@ -297,6 +333,9 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 		return Decision{Reason: ReasonInvalid, Limit: l.limit}, err, false
 	}
 	err = fmt.Errorf("%w: %w", ErrStore, err)
+	if l.onSwitch != nil && !l.failing.Load() && l.failing.CompareAndSwap(false, true) {
+		l.onSwitch(true, err)
+	}
 	switch l.policy {
 	case FailClosed:
 		return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: FailClosedRetryAfter}, err, false
@@ -308,5 +347,12 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 		return fd, err, true
 	default:
 		return Decision{Allowed: true, Reason: ReasonFailOpen, Limit: l.limit}, err, false
+	}
+}
+
+// recovered reports the switch back from the failure policy, if there was one.
+func (l *Limiter) recovered() {
+	if l.onSwitch != nil && l.failing.Load() && l.failing.CompareAndSwap(true, false) {
+		l.onSwitch(false, nil)
 	}
 }

@@ -43,6 +43,16 @@ func (m *mapStore) Take(_ context.Context, key string, l core.Limit, cost int64)
 
 func (m *mapStore) Close() error { return nil }
 
+// pickyStore enforces only limits of at most a minute, as a LimitChecker.
+type pickyStore struct{ *mapStore }
+
+func (pickyStore) CheckLimit(l core.Limit) error {
+	if l.Period > time.Minute {
+		return &core.LimitError{Field: "period", Value: l.Period.String(), Reason: "longer than this store keeps"}
+	}
+	return nil
+}
+
 func (m *mapStore) fail(err error) { m.mu.Lock(); m.err = err; m.mu.Unlock() }
 
 func newLimiter(t *testing.T, s core.Store, l core.Limit, opts ...core.Option) *core.Limiter {
@@ -72,6 +82,8 @@ func TestNewLimiterRejectsBadConfiguration(t *testing.T) {
 		{"nil fallback", s, core.PerSecond(1), []core.Option{core.WithFallback(nil, 1)}, "fallback"},
 		{"zero instances", s, core.PerSecond(1), []core.Option{core.WithFallback(s, 0)}, "instances"},
 		{"nil hook", s, core.PerSecond(1), []core.Option{core.WithHook(nil)}, "hook"},
+		{"nil failover hook", s, core.PerSecond(1), []core.Option{core.WithFailoverHook(nil)}, "failover hook"},
+		{"limit the store cannot enforce", pickyStore{s}, core.PerHour(5), nil, "period"},
 		{"prefix too long", s, core.PerSecond(1), []core.Option{core.WithPrefix(strings.Repeat("p", core.MaxKeyLen))}, "prefix"},
 	}
 	for _, tt := range tests {
@@ -199,5 +211,39 @@ func TestLimiterHookSeesEveryDecision(t *testing.T) {
 	last := got[2]
 	if last.Policy != "api" || last.Key != "client" || last.Cost != 1 || last.Decision.Allowed || last.Err != nil || last.Latency < 0 {
 		t.Fatalf("third event %+v, want a denial of client under api", last)
+	}
+}
+
+func TestLimiterFailoverHookReportsEachSwitchOnce(t *testing.T) {
+	down := errors.New("connection refused")
+	primary, local := newMapStore(core.SystemClock), newMapStore(core.SystemClock)
+	type sw struct {
+		failing bool
+		err     error
+	}
+	var mu sync.Mutex
+	var got []sw
+	lim := newLimiter(t, primary, core.PerSecond(1000), core.WithFallback(local, 2),
+		core.WithFailoverHook(func(failing bool, err error) { mu.Lock(); got = append(got, sw{failing, err}); mu.Unlock() }))
+	ctx := context.Background()
+	run := func(n int) {
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); lim.Take(ctx, "k") }()
+		}
+		wg.Wait()
+	}
+	run(20)
+	primary.fail(down)
+	run(20)
+	lim.TakeN(ctx, "", 1) // invalid input is no store failure: no switch
+	primary.fail(nil)
+	run(20)
+	primary.fail(down)
+	run(5)
+	if len(got) != 3 || !got[0].failing || !errors.Is(got[0].err, down) || !errors.Is(got[0].err, core.ErrStore) ||
+		got[1].failing || got[1].err != nil || !got[2].failing {
+		t.Fatalf("switches %+v, want: failing (with the error), recovered, failing", got)
 	}
 }
