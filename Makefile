@@ -14,9 +14,27 @@ MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p'
 GO_TEST_FLAGS ?= -race -count=1 -timeout=10m
 BENCH_COUNT ?= 6
 
-.PHONY: test fmt-check vet-test bench bench-store bench-adapters
+.PHONY: test fmt-check vet-test redis-tools bench bench-store bench-adapters bench-redis
 
-test: fmt-check vet-test
+test: fmt-check redis-tools vet-test
+
+# The Redis store's tests start their own redis-server processes (a standalone
+# server and a three-master cluster, on free loopback ports). Install the
+# binaries when they are missing and we may; otherwise say what is needed.
+redis-tools:
+	@if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then \
+		echo "redis: $$(redis-server --version | cut -d' ' -f3)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "redis: installing redis-server and redis-tools with apt-get"; \
+		apt-get update -qq || true; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null || true; \
+		command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { echo "apt-get could not install redis-server and redis-tools"; exit 1; }; \
+		echo "redis: $$(redis-server --version | cut -d' ' -f3)"; \
+	else \
+		echo "redis-server and redis-cli are needed by the Redis store's tests."; \
+		echo "Install them (Debian/Ubuntu: sudo apt-get install redis-server redis-tools; macOS: brew install redis) and run make test again."; \
+		exit 1; \
+	fi
 
 fmt-check:
 	@out=$$(gofmt -l $(MODULES)); \

@@ -1,0 +1,111 @@
+package redisstore
+
+import (
+	"crypto/sha1"
+	_ "embed"
+	"encoding/hex"
+	"math/bits"
+	"strconv"
+	"time"
+
+	"github.com/tollgate-go/tollgate/core"
+)
+
+// script is one algorithm's Lua source and its SHA-1, for EVALSHA.
+type script struct {
+	src string
+	sha string
+}
+
+var (
+	//go:embed lua/prelude.lua
+	prelude string
+	//go:embed lua/gcra.lua
+	gcraLua string
+	//go:embed lua/tokenbucket.lua
+	tokenBucketLua string
+	//go:embed lua/fixedwindow.lua
+	fixedWindowLua string
+	//go:embed lua/slidingcounter.lua
+	slidingCounterLua string
+	//go:embed lua/slidinglog.lua
+	slidingLogLua string
+)
+
+// scripts holds each algorithm's script, indexed by core.Algorithm.
+var scripts = func() [5]script {
+	var s [5]script
+	for alg, body := range map[core.Algorithm]string{
+		core.GCRA:                 gcraLua,
+		core.TokenBucket:          tokenBucketLua,
+		core.FixedWindow:          fixedWindowLua,
+		core.SlidingWindowCounter: slidingCounterLua,
+		core.SlidingWindowLog:     slidingLogLua,
+	} {
+		src := prelude + body
+		sum := sha1.Sum([]byte(src))
+		s[alg] = script{src: src, sha: hex.EncodeToString(sum[:])}
+	}
+	return s
+}()
+
+// maxValue bounds every duration (in microseconds) and count a script keeps,
+// so that sums of two of them and the current time stay below 2^53, where
+// Lua's doubles are exact integers: 2^50 µs is about 35 years.
+const maxValue = 1 << 50
+
+// params are the numbers a script needs besides the time and the cost: the
+// limit in microseconds, reduced as the script expects.
+type params struct {
+	burst int64 // the cost above which a request is too costly
+	args  [3]int64
+	nargs int
+}
+
+// paramsOf checks that limit can be enforced by the scripts and returns their
+// parameters. The error is a *core.LimitError naming the field.
+func paramsOf(l core.Limit) (params, error) {
+	if err := l.Validate(); err != nil {
+		return params{}, err
+	}
+	if l.Period%time.Microsecond != 0 {
+		return params{}, &core.LimitError{Field: "period", Value: l.Period.String(), Reason: "the Redis store keeps time in microseconds: use a whole number of them"}
+	}
+	period, rate, burst := int64(l.Period/time.Microsecond), l.Rate, l.EffectiveBurst()
+	tooBig := func(field string, v int64, what string) error {
+		return &core.LimitError{Field: field, Value: strconv.FormatInt(v, 10), Reason: what + " exceeds 2^50, the largest the Redis store's scripts compute exactly"}
+	}
+	if period > maxValue {
+		return params{}, &core.LimitError{Field: "period", Value: l.Period.String(), Reason: "longer than 2^50 microseconds (35 years)"}
+	}
+	switch l.Algorithm {
+	case core.GCRA, core.TokenBucket:
+		if period < rate {
+			return params{}, &core.LimitError{Field: "rate", Value: strconv.FormatInt(rate, 10), Reason: "more than one event per microsecond of period " + l.Period.String() + ", the Redis store's resolution"}
+		}
+		if l.Algorithm == core.GCRA {
+			t := (period + rate - 1) / rate
+			if hi, lo := bits.Mul64(uint64(burst), uint64(t)); hi != 0 || lo > maxValue {
+				return params{}, tooBig("burst", burst, "burst × emission interval in microseconds")
+			}
+			return params{burst: burst, args: [3]int64{t, burst}, nargs: 2}, nil
+		}
+		g := gcd(period, rate)
+		if hi, lo := bits.Mul64(uint64(burst), uint64(period/g)); hi != 0 || lo > maxValue {
+			return params{}, tooBig("burst", burst, "burst × period / gcd(period in microseconds, rate)")
+		}
+		return params{burst: burst, args: [3]int64{period / g, rate / g, burst}, nargs: 3}, nil
+	default:
+		if rate > maxValue {
+			return params{}, tooBig("rate", rate, "rate")
+		}
+		return params{burst: rate, args: [3]int64{period, rate}, nargs: 2}, nil
+	}
+}
+
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
