@@ -204,10 +204,15 @@ func (l Limit) Validate() error {
 	if int64(l.Period) < l.Rate {
 		return limitErr("rate", l.Rate, "more than one event per nanosecond of period "+l.Period.String())
 	}
-	// TokenBucket keeps Burst×Period; GCRA keeps Burst×Interval ≤ that + Burst.
-	hi, lo := bits.Mul64(uint64(b), uint64(l.Period))
+	// TokenBucket keeps Burst×Period; GCRA only Burst×Interval, so that a
+	// million a day with a burst of a million is a valid GCRA limit.
+	span, what := uint64(l.Period), "burst × period overflows"
+	if l.Algorithm == GCRA {
+		span, what = uint64(l.Interval()), "burst × (period / rate) overflows"
+	}
+	hi, lo := bits.Mul64(uint64(b), span)
 	if hi != 0 || lo > maxSpan-uint64(b) {
-		return limitErr("burst", b, "burst × period overflows")
+		return limitErr("burst", b, what)
 	}
 	return nil
 }

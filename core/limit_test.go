@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,11 +89,18 @@ func TestValidate(t *testing.T) {
 		{Rate: 10, Period: time.Second, Algorithm: core.FixedWindow}, // and is allowed for windows
 		core.PerSecond(1_000_000_000),                                // one per nanosecond
 		{Rate: core.MaxLogRate, Period: time.Second, Algorithm: core.SlidingWindowLog},
+		{Rate: 1_000_000, Period: 24 * time.Hour}, // GCRA keeps burst × interval: 86.4 s
 	}
 	for _, l := range valid {
 		if err := l.Validate(); err != nil {
 			t.Errorf("%+v.Validate() = %v, want nil", l, err)
 		}
+	}
+	// The token bucket keeps burst × period: a million days' worth of
+	// nanoseconds does not fit in 63 bits.
+	tb := core.Limit{Rate: 1_000_000, Period: 24 * time.Hour, Algorithm: core.TokenBucket}
+	if err := tb.Validate(); !errors.Is(err, core.ErrInvalidLimit) || !strings.Contains(err.Error(), "burst") {
+		t.Errorf("%v.Validate() = %v, want an error naming the burst", tb, err)
 	}
 	if got := (core.Limit{Rate: 10, Period: time.Second}).EffectiveBurst(); got != 10 {
 		t.Errorf("EffectiveBurst of a zero burst = %d, want the rate, 10", got)
