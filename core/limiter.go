@@ -78,7 +78,12 @@ type Limiter struct {
 	fbLimit  Limit
 	hook     func(context.Context, Event)
 	onSwitch func(failing bool, err error)
-	failing  atomic.Bool // the last store call failed; changes only with onSwitch set
+	// With onSwitch set, switches counts the switches to and from the
+	// failure policy, so its low bit says the limiter is failing. A call
+	// switches only with a compare-and-swap from the value it read when it
+	// began, so a call that spans another switch never switches back: the
+	// hook sees each outage once, not a flap at its edges.
+	switches atomic.Uint64
 }
 
 type config struct {
@@ -186,7 +191,10 @@ func WithHook(fn func(ctx context.Context, ev Event)) Option {
 // fail closed), with the error that made it switch; and again, with failing
 // false and a nil error, on the first decision the store makes after that.
 // It is called once per switch, on the goroutine of the request that saw it,
-// and must be fast. Invalid input (an empty key) is not a store failure.
+// and must be fast. Only a call that began after the last switch can switch
+// again, so answers already on their way when the store failed (or came back)
+// do not make the hook flap. Invalid input (an empty key) is not a store
+// failure.
 func WithFailoverHook(fn func(failing bool, err error)) Option {
 	return optionFunc(func(c *config) error {
 		if fn == nil {
@@ -301,6 +309,10 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 	if key == "" || cost < 0 {
 		return Decision{Reason: ReasonInvalid, Limit: l.limit}, CheckTake(key, l.limit, cost), false
 	}
+	var epoch uint64
+	if l.onSwitch != nil {
+		epoch = l.switches.Load()
+	}
 	full := key
 	if l.prefix != "" {
 		// The prefixed key is built in a pooled buffer rather than by
@@ -318,14 +330,14 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 				*bp = b[:0]
 				keyBufs.Put(bp)
 			}
-			l.recovered()
+			l.recovered(epoch)
 			return d, nil, false
 		}
 		full = string(b) // the buffer is not reused; the fallback and the error may keep this
 	} else {
 		d, err = l.store.Take(ctx, full, l.limit, cost)
 		if err == nil {
-			l.recovered()
+			l.recovered(epoch)
 			return d, nil, false
 		}
 	}
@@ -333,7 +345,7 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 		return Decision{Reason: ReasonInvalid, Limit: l.limit}, err, false
 	}
 	err = fmt.Errorf("%w: %w", ErrStore, err)
-	if l.onSwitch != nil && !l.failing.Load() && l.failing.CompareAndSwap(false, true) {
+	if l.onSwitch != nil && epoch&1 == 0 && l.switches.CompareAndSwap(epoch, epoch+1) {
 		l.onSwitch(true, err)
 	}
 	switch l.policy {
@@ -350,9 +362,11 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 	}
 }
 
-// recovered reports the switch back from the failure policy, if there was one.
-func (l *Limiter) recovered() {
-	if l.onSwitch != nil && l.failing.Load() && l.failing.CompareAndSwap(true, false) {
+// recovered reports the switch back from the failure policy, if there was
+// one and the successful call began after it: an answer that was already on
+// its way when the store failed says nothing about the store now.
+func (l *Limiter) recovered(epoch uint64) {
+	if l.onSwitch != nil && epoch&1 == 1 && l.switches.CompareAndSwap(epoch, epoch+1) {
 		l.onSwitch(false, nil)
 	}
 }

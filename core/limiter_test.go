@@ -247,3 +247,41 @@ func TestLimiterFailoverHookReportsEachSwitchOnce(t *testing.T) {
 		t.Fatalf("switches %+v, want: failing (with the error), recovered, failing", got)
 	}
 }
+
+// gatedStore holds calls on key "slow" until release is closed, and fails
+// calls on key "fail".
+type gatedStore struct {
+	*mapStore
+	entered, release chan struct{}
+}
+
+func (g gatedStore) Take(ctx context.Context, key string, l core.Limit, cost int64) (core.Decision, error) {
+	switch {
+	case strings.HasSuffix(key, "slow"):
+		g.entered <- struct{}{}
+		<-g.release
+	case strings.HasSuffix(key, "fail"):
+		return core.Decision{}, errors.New("connection reset")
+	}
+	return g.mapStore.Take(ctx, key, l, cost)
+}
+
+func TestLimiterFailoverHookIgnoresAnswersBegunBeforeTheSwitch(t *testing.T) {
+	g := gatedStore{newMapStore(core.SystemClock), make(chan struct{}), make(chan struct{})}
+	var got []bool
+	lim := newLimiter(t, g, core.PerSecond(100), core.WithFailoverHook(func(failing bool, _ error) { got = append(got, failing) }))
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() { lim.Take(ctx, "slow"); close(done) }()
+	<-g.entered           // a call is on its way to the store
+	lim.Take(ctx, "fail") // the store fails: switch to the policy
+	close(g.release)      // the earlier call succeeds now
+	<-done
+	if len(got) != 1 || !got[0] {
+		t.Fatalf("switches %v after an answer begun before the failure, want only [true]", got)
+	}
+	lim.Take(ctx, "ok") // a call begun after the switch succeeds: switch back
+	if len(got) != 2 || got[1] {
+		t.Fatalf("switches %v, want [true false]", got)
+	}
+}

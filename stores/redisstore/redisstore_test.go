@@ -109,7 +109,7 @@ func TestKeysCarryThePrefixAndExpireWithTheirState(t *testing.T) {
 	}{
 		{core.GCRA, 300 * time.Millisecond, true},
 		{core.TokenBucket, 300 * time.Millisecond, true},
-		{core.FixedWindow, time.Second, false},            // until the window ends
+		{core.FixedWindow, time.Second, false},              // until the window ends
 		{core.SlidingWindowCounter, 2 * time.Second, false}, // until the next window ends
 		{core.SlidingWindowLog, time.Second, true},
 	}
