@@ -3,8 +3,9 @@
 #   make test    gofmt check, then go vet, go build and go test -race in every
 #                module on its own (GOWORK=off), as CI runs it
 #   make bench   the memory store's benchmarks (-count 6, for benchstat), its
-#                memory per key at 1,000,000 keys, and what each router adapter
-#                adds to a request (bare router vs the same router limited)
+#                memory per key at 1,000,000 keys, what each router adapter
+#                adds to a request (bare router vs the same router limited),
+#                and a Redis decision beside a bare INCR round trip
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -47,7 +48,7 @@ vet-test:
 		( cd $$m && GOWORK=off go vet ./... && GOWORK=off go build ./... && GOWORK=off go test $(GO_TEST_FLAGS) ./... ); \
 	done
 
-bench: bench-store bench-adapters
+bench: bench-store bench-adapters bench-redis
 
 bench-store:
 	cd stores/memstore && GOWORK=off go test -run '^$$' -bench 'BenchmarkTake|BenchmarkClock' -benchmem -count $(BENCH_COUNT) .
@@ -57,3 +58,8 @@ bench-adapters:
 	cd chimw && GOWORK=off go test -run '^$$' -bench 'BenchmarkChi|BenchmarkServeMux' -benchmem -count $(BENCH_COUNT) .
 	cd ginmw && GOWORK=off go test -run '^$$' -bench 'BenchmarkGin' -benchmem -count $(BENCH_COUNT) .
 	cd echomw && GOWORK=off go test -run '^$$' -bench 'BenchmarkEcho' -benchmem -count $(BENCH_COUNT) .
+
+# A decision against a local redis-server (started by the benchmark) beside a
+# bare go-redis INCR round trip, serially and from 64 goroutines.
+bench-redis: redis-tools
+	cd stores/redisstore && GOWORK=off go test -run '^$$' -bench 'BenchmarkRoundTrip|BenchmarkInterleaved' -benchmem -count $(BENCH_COUNT) .

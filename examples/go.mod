@@ -6,17 +6,21 @@ require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/labstack/echo/v4 v4.16.0
+	github.com/redis/go-redis/v9 v9.22.0
 	github.com/tollgate-go/tollgate/chimw v0.0.0-00010101000000-000000000000
 	github.com/tollgate-go/tollgate/core v0.0.0-00010101000000-000000000000
 	github.com/tollgate-go/tollgate/echomw v0.0.0-00010101000000-000000000000
 	github.com/tollgate-go/tollgate/ginmw v0.0.0-00010101000000-000000000000
+	github.com/tollgate-go/tollgate/internal/redistest v0.0.0-00010101000000-000000000000
 	github.com/tollgate-go/tollgate/stores/memstore v0.0.0-00010101000000-000000000000
+	github.com/tollgate-go/tollgate/stores/redisstore v0.0.0-00010101000000-000000000000
 )
 
 require (
 	github.com/bytedance/gopkg v0.1.3 // indirect
 	github.com/bytedance/sonic v1.15.0 // indirect
 	github.com/bytedance/sonic/loader v0.5.0 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/cloudwego/base64x v0.1.6 // indirect
 	github.com/gabriel-vasile/mimetype v1.4.12 // indirect
 	github.com/gin-contrib/sse v1.1.0 // indirect
@@ -42,6 +46,7 @@ require (
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasttemplate v1.2.2 // indirect
 	go.mongodb.org/mongo-driver/v2 v2.5.0 // indirect
+	go.uber.org/atomic v1.11.0 // indirect
 	golang.org/x/arch v0.22.0 // indirect
 	golang.org/x/crypto v0.53.0 // indirect
 	golang.org/x/net v0.56.0 // indirect
@@ -56,6 +61,8 @@ replace (
 	github.com/tollgate-go/tollgate/core => ../core
 	github.com/tollgate-go/tollgate/echomw => ../echomw
 	github.com/tollgate-go/tollgate/ginmw => ../ginmw
+	github.com/tollgate-go/tollgate/internal/redistest => ../internal/redistest
 	github.com/tollgate-go/tollgate/keyfuncs => ../keyfuncs
 	github.com/tollgate-go/tollgate/stores/memstore => ../stores/memstore
+	github.com/tollgate-go/tollgate/stores/redisstore => ../stores/redisstore
 )

@@ -11,7 +11,7 @@ import (
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/core/storetest"
 	"github.com/tollgate-go/tollgate/stores/redisstore"
-	"github.com/tollgate-go/tollgate/stores/redisstore/internal/redistest"
+	"github.com/tollgate-go/tollgate/internal/redistest"
 )
 
 // prefixes gives every store of the run its own key space on a shared server.

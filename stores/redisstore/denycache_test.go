@@ -9,7 +9,7 @@ import (
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/stores/redisstore"
-	"github.com/tollgate-go/tollgate/stores/redisstore/internal/redistest"
+	"github.com/tollgate-go/tollgate/internal/redistest"
 )
 
 // TestDenyCacheSavesRoundTrips counts, on the server, the scripts run for a

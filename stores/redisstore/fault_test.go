@@ -14,7 +14,7 @@ import (
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/stores/memstore"
 	"github.com/tollgate-go/tollgate/stores/redisstore"
-	"github.com/tollgate-go/tollgate/stores/redisstore/internal/redistest"
+	"github.com/tollgate-go/tollgate/internal/redistest"
 )
 
 // margin is how much later than its deadline a call may return: scheduling

@@ -5,6 +5,7 @@ go 1.24
 require (
 	github.com/redis/go-redis/v9 v9.22.0
 	github.com/tollgate-go/tollgate/core v0.0.0-00010101000000-000000000000
+	github.com/tollgate-go/tollgate/internal/redistest v0.0.0-00010101000000-000000000000
 	github.com/tollgate-go/tollgate/stores/memstore v0.0.0-00010101000000-000000000000
 )
 
@@ -17,3 +18,5 @@ require (
 replace github.com/tollgate-go/tollgate/core => ../../core
 
 replace github.com/tollgate-go/tollgate/stores/memstore => ../memstore
+
+replace github.com/tollgate-go/tollgate/internal/redistest => ../../internal/redistest

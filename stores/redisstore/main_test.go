@@ -2,9 +2,10 @@ package redisstore_test
 
 import (
 	"os"
+	"runtime"
 	"testing"
 
-	"github.com/tollgate-go/tollgate/stores/redisstore/internal/redistest"
+	"github.com/tollgate-go/tollgate/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
@@ -12,3 +13,5 @@ func TestMain(m *testing.M) {
 	redistest.StopAll()
 	os.Exit(code)
 }
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

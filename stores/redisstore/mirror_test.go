@@ -9,7 +9,7 @@ import (
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/stores/redisstore"
-	"github.com/tollgate-go/tollgate/stores/redisstore/internal/redistest"
+	"github.com/tollgate-go/tollgate/internal/redistest"
 )
 
 // TestScriptsMirrorApply replays random histories against each script and
