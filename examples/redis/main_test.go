@@ -25,7 +25,9 @@ func TestDemoSharesOneQuota(t *testing.T) {
 		cfg  func(t *testing.T) config
 	}{
 		{"single server", func(t *testing.T) config { return config{addr: redistest.Start(t).Addr, timeout: time.Second} }},
-		{"cluster", func(t *testing.T) config { return config{cluster: redistest.SharedCluster(t).Addrs, timeout: time.Second} }},
+		{"cluster", func(t *testing.T) config {
+			return config{cluster: redistest.SharedCluster(t).Addrs, timeout: time.Second}
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, logs bytes.Buffer
