@@ -316,9 +316,11 @@ func (s *Store) eval(ctx context.Context, key string, l core.Limit, p params, co
 	sc := &scripts[l.Algorithm]
 	// The key is copied into a new string here, so the command may outlive
 	// the caller's buffer (it does when the store stops waiting for it).
-	full := s.prefix + key
+	var full string
 	if s.hashTag {
 		full = s.prefix + "{" + key + "}"
+	} else {
+		full = s.prefix + key
 	}
 	var now any = ""
 	if s.clock != nil {
