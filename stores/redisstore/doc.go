@@ -27,7 +27,7 @@
 //
 // # When Redis fails
 //
-// Every call has a deadline: WithTimeout (DefaultTimeout, 5 ms), or the
+// Every call has a deadline: WithTimeout (DefaultTimeout, 100 ms), or the
 // request's own if earlier. go-redis is told not to retry a decision, since a
 // script whose reply was lost has already counted. On an error the store
 // returns it, and core.Limiter applies its policy: fail open, fail closed, or

@@ -19,11 +19,15 @@ const (
 	// DefaultPrefix is put before every key.
 	DefaultPrefix = "tollgate:"
 	// DefaultTimeout bounds each decision. A loopback round trip takes about
-	// 0.05 ms and one inside a data centre well under 1 ms; 5 ms leaves room
-	// for a garbage-collection pause and a busy server, and is still short
-	// enough that a dead Redis costs a request little before the failure
-	// policy answers it.
-	DefaultTimeout = 5 * time.Millisecond
+	// 0.05 ms and one inside a data centre well under 1 ms, but a burst of
+	// callers on a cold connection pool waits for connections to be dialled
+	// and for the server's queue: 64 goroutines racing on a new client
+	// missed a 5 ms deadline on nearly every call (bench.TestAccuracy), and
+	// each miss closes a connection, so the misses feed themselves. 100 ms
+	// leaves room for that, for a garbage-collection pause and a busy
+	// server; a dead Redis still costs only the first few requests that
+	// long before the breaker answers at once.
+	DefaultTimeout = 100 * time.Millisecond
 	// DefaultBreakerFailures is how many consecutive failures open the breaker.
 	DefaultBreakerFailures = 5
 	// DefaultBreakerCooldown is how long an open breaker skips Redis before

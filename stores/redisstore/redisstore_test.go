@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -362,4 +363,44 @@ func commandStats(t testing.TB, client *redis.Client) map[string]int {
 		stats[name] = n
 	}
 	return stats
+}
+
+// With every option at its default, 64 goroutines bursting on a new client
+// (no connection dialled yet) must get exactly the quota. With a 5 ms
+// default deadline most of these calls timed out while connections were
+// being dialled, the limiter failed open, and 2,560 were admitted.
+func TestDefaultsColdPoolBurstAdmitsExactlyTheQuota(t *testing.T) {
+	srv := redistest.Shared(t)
+	for round := range 3 {
+		client := srv.Client(t, &redis.Options{PoolSize: 64, ContextTimeoutEnabled: true})
+		s := newStore(t, client, redisstore.WithPrefix(fmt.Sprintf("cold%d-%d:", time.Now().UnixNano(), round)))
+		l, err := core.NewLimiter(s, core.Limit{Rate: 1000, Period: 24 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var admitted, failed atomic.Int64
+		var start, done sync.WaitGroup
+		start.Add(1)
+		for range 64 {
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				start.Wait()
+				for range 40 {
+					d, err := l.Take(context.Background(), "client")
+					if err != nil {
+						failed.Add(1)
+					}
+					if d.Allowed {
+						admitted.Add(1)
+					}
+				}
+			}()
+		}
+		start.Done()
+		done.Wait()
+		if admitted.Load() != 1000 || failed.Load() != 0 {
+			t.Fatalf("round %d: admitted %d of 2,560 with %d store errors; want exactly 1,000 and no errors", round, admitted.Load(), failed.Load())
+		}
+	}
 }
