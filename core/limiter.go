@@ -69,6 +69,8 @@ type Event struct {
 // apart with its prefix.
 type Limiter struct {
 	store    Store
+	prefixed PrefixTaker // store, when it takes keys in two parts
+	direct   bool        // Take may call prefixed at once: a prefix and no hooks
 	limit    Limit
 	name     string
 	prefix   string
@@ -241,6 +243,8 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 	if c.prefix != nil {
 		l.prefix = *c.prefix
 	}
+	l.prefixed, _ = store.(PrefixTaker)
+	l.direct = l.prefixed != nil && l.prefix != "" && l.hook == nil && l.onSwitch == nil
 	if c.fallback != nil {
 		l.fallback = c.fallback
 		l.fbLimit = divideLimit(limit, int64(c.instances))
@@ -276,6 +280,15 @@ func (l *Limiter) Policy() FailurePolicy { return l.policy }
 
 // Take charges the limiter's cost (default 1) to key.
 func (l *Limiter) Take(ctx context.Context, key string) (Decision, error) {
+	if l.direct && key != "" {
+		// The common case in one call: a store taking the key in two
+		// parts, no hooks. Anything but a decision goes the long way.
+		d, err := l.prefixed.TakePrefixed(ctx, l.prefix, key, l.limit, l.cost)
+		if err == nil {
+			d.Policy = l.name
+			return d, nil
+		}
+	}
 	return l.TakeN(ctx, key, l.cost)
 }
 
@@ -314,7 +327,14 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 		epoch = l.switches.Load()
 	}
 	full := key
-	if l.prefix != "" {
+	if l.prefixed != nil && l.prefix != "" {
+		d, err = l.prefixed.TakePrefixed(ctx, l.prefix, key, l.limit, cost)
+		if err == nil {
+			l.recovered(epoch)
+			return d, nil, false
+		}
+		full = l.prefix + key // for the fallback and the error
+	} else if l.prefix != "" {
 		// The prefixed key is built in a pooled buffer rather than by
 		// concatenation, which would cost an allocation per request. Stores
 		// copy a key they keep (the Store contract, checked by storetest), so

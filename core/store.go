@@ -32,6 +32,19 @@ type Store interface {
 	Close() error
 }
 
+// PrefixTaker is implemented by stores that can take a key given in two
+// parts, a prefix and the rest, without the caller joining them. A Limiter
+// uses it when its store has it: a call through the Store interface makes
+// a joined key escape to the heap (or a pooled buffer), where the memory
+// store joins the parts on its own stack.
+//
+// TakePrefixed(ctx, prefix, key, limit, cost) must behave exactly as
+// Take(ctx, prefix+key, limit, cost): the same state, the same errors.
+// core/storetest checks that for stores that implement it.
+type PrefixTaker interface {
+	TakePrefixed(ctx context.Context, prefix, key string, limit Limit, cost int64) (Decision, error)
+}
+
 // MaxKeyLen is the longest key a store accepts, prefix included.
 const MaxKeyLen = 4096
 

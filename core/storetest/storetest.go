@@ -86,6 +86,7 @@ func Run(t *testing.T, newStore Factory, opts ...Option) {
 			t.Run("cost above burst is denied without consuming", func(t *testing.T) { h.tooCostly(t, alg) })
 			t.Run("many keys are independent", func(t *testing.T) { h.manyKeys(t, alg) })
 			t.Run("keys in a reused buffer are copied", func(t *testing.T) { h.reusedKeyBuffer(t, alg) })
+			t.Run("a key taken in two parts is the joined key", func(t *testing.T) { h.prefixed(t, alg) })
 			t.Run("idle key is whole again after ResetAfter", func(t *testing.T) { h.expiry(t, alg) })
 			t.Run("clock stepping back admits nothing extra", func(t *testing.T) { h.backwards(t, alg) })
 			t.Run("RetryAfter is the earliest admitting wait", func(t *testing.T) { h.retryIsEarliest(t, alg) })
@@ -386,6 +387,57 @@ func (h *harness) reusedKeyBuffer(t *testing.T, alg core.Algorithm) {
 		if d := take(t, s, key, l, 0); d.Remaining != 7 {
 			t.Fatalf("peek %q after its buffer was rewritten: Remaining %d, want 7 (the store kept the caller's bytes instead of a copy)", key, d.Remaining)
 		}
+	}
+}
+
+// prefixed checks core.PrefixTaker, for stores that implement it:
+// TakePrefixed(p, k) shares its state with Take(p+k), however the joined key
+// is split, keeps a copy of the parts, and refuses what Take refuses.
+func (h *harness) prefixed(t *testing.T, alg core.Algorithm) {
+	s, _ := h.open(t)
+	pt, ok := s.(core.PrefixTaker)
+	if !ok {
+		return // nothing to check: the store takes whole keys only
+	}
+	l := limit10(alg)
+	takeP := func(prefix, key string, cost int64) core.Decision {
+		t.Helper()
+		d, err := pt.TakePrefixed(context.Background(), prefix, key, l, cost)
+		if err != nil {
+			t.Fatalf("TakePrefixed(%q, %q, cost %d): %v", prefix, key, cost, err)
+		}
+		return d
+	}
+	// One joined key, four ways: each takes 2 of the same 10.
+	takeP("per-ip:", "192.0.2.1", 2)
+	takeP("per-ip", ":192.0.2.1", 2)
+	takeP("", "per-ip:192.0.2.1", 2)
+	take(t, s, "per-ip:192.0.2.1", l, 2)
+	if d := takeP("per-ip:192.0.2.", "1", 0); d.Remaining != 2 {
+		t.Fatalf("peek after four takes of 2 through different splits: Remaining %d, want 2 (the splits did not share one key)", d.Remaining)
+	}
+	// The parts may live in a buffer the caller rewrites.
+	buf := []byte("per-ip:")
+	key := []byte("198.51.100.7")
+	takeP(unsafe.String(unsafe.SliceData(buf), len(buf)), unsafe.String(unsafe.SliceData(key), len(key)), 3)
+	clear(buf)
+	clear(key)
+	if d := take(t, s, "per-ip:198.51.100.7", l, 0); d.Remaining != 7 {
+		t.Fatalf("peek after the parts' buffers were rewritten: Remaining %d, want 7", d.Remaining)
+	}
+	// A long joined key, and input Take refuses.
+	long := strings.Repeat("k", core.MaxKeyLen-7)
+	if d := takeP("per-ip:", long, 1); !d.Allowed {
+		t.Fatalf("a joined key of exactly MaxKeyLen bytes: %+v, want admitted", d)
+	}
+	if _, err := pt.TakePrefixed(context.Background(), "per-ip:", long+"k", l, 1); !errors.Is(err, core.ErrInvalidKey) {
+		t.Fatalf("a joined key over MaxKeyLen: err %v, want ErrInvalidKey", err)
+	}
+	if _, err := pt.TakePrefixed(context.Background(), "", "", l, 1); !errors.Is(err, core.ErrInvalidKey) {
+		t.Fatalf("two empty parts: err %v, want ErrInvalidKey", err)
+	}
+	if _, err := pt.TakePrefixed(context.Background(), "p:", "k", l, -1); !errors.Is(err, core.ErrInvalidCost) {
+		t.Fatalf("negative cost: err %v, want ErrInvalidCost", err)
 	}
 }
 

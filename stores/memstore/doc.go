@@ -14,11 +14,14 @@
 // adds one ring of timestamps), so a decision on a known key allocates
 // nothing and the garbage collector never scans the slab.
 //
-// Time is read through a core.Clock, the system clock by default, measured as
-// an offset from the store's creation so the monotonic clock is used: a wall
-// clock stepped backwards never admits extra requests. Each shard also keeps
-// the latest instant it has seen, so an injected clock stepping backwards
-// does not either.
+// Time is read through a core.Clock: by default a coarse clock of 500µs
+// resolution shared by the process (one atomic load per decision instead of
+// a 20–40ns system clock reading; it lags real time by up to about 500µs,
+// which makes limits slightly stricter, never looser). Both it and
+// core.SystemClock (WithClock) are measured as offsets on the monotonic
+// clock: a wall clock stepped backwards never admits extra requests. Each
+// shard also keeps the latest instant it has seen, so an injected clock
+// stepping backwards does not either.
 //
 // # Memory
 //
