@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/bits"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,26 +54,30 @@ var _ core.Store = (*Store)(nil)
 type shard struct {
 	mu sync.Mutex
 	// Guarded by mu:
-	index   map[string]int32  // key → slot in entries
-	entries []entry           // fixed-size state; free slots are zero
-	keys    []string          // the key of each slot ("" when free), for eviction
-	free    []int32           // free slots in entries
-	logs    map[int32][]int64 // sliding-window-log rings, by slot
-	young   []int32           // slots in insertion order, oldest at youngAt: eviction candidates
-	youngAt int               // index of the oldest slot in young
-	now     int64             // latest instant seen: time never runs backwards here
+	table   []slot             // open addressing, linear probing; len a power of two (or 0)
+	count   int                // occupied slots
+	logs    map[string][]int64 // sliding-window-log rings, by key
+	young   []uint64           // hashes of new keys in insertion order, oldest at youngAt: eviction candidates
+	youngAt int                // index of the oldest in young
+	now     int64              // latest instant seen: time never runs backwards here
 
 	_ [64]byte // keep neighbouring shards' locks off one cache line
 }
 
-// entry is one key's state: pointer-free, so the garbage collector never
-// scans the slab however many keys it holds.
-type entry struct {
+// slot is one key's state, held in the table itself (one cache line) so a
+// lookup touches the slot and the key's bytes, nothing else. The state is
+// pointer-free but for key.
+type slot struct {
+	hash    uint64 // the key's hash, never 0; 0 marks an empty slot
 	a, b, c int64
 	expires int64 // instant from which the state equals a fresh key's
+	key     string
 	alg     core.Algorithm
 	young   bool // used once only: the first to go when the shard is full
 }
+
+// minTable is a shard's first table size; a table doubles when it is 7/8 full.
+const minTable = 8
 
 type config struct {
 	clock    core.Clock
@@ -192,8 +197,7 @@ func New(opts ...Option) (*Store, error) {
 	s.coarse, _ = s.clock.(*core.CoarseClock)
 	s.system = s.clock == core.SystemClock
 	for i := range s.shards {
-		s.shards[i].index = make(map[string]int32)
-		s.shards[i].logs = make(map[int32][]int64)
+		s.shards[i].logs = make(map[string][]int64)
 	}
 	if cfg.interval > 0 {
 		s.done = make(chan struct{})
@@ -248,7 +252,8 @@ func (s *Store) take(key string, l core.Limit, cost int64) (core.Decision, error
 	if s.closed.Load() {
 		return core.Decision{}, core.ErrClosed
 	}
-	sh := &s.shards[maphash.String(s.seed, key)&s.mask]
+	h := maphash.String(s.seed, key) | 1 // never 0, the empty mark
+	sh := &s.shards[h>>1&s.mask]
 	now := s.nanotime()
 
 	sh.mu.Lock()
@@ -257,16 +262,16 @@ func (s *Store) take(key string, l core.Limit, cost int64) (core.Decision, error
 	} else {
 		sh.now = now
 	}
-	slot, found := sh.index[key]
+	i, found := sh.find(h, key)
 	var st core.State
 	if found {
-		e := &sh.entries[slot]
+		e := &sh.table[i]
 		// Any return, admitted or not, marks a client worth keeping.
 		e.young = false
 		if e.alg == l.Algorithm {
-			st = core.State{A: e.a, B: e.b, C: e.c}
+			st.A, st.B, st.C = e.a, e.b, e.c
 			if e.alg == core.SlidingWindowLog {
-				st.Log = sh.logs[slot]
+				st.Log = sh.logs[e.key]
 			}
 		}
 		// A key reused under another algorithm starts afresh: its state
@@ -275,52 +280,86 @@ func (s *Store) take(key string, l core.Limit, cost int64) (core.Decision, error
 	d := core.Apply(&st, now, l, cost)
 	if d.Allowed && cost > 0 {
 		if !found {
-			slot = sh.insert(key, now, s.perShard)
+			i = sh.insert(h, key, now, s.perShard)
 		}
-		e := &sh.entries[slot]
+		e := &sh.table[i]
 		if e.alg == core.SlidingWindowLog && l.Algorithm != core.SlidingWindowLog {
-			delete(sh.logs, slot)
+			delete(sh.logs, e.key)
 		}
 		// Field by field: a composite literal is built on the stack and
 		// copied, which costs a measurable share of a decision.
 		e.a, e.b, e.c = st.A, st.B, st.C
 		e.expires = now + int64(d.ResetAfter)
 		e.alg = l.Algorithm
-		e.young = !found // a key stays young until it is seen a second time
 		if l.Algorithm == core.SlidingWindowLog {
-			sh.logs[slot] = st.Log
+			sh.logs[e.key] = st.Log
 		}
 	}
 	sh.mu.Unlock()
 	return d, nil
 }
 
-// insert gives key a slot, making room first if the shard is full.
-func (sh *shard) insert(key string, now int64, limit int) int32 {
-	if len(sh.index) >= limit {
-		sh.makeRoom(now)
+// home is the slot at which a hash's probe starts. The shard was chosen by
+// the hash's low bits, so the table uses the high ones.
+func (sh *shard) home(h uint64) int { return int(h>>32) & (len(sh.table) - 1) }
+
+// find returns the slot holding key, or the empty slot where its probe
+// ended (only meaningful if the table has room; -1 when it has no slots).
+func (sh *shard) find(h uint64, key string) (int, bool) {
+	if len(sh.table) == 0 {
+		return -1, false
 	}
-	var slot int32
-	if n := len(sh.free); n > 0 {
-		slot, sh.free = sh.free[n-1], sh.free[:n-1]
-	} else {
-		sh.entries = append(sh.entries, entry{})
-		sh.keys = append(sh.keys, "")
-		slot = int32(len(sh.entries) - 1)
+	mask := len(sh.table) - 1
+	for i := sh.home(h); ; i = (i + 1) & mask {
+		e := &sh.table[i]
+		if e.hash == h && e.key == key {
+			return i, true
+		}
+		if e.hash == 0 {
+			return i, false
+		}
 	}
-	// The caller's key may live in a reused buffer: keep a copy.
-	k := strings.Clone(key)
-	sh.index[k] = slot
-	sh.keys[slot] = k
-	sh.entries[slot].young = true
-	sh.pushYoung(slot, limit)
-	return slot
 }
 
-// pushYoung queues a new slot for eviction. The queue never holds more than
-// the shard's capacity: past that its oldest place is dropped (that key
-// stays, it is merely no longer first in line).
-func (sh *shard) pushYoung(slot int32, limit int) {
+// insert gives key a slot, making room first if the shard is full, and
+// returns the slot's index. The slot is young (a key seen once).
+func (sh *shard) insert(h uint64, key string, now int64, limit int) int {
+	if sh.count >= limit {
+		sh.makeRoom(now)
+	}
+	if (sh.count+1)*8 > len(sh.table)*7 {
+		sh.grow()
+	}
+	i, _ := sh.find(h, key)
+	// The caller's key may live in a reused buffer or on its stack: keep a
+	// copy.
+	sh.table[i] = slot{hash: h, key: strings.Clone(key), young: true}
+	sh.count++
+	sh.pushYoung(h, limit)
+	return i
+}
+
+// grow doubles the table (or makes the first one) and re-places every slot.
+func (sh *shard) grow() {
+	old := sh.table
+	sh.table = make([]slot, max(minTable, 2*len(old)))
+	mask := len(sh.table) - 1
+	for k := range old {
+		if old[k].hash == 0 {
+			continue
+		}
+		i := sh.home(old[k].hash)
+		for sh.table[i].hash != 0 {
+			i = (i + 1) & mask
+		}
+		sh.table[i] = old[k]
+	}
+}
+
+// pushYoung queues a new key's hash for eviction. The queue never holds
+// more than the shard's capacity: past that its oldest place is dropped
+// (that key stays, it is merely no longer first in line).
+func (sh *shard) pushYoung(h uint64, limit int) {
 	if len(sh.young)-sh.youngAt >= limit {
 		sh.youngAt++
 	}
@@ -328,50 +367,83 @@ func (sh *shard) pushYoung(slot int32, limit int) {
 		sh.young = append(sh.young[:0], sh.young[sh.youngAt:]...)
 		sh.youngAt = 0
 	}
-	sh.young = append(sh.young, slot)
+	sh.young = append(sh.young, h)
 }
 
-// makeRoom frees at least one slot: expired keys among a sample (map
-// iteration starts at a random place), else the oldest key used only once,
-// else the sampled key expiring soonest.
+// makeRoom frees at least one slot: expired keys among a sample of 32
+// (taken from a random place in the table), else the oldest key used only
+// once, else the sampled key expiring soonest.
 func (sh *shard) makeRoom(now int64) {
-	victim := int32(-1)
-	soonest, seen, dropped := int64(0), 0, 0
-	for _, slot := range sh.index {
-		if exp := sh.entries[slot].expires; exp <= now {
-			sh.remove(slot)
-			dropped++
-		} else if victim < 0 || exp < soonest {
-			victim, soonest = slot, exp
+	if sh.count == 0 {
+		return
+	}
+	mask := len(sh.table) - 1
+	victim, soonest, seen, dropped := -1, int64(0), 0, 0
+	i := int(rand.Uint64()) & mask
+	// steps counts moves to the next slot, not visits: after a removal a
+	// later slot may have moved into i, and is looked at in place.
+	for steps := 0; steps < len(sh.table) && seen < evictSample; {
+		e := &sh.table[i]
+		if e.hash != 0 {
+			seen++
+			if e.expires <= now {
+				sh.removeAt(i)
+				dropped++
+				continue
+			}
+			if victim < 0 || e.expires < soonest {
+				victim, soonest = i, e.expires
+			}
 		}
-		if seen++; seen == evictSample {
-			break
-		}
+		i = (i + 1) & mask
+		steps++
 	}
 	if dropped > 0 {
 		return
 	}
 	for sh.youngAt < len(sh.young) {
-		slot := sh.young[sh.youngAt]
+		h := sh.young[sh.youngAt]
 		sh.youngAt++
-		if sh.keys[slot] != "" && sh.entries[slot].young {
-			sh.remove(slot)
+		if j := sh.findYoung(h); j >= 0 {
+			sh.removeAt(j)
 			return
 		}
 	}
 	if victim >= 0 {
-		sh.remove(victim)
+		sh.removeAt(victim)
 	}
 }
 
-func (sh *shard) remove(slot int32) {
-	delete(sh.index, sh.keys[slot])
-	if sh.entries[slot].alg == core.SlidingWindowLog {
-		delete(sh.logs, slot)
+// findYoung returns a slot with hash h that is still young, or -1.
+func (sh *shard) findYoung(h uint64) int {
+	mask := len(sh.table) - 1
+	for i := sh.home(h); sh.table[i].hash != 0; i = (i + 1) & mask {
+		if sh.table[i].hash == h && sh.table[i].young {
+			return i
+		}
 	}
-	sh.entries[slot] = entry{}
-	sh.keys[slot] = ""
-	sh.free = append(sh.free, slot)
+	return -1
+}
+
+// removeAt empties slot i and, so that no probe is cut short, moves back
+// each later slot of its run that may live nearer its home (backward-shift
+// deletion: no tombstones).
+func (sh *shard) removeAt(i int) {
+	if sh.table[i].alg == core.SlidingWindowLog {
+		delete(sh.logs, sh.table[i].key)
+	}
+	mask := len(sh.table) - 1
+	for j := (i + 1) & mask; sh.table[j].hash != 0; j = (j + 1) & mask {
+		home := sh.home(sh.table[j].hash)
+		// Slot j stays when its home lies cyclically in (i, j].
+		if (i <= j && i < home && home <= j) || (i > j && (i < home || home <= j)) {
+			continue
+		}
+		sh.table[i] = sh.table[j]
+		i = j
+	}
+	sh.table[i] = slot{}
+	sh.count--
 }
 
 // Sweep drops every key whose state has expired, one shard at a time. The
@@ -383,10 +455,12 @@ func (s *Store) Sweep() {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		t := max(now, sh.now)
-		for _, slot := range sh.index {
-			if sh.entries[slot].expires <= t {
-				sh.remove(slot)
+		for i := 0; i < len(sh.table); {
+			if e := &sh.table[i]; e.hash != 0 && e.expires <= t {
+				sh.removeAt(i) // a later slot may have moved into i
+				continue
 			}
+			i++
 		}
 		sh.mu.Unlock()
 	}
@@ -398,7 +472,7 @@ func (s *Store) Len() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		n += len(sh.index)
+		n += sh.count
 		sh.mu.Unlock()
 	}
 	return n
