@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"math/bits"
 	"math/rand/v2"
 	"strings"
@@ -33,7 +32,7 @@ const evictSample = 32
 type Store struct {
 	shards   []shard
 	mask     uint64
-	seed     maphash.Seed
+	seed     uint64 // secret: clients cannot choose keys that collide
 	perShard int
 
 	clock     core.Clock
@@ -186,7 +185,7 @@ func New(opts ...Option) (*Store, error) {
 	s := &Store{
 		shards:   make([]shard, cfg.shards),
 		mask:     uint64(cfg.shards - 1),
-		seed:     maphash.MakeSeed(),
+		seed:     rand.Uint64(), // math/rand/v2's global source is seeded from the OS
 		perShard: (cfg.maxKeys + cfg.shards - 1) / cfg.shards,
 		clock:    cfg.clock,
 		stop:     make(chan struct{}),
@@ -252,7 +251,7 @@ func (s *Store) take(key string, l core.Limit, cost int64) (core.Decision, error
 	if s.closed.Load() {
 		return core.Decision{}, core.ErrClosed
 	}
-	h := maphash.String(s.seed, key) | 1 // never 0, the empty mark
+	h := hashKey(s.seed, key) | 1 // never 0, the empty mark
 	sh := &s.shards[h>>1&s.mask]
 	now := s.nanotime()
 
