@@ -144,6 +144,15 @@ func (e *env) get(path string, header ...string) response {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	// Every answer is framed by its length, which net/http sets for a short
+	// body written at once; the default handlers' answers are nosniff.
+	if res.ContentLength != int64(len(body)) {
+		e.t.Fatalf("GET %s: %d with Content-Length %d and a body of %d bytes", path, res.StatusCode, res.ContentLength, len(body))
+	}
+	defaults := res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable || res.StatusCode == http.StatusBadRequest
+	if v := res.Header.Get("X-Content-Type-Options"); defaults && v != "nosniff" {
+		e.t.Fatalf("GET %s: %d with X-Content-Type-Options %q, want nosniff", path, res.StatusCode, v)
+	}
 	out := response{status: res.StatusCode, body: string(body), fields: map[string]string{}}
 	for _, k := range owned {
 		if vs := res.Header[k]; len(vs) > 0 {
