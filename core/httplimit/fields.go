@@ -20,10 +20,19 @@ const (
 
 // fieldArena holds every value slice and value byte of one response's
 // rate-limit fields, so writing them costs one allocation rather than two per
-// field.
+// field. Its last two values are left for the default denial's
+// Content-Type and X-Content-Type-Options.
 type fieldArena struct {
-	vals [6]string
-	buf  [64]byte // 160 bytes in all, one size class
+	vals [8]string
+	buf  [64]byte // 192 bytes in all, one size class
+}
+
+// spare returns two unused value slots of a, or nil.
+func (a *fieldArena) spare(used int) []string {
+	if a == nil || used+2 > len(a.vals) {
+		return nil
+	}
+	return a.vals[used : used+2 : used+2]
 }
 
 // fieldWriter appends field values to an arena's buffer and sets each on h
@@ -54,14 +63,16 @@ func (fw *fieldWriter) end(name string) {
 
 // writeFields sets the rate-limit fields describing st on h: the X- fields
 // for the decision closest to denying, RateLimit-Policy with every limit,
-// RateLimit with every limit decided, and Retry-After on a denial.
-func (g *Gate) writeFields(h http.Header, st *decided) {
+// RateLimit with every limit decided, and Retry-After on a denial. It
+// returns the arena it wrote the values in (nil if none) and how many of its
+// value slots it used.
+func (g *Gate) writeFields(h http.Header, st *decided) (*fieldArena, int) {
 	if st.n == 0 {
-		return // every store failed open: there is no state to describe
+		return nil, 0 // every store failed open: there is no state to describe
 	}
 	e := st.closest()
 	if g.headers == HeadersNone && e.allowed {
-		return
+		return nil, 0
 	}
 	a := new(fieldArena)
 	fw := fieldWriter{h: h, a: a, b: a.buf[:0]}
@@ -112,6 +123,7 @@ func (g *Gate) writeFields(h http.Header, st *decided) {
 		fw.b = strconv.AppendInt(fw.b, retrySeconds(e.retryAfter, ru.window), 10)
 		fw.end(hRetryAfter)
 	}
+	return a, fw.n
 }
 
 // appendPolicy appends the RateLimit-Policy value: every limit, and those a

@@ -51,6 +51,9 @@ type Gate struct {
 	config
 	rules  []rule
 	policy []string // the RateLimit-Policy value, the same on every response
+	// denyDefault: no deny handler was given, so a denial is written with
+	// the spare slots of the fields' arena.
+	denyDefault bool
 }
 
 // rule is one limiter with its key func and its precomputed field values.
@@ -101,6 +104,7 @@ func New(l *core.Limiter, opts ...Option) (*Gate, error) {
 	g.policy = []string{string(policy)}
 	if g.deny == nil {
 		g.deny = g.defaultDeny
+		g.denyDefault = true
 	}
 	if g.onError == nil {
 		g.onError = defaultError
@@ -186,8 +190,12 @@ func (g *Gate) Serve(w http.ResponseWriter, r *http.Request, route string) Outco
 		// A decision, the store's or (when it failed) the fallback's.
 		st.add(i, err != nil, d)
 		if !d.Allowed {
-			g.writeFields(w.Header(), &st)
-			g.deny(w, r, d)
+			a, used := g.writeFields(w.Header(), &st)
+			if g.denyDefault {
+				g.writeDenial(w, r, d, a.spare(used))
+			} else {
+				g.deny(w, r, d)
+			}
 			return Denied
 		}
 	}

@@ -23,6 +23,12 @@ const (
 // defaultDeny answers with the deny status and a short body. Retry-After and
 // the rate-limit fields are already set.
 func (g *Gate) defaultDeny(w http.ResponseWriter, r *http.Request, d core.Decision) {
+	g.writeDenial(w, r, d, nil)
+}
+
+// writeDenial is defaultDeny, writing the Content-Type and
+// X-Content-Type-Options values in vals when it has room for them.
+func (g *Gate) writeDenial(w http.ResponseWriter, r *http.Request, d core.Decision, vals []string) {
 	secs := w.Header().Get(hRetryAfter)
 	bp := bodyBufs.Get().(*[]byte)
 	b := (*bp)[:0]
@@ -36,13 +42,13 @@ func (g *Gate) defaultDeny(w http.ResponseWriter, r *http.Request, d core.Decisi
 		b = append(b, ` seconds.","violated-policies":["`...)
 		b = append(b, d.Policy...) // printable ASCII without quote or backslash: see core.WithName
 		b = append(b, "\"]}\n"...)
-		write(w, g.status, ctProblem, b)
+		write(w, g.status, ctProblem, b, vals)
 	} else {
 		b = append(b, http.StatusText(g.status)...)
 		b = append(b, ": quota exceeded; retry after "...)
 		b = append(b, secs...)
 		b = append(b, " seconds.\n"...)
-		write(w, g.status, ctText, b)
+		write(w, g.status, ctText, b, vals)
 	}
 	// A Writer must not retain what it is given (io.Writer), so the
 	// buffer serves the next denial.
@@ -85,21 +91,26 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, status int, detail str
 		b = append(b, `,"detail":"`...)
 		b = append(b, detail...)
 		b = append(b, "\"}\n"...)
-		write(w, status, ctProblem, b)
+		write(w, status, ctProblem, b, nil)
 		return
 	}
 	b = append(b, title...)
 	b = append(b, ": "...)
 	b = append(b, detail...)
 	b = append(b, '\n')
-	write(w, status, ctText, b)
+	write(w, status, ctText, b, nil)
 }
 
-func write(w http.ResponseWriter, status int, contentType string, body []byte) {
-	// Both fields' values share one array: one allocation, where two
-	// Header.Set calls make two. net/http sets Content-Length itself for a
-	// body this short, written at once.
-	v := make([]string, 2)
+// write answers status with body. The two fields' values go in vals when it
+// has room for them (the spare slots of the rate-limit fields' arena), else
+// in one new array: one allocation at most, where two Header.Set calls make
+// two. net/http sets Content-Length itself for a body this short, written at
+// once.
+func write(w http.ResponseWriter, status int, contentType string, body []byte, vals []string) {
+	v := vals
+	if len(v) < 2 {
+		v = make([]string, 2)
+	}
 	v[0], v[1] = contentType, "nosniff"
 	h := w.Header()
 	h["Content-Type"] = v[0:1:1]
