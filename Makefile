@@ -2,10 +2,11 @@
 #
 #   make test    gofmt check, then go vet, go build and go test -race in every
 #                module on its own (GOWORK=off), as CI runs it
-#   make bench   the memory store's benchmarks (-count 6, for benchstat), its
-#                memory per key at 1,000,000 keys, what each router adapter
-#                adds to a request (bare router vs the same router limited),
-#                and a Redis decision beside a bare INCR round trip
+#   make bench   tollgate beside its peers (bench/, -count 6): memory store,
+#                middleware, Redis, memory per key, accuracy; summarised with
+#                benchstat into docs/BENCHMARKS.md and docs/benchmarks.svg
+#   make bench-store, bench-adapters, bench-redis
+#                each module's own benchmarks (-count 6, for benchstat)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,9 +16,9 @@ MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p'
 GO_TEST_FLAGS ?= -race -count=1 -timeout=10m
 BENCH_COUNT ?= 6
 
-.PHONY: test fmt-check vet-test redis-tools bench bench-store bench-adapters bench-redis
+.PHONY: test fmt-check vet-test bench-smoke redis-tools bench bench-store bench-adapters bench-redis
 
-test: fmt-check redis-tools vet-test
+test: fmt-check redis-tools vet-test bench-smoke
 
 # The Redis store's tests start their own redis-server processes (a standalone
 # server and a three-master cluster, on free loopback ports). Install the
@@ -38,7 +39,7 @@ redis-tools:
 	fi
 
 fmt-check:
-	@out=$$(gofmt -l $(MODULES)); \
+	@out=$$(gofmt -l $(MODULES) bench); \
 	if [ -n "$$out" ]; then echo "gofmt: these files need formatting:"; echo "$$out"; exit 1; fi
 	@echo "gofmt: ok"
 
@@ -48,7 +49,17 @@ vet-test:
 		( cd $$m && GOWORK=off go vet ./... && GOWORK=off go build ./... && GOWORK=off go test $(GO_TEST_FLAGS) ./... ); \
 	done
 
-bench: bench-store bench-adapters bench-redis
+# The bench module (peers live only there; it needs Go 1.26 for the peers'
+# latest versions, so it stays out of go.work) is vetted, its tests (the
+# accuracy race, the report generator) run with -race, and every benchmark
+# runs once as a smoke test. The measured run is `make bench`.
+bench-smoke:
+	@echo "== bench"
+	cd bench && GOWORK=off go vet ./... && GOWORK=off go test $(GO_TEST_FLAGS) ./... && \
+		GOWORK=off go test -run '^$$' -bench . -benchtime=1x -count=1 . >/dev/null
+
+bench: redis-tools
+	BENCH_COUNT=$(BENCH_COUNT) bench/run.sh
 
 bench-store:
 	cd stores/memstore && GOWORK=off go test -run '^$$' -bench 'BenchmarkTake|BenchmarkClock' -benchmem -count $(BENCH_COUNT) .

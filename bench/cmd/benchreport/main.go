@@ -1,0 +1,177 @@
+// Command benchreport turns raw go test -bench output into the Markdown
+// results page and the SVG plot in docs/.
+//
+//	go run ./cmd/benchreport -raw results/raw.txt \
+//		-benchstat results/benchstat.txt -accuracy results/accuracy.txt \
+//		-command 'make bench' -out ../docs/BENCHMARKS.md -svg ../docs/benchmarks.svg
+//
+// Every number on the page, the headline verdicts included, is computed from
+// the inputs: the median of each unit over a benchmark's repeated runs.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	raw, benchstat, accuracy string
+	commands, gotest         listFlag
+	out, svg                 string
+	goVersion                string
+	cpus                     int
+	date                     string
+	goos, goarch             string // used when the raw file has no goos:/goarch: lines
+}
+
+// listFlag is a flag that may be repeated; each value may also hold
+// several lines.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, "\n") }
+
+func (l *listFlag) Set(s string) error {
+	for line := range strings.SplitSeq(s, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			*l = append(*l, line)
+		}
+	}
+	return nil
+}
+
+func parseFlags(args []string, stdout io.Writer) (*options, error) {
+	o := &options{goos: runtime.GOOS, goarch: runtime.GOARCH}
+	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.StringVar(&o.raw, "raw", "", "raw `go test -bench` output (required)")
+	fs.StringVar(&o.benchstat, "benchstat", "", "benchstat output to include verbatim (optional; a missing file is skipped)")
+	fs.StringVar(&o.accuracy, "accuracy", "", "go test -v output with ACCURACY lines (optional; a missing file is skipped)")
+	fs.Var(&o.commands, "command", "the command that regenerates the page, e.g. 'make bench' (repeatable)")
+	fs.Var(&o.gotest, "gotest", "a go test command line to show (repeatable, or several lines)")
+	fs.StringVar(&o.out, "out", "", "Markdown output `file` (required)")
+	fs.StringVar(&o.svg, "svg", "", "SVG plot output `file` (default: none)")
+	fs.StringVar(&o.goVersion, "goversion", "", "Go version to report (default: from `go version`)")
+	fs.IntVar(&o.cpus, "cpus", 0, "CPU count to report (default: runtime.NumCPU())")
+	fs.StringVar(&o.date, "date", time.Now().UTC().Format(time.DateOnly), "date of the run, YYYY-MM-DD (default: today, UTC)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (all inputs are flags)", fs.Arg(0))
+	}
+	if o.raw == "" {
+		return nil, errors.New("-raw is required")
+	}
+	if o.out == "" {
+		return nil, errors.New("-out is required")
+	}
+	if _, err := time.Parse(time.DateOnly, o.date); err != nil {
+		return nil, fmt.Errorf("-date %q: want YYYY-MM-DD", o.date)
+	}
+	if o.cpus < 0 {
+		return nil, fmt.Errorf("-cpus %d: want a positive count", o.cpus)
+	}
+	if o.cpus == 0 {
+		o.cpus = runtime.NumCPU()
+	}
+	return o, nil
+}
+
+// run is main without the process: testable, and it never exits.
+func run(args []string, stdout io.Writer) error {
+	o, err := parseFlags(args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+
+	data, err := readRaw(o.raw)
+	if err != nil {
+		return err
+	}
+	for _, w := range data.warnings {
+		fmt.Fprintf(stdout, "warning: -raw: skipped %s\n", w)
+	}
+
+	r := &report{opts: o, data: data, goVersion: o.goVersion}
+	if text, ok, err := readOptional("accuracy", o.accuracy); err != nil {
+		return err
+	} else if ok {
+		if r.acc, err = parseAccuracy(o.accuracy, text); err != nil {
+			return err
+		}
+	} else if o.accuracy != "" {
+		fmt.Fprintf(stdout, "warning: -accuracy %s does not exist; no quota checks\n", o.accuracy)
+	}
+	if text, ok, err := readOptional("benchstat", o.benchstat); err != nil {
+		return err
+	} else if ok {
+		r.benchstat = string(text)
+	} else if o.benchstat != "" {
+		fmt.Fprintf(stdout, "warning: -benchstat %s does not exist; no benchstat summary\n", o.benchstat)
+	}
+	if r.goVersion == "" {
+		r.goVersion = goVersion()
+	}
+	if o.svg != "" {
+		r.imageLink = imageLink(o.out, o.svg)
+	}
+
+	// Standard output carries only warnings and this summary.
+	if err := os.WriteFile(o.out, []byte(r.markdown()), 0o644); err != nil {
+		return fmt.Errorf("-out: %w", err)
+	}
+	fmt.Fprintf(stdout, "wrote %s (%d groups)\n", o.out, len(data.groups))
+	if o.svg != "" {
+		if err := os.WriteFile(o.svg, []byte(r.svg()), 0o644); err != nil {
+			return fmt.Errorf("-svg: %w", err)
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", o.svg)
+	}
+	return nil
+}
+
+// goVersion asks the go command, as the benchmarks were most likely run by
+// it; "unknown" rather than failing, since the report is still useful.
+func goVersion() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "version").Output()
+	if err != nil {
+		return "unknown (go version failed; pass -goversion)"
+	}
+	return strings.TrimPrefix(strings.TrimSpace(string(out)), "go version ")
+}
+
+// imageLink is the SVG's path relative to the page, with forward slashes as
+// Markdown wants, so the link works wherever the docs are checked out.
+func imageLink(out, svg string) string {
+	absOut, err1 := filepath.Abs(out)
+	absSVG, err2 := filepath.Abs(svg)
+	if err1 != nil || err2 != nil {
+		return filepath.ToSlash(svg)
+	}
+	rel, err := filepath.Rel(filepath.Dir(absOut), absSVG)
+	if err != nil {
+		return filepath.ToSlash(svg)
+	}
+	return filepath.ToSlash(rel)
+}

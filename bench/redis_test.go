@@ -1,0 +1,142 @@
+package bench
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+	ulule "github.com/ulule/limiter/v3"
+	ululeredis "github.com/ulule/limiter/v3/drivers/store/redis"
+
+	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/internal/redistest"
+	"github.com/tollgate-go/tollgate/stores/redisstore"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	redistest.StopAll()
+	os.Exit(code)
+}
+
+// admittingRedis admits every call at the rates a Redis round trip allows.
+// (tollgate's Redis store counts in microseconds, so it refuses limits of
+// more than one event per µs, such as admitting's.)
+var admittingRedis = quota{n: 1_000_000, window: time.Second}
+
+// redisLib builds one library's limiter over a shared go-redis client.
+// prefix keeps each library's (and each run's) keys apart.
+type redisLib struct {
+	name string
+	make func(tb testing.TB, c *redis.Client, q quota, prefix string) decider
+}
+
+// redisLibs: tollgate's GCRA, the peers, and a bare INCR, the least a
+// round trip costs (it decides nothing).
+var redisLibs = []redisLib{
+	{"tollgate", newTollgateRedis},
+	{"go-redis-incr", func(tb testing.TB, c *redis.Client, q quota, prefix string) decider {
+		return incrDecider{c, prefix}
+	}},
+	{"go-redis-redis_rate", func(tb testing.TB, c *redis.Client, q quota, prefix string) decider {
+		return redisRateDecider{redis_rate.NewLimiter(c), redis_rate.Limit{Rate: q.n, Burst: q.n, Period: q.window}, prefix}
+	}},
+	{"ulule-limiter-redis", func(tb testing.TB, c *redis.Client, q quota, prefix string) decider {
+		st, err := ululeredis.NewStoreWithOptions(c, ulule.StoreOptions{Prefix: prefix})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return ululeDecider{ulule.New(st, ulule.Rate{Period: q.window, Limit: int64(q.n)})}
+	}},
+}
+
+func newTollgateRedis(tb testing.TB, c *redis.Client, q quota, prefix string) decider {
+	s, err := redisstore.New(c, redisstore.WithPrefix(prefix))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	l, err := core.NewLimiter(s, core.Limit{Rate: int64(q.n), Period: q.window}, core.WithName("bench"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tollgateDecider{l}
+}
+
+type incrDecider struct {
+	c      *redis.Client
+	prefix string
+}
+
+func (d incrDecider) allow(ctx context.Context, key string) bool {
+	return d.c.Incr(ctx, d.prefix+key).Err() == nil
+}
+
+type redisRateDecider struct {
+	l      *redis_rate.Limiter
+	limit  redis_rate.Limit
+	prefix string
+}
+
+func (d redisRateDecider) allow(ctx context.Context, key string) bool {
+	res, err := d.l.Allow(ctx, d.prefix+key, d.limit)
+	return err == nil && res.Allowed > 0
+}
+
+// redisClient returns a client of the shared test server (started on a free
+// port, never 6379) with a pool large enough for 64 callers. Every library
+// gets the same client settings.
+func redisClient(tb testing.TB) *redis.Client {
+	return redistest.Shared(tb).Client(tb, &redis.Options{PoolSize: 64, ContextTimeoutEnabled: true})
+}
+
+// callers64 sets RunParallel to 64 goroutines on any GOMAXPROCS.
+func callers64(b *testing.B) { b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0))) }
+
+// BenchmarkRedis runs each workload against each library's Redis limiter on
+// a local redis-server, over loopback.
+func BenchmarkRedis(b *testing.B) {
+	c := redisClient(b)
+	keys := clientKeys(hundredThousand)
+	run := 0
+	for _, w := range []struct {
+		name string
+		q    quota
+		run  func(b *testing.B, d decider, keys []string)
+	}{
+		{"serial-one-key", admittingRedis, runSerialOneKey},
+		{"parallel64-one-key", admittingRedis, func(b *testing.B, d decider, keys []string) { callers64(b); runParallelOneKey(b, d, keys) }},
+		{"parallel64-100k-keys", admittingRedis, func(b *testing.B, d decider, keys []string) { callers64(b); walkKeys(b, d, keys) }},
+		{"parallel64-one-key-denied", denying, func(b *testing.B, d decider, keys []string) { callers64(b); runParallelOneKey(b, d, keys) }},
+	} {
+		for _, l := range redisLibs {
+			b.Run("w="+w.name+"/lib="+l.name, func(b *testing.B) {
+				run++
+				// A fresh prefix per run: -count repeats start from no state.
+				w.run(b, l.make(b, c, w.q, "b"+strconv.Itoa(run)+":"), keys)
+			})
+		}
+	}
+}
+
+// walkKeys has the callers walk the keys from random starting points.
+// Unlike runParallelKeys it gives the keys no state first: over a round
+// trip, creating a key and updating one cost the same.
+func walkKeys(b *testing.B, d decider, keys []string) {
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := rand.IntN(len(keys))
+		for pb.Next() {
+			d.allow(ctx, keys[i])
+			if i++; i == len(keys) {
+				i = 0
+			}
+		}
+	})
+}
