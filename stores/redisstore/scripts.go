@@ -20,6 +20,8 @@ type script struct {
 var (
 	//go:embed lua/prelude.lua
 	prelude string
+	//go:embed lua/helpers.lua
+	helpers string
 	//go:embed lua/gcra.lua
 	gcraLua string
 	//go:embed lua/tokenbucket.lua
@@ -42,7 +44,10 @@ var scripts = func() [5]script {
 		core.SlidingWindowCounter: slidingCounterLua,
 		core.SlidingWindowLog:     slidingLogLua,
 	} {
-		src := prelude + body
+		src := prelude + helpers + body
+		if alg == core.GCRA {
+			src = prelude + body
+		}
 		sum := sha1.Sum([]byte(src))
 		s[alg] = script{src: src, sha: hex.EncodeToString(sum[:])}
 	}
