@@ -59,7 +59,7 @@ func checkTable(t *testing.T, s *Store) {
 		seen := map[string]bool{}
 		for i := range sh.table {
 			e := &sh.table[i]
-			if e.hash == 0 {
+			if sh.hashes[i] == 0 {
 				continue
 			}
 			n++
@@ -67,7 +67,7 @@ func checkTable(t *testing.T, s *Store) {
 				t.Fatalf("shard %d: key %q held twice", k, e.key)
 			}
 			seen[e.key] = true
-			if j, found := sh.find(e.hash, e.key); !found || j != i {
+			if j, found := sh.find(sh.hashes[i], e.key); !found || j != i {
 				t.Fatalf("shard %d: key %q at slot %d, but find gives %d, %v", k, e.key, i, j, found)
 			}
 		}

@@ -53,7 +53,8 @@ var _ core.Store = (*Store)(nil)
 type shard struct {
 	mu sync.Mutex
 	// Guarded by mu:
-	table   []slot             // open addressing, linear probing; len a power of two (or 0)
+	hashes  []uint64           // open addressing, linear probing: each slot's key hash, 0 when empty; len a power of two (or 0)
+	table   []slot             // the slots' states, beside hashes
 	count   int                // occupied slots
 	logs    map[string][]int64 // sliding-window-log rings, by key
 	young   []uint64           // hashes of new keys in insertion order, oldest at youngAt: eviction candidates
@@ -63,11 +64,9 @@ type shard struct {
 	_ [64]byte // keep neighbouring shards' locks off one cache line
 }
 
-// slot is one key's state, held in the table itself (one cache line) so a
-// lookup touches the slot and the key's bytes, nothing else. The state is
-// pointer-free but for key.
+// slot is one key's state. Probes read only the hashes, eight to a cache
+// line; a lookup then touches one slot and the key's bytes.
 type slot struct {
-	hash    uint64 // the key's hash, never 0; 0 marks an empty slot
 	a, b, c int64
 	expires int64 // instant from which the state equals a fresh key's
 	key     string
@@ -305,16 +304,17 @@ func (sh *shard) home(h uint64) int { return int(h>>32) & (len(sh.table) - 1) }
 // find returns the slot holding key, or the empty slot where its probe
 // ended (only meaningful if the table has room; -1 when it has no slots).
 func (sh *shard) find(h uint64, key string) (int, bool) {
-	if len(sh.table) == 0 {
+	if len(sh.hashes) == 0 {
 		return -1, false
 	}
-	mask := len(sh.table) - 1
+	mask := len(sh.hashes) - 1
 	for i := sh.home(h); ; i = (i + 1) & mask {
-		e := &sh.table[i]
-		if e.hash == h && e.key == key {
-			return i, true
-		}
-		if e.hash == 0 {
+		switch sh.hashes[i] {
+		case h:
+			if sh.table[i].key == key {
+				return i, true
+			}
+		case 0:
 			return i, false
 		}
 	}
@@ -332,7 +332,8 @@ func (sh *shard) insert(h uint64, key string, now int64, limit int) int {
 	i, _ := sh.find(h, key)
 	// The caller's key may live in a reused buffer or on its stack: keep a
 	// copy.
-	sh.table[i] = slot{hash: h, key: strings.Clone(key), young: true}
+	sh.hashes[i] = h
+	sh.table[i] = slot{key: strings.Clone(key), young: true}
 	sh.count++
 	sh.pushYoung(h, limit)
 	return i
@@ -340,18 +341,19 @@ func (sh *shard) insert(h uint64, key string, now int64, limit int) int {
 
 // grow doubles the table (or makes the first one) and re-places every slot.
 func (sh *shard) grow() {
-	old := sh.table
-	sh.table = make([]slot, max(minTable, 2*len(old)))
-	mask := len(sh.table) - 1
-	for k := range old {
-		if old[k].hash == 0 {
+	oldHashes, old := sh.hashes, sh.table
+	n := max(minTable, 2*len(old))
+	sh.hashes, sh.table = make([]uint64, n), make([]slot, n)
+	mask := n - 1
+	for k, h := range oldHashes {
+		if h == 0 {
 			continue
 		}
-		i := sh.home(old[k].hash)
-		for sh.table[i].hash != 0 {
+		i := sh.home(h)
+		for sh.hashes[i] != 0 {
 			i = (i + 1) & mask
 		}
-		sh.table[i] = old[k]
+		sh.hashes[i], sh.table[i] = h, old[k]
 	}
 }
 
@@ -383,7 +385,7 @@ func (sh *shard) makeRoom(now int64) {
 	// later slot may have moved into i, and is looked at in place.
 	for steps := 0; steps < len(sh.table) && seen < evictSample; {
 		e := &sh.table[i]
-		if e.hash != 0 {
+		if sh.hashes[i] != 0 {
 			seen++
 			if e.expires <= now {
 				sh.removeAt(i)
@@ -416,8 +418,8 @@ func (sh *shard) makeRoom(now int64) {
 // findYoung returns a slot with hash h that is still young, or -1.
 func (sh *shard) findYoung(h uint64) int {
 	mask := len(sh.table) - 1
-	for i := sh.home(h); sh.table[i].hash != 0; i = (i + 1) & mask {
-		if sh.table[i].hash == h && sh.table[i].young {
+	for i := sh.home(h); sh.hashes[i] != 0; i = (i + 1) & mask {
+		if sh.hashes[i] == h && sh.table[i].young {
 			return i
 		}
 	}
@@ -432,16 +434,16 @@ func (sh *shard) removeAt(i int) {
 		delete(sh.logs, sh.table[i].key)
 	}
 	mask := len(sh.table) - 1
-	for j := (i + 1) & mask; sh.table[j].hash != 0; j = (j + 1) & mask {
-		home := sh.home(sh.table[j].hash)
+	for j := (i + 1) & mask; sh.hashes[j] != 0; j = (j + 1) & mask {
+		home := sh.home(sh.hashes[j])
 		// Slot j stays when its home lies cyclically in (i, j].
 		if (i <= j && i < home && home <= j) || (i > j && (i < home || home <= j)) {
 			continue
 		}
-		sh.table[i] = sh.table[j]
+		sh.hashes[i], sh.table[i] = sh.hashes[j], sh.table[j]
 		i = j
 	}
-	sh.table[i] = slot{}
+	sh.hashes[i], sh.table[i] = 0, slot{}
 	sh.count--
 }
 
@@ -455,7 +457,7 @@ func (s *Store) Sweep() {
 		sh.mu.Lock()
 		t := max(now, sh.now)
 		for i := 0; i < len(sh.table); {
-			if e := &sh.table[i]; e.hash != 0 && e.expires <= t {
+			if sh.hashes[i] != 0 && sh.table[i].expires <= t {
 				sh.removeAt(i) // a later slot may have moved into i
 				continue
 			}
