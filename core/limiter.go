@@ -279,14 +279,14 @@ func (l *Limiter) Limit() Limit { return l.limit }
 func (l *Limiter) Policy() FailurePolicy { return l.policy }
 
 // Take charges the limiter's cost (default 1) to key.
-func (l *Limiter) Take(ctx context.Context, key string) (Decision, error) {
+func (l *Limiter) Take(ctx context.Context, key string) (d Decision, err error) {
 	if l.direct && key != "" {
 		// The common case in one call: a store taking the key in two
 		// parts, no hooks. Anything but a decision goes the long way.
-		d, err := l.prefixed.TakePrefixed(ctx, l.prefix, key, l.limit, l.cost)
-		if err == nil {
+		// (Named results: the decision is written in place, not copied.)
+		if d, err = l.prefixed.TakePrefixed(ctx, l.prefix, key, l.limit, l.cost); err == nil {
 			d.Policy = l.name
-			return d, nil
+			return
 		}
 	}
 	return l.TakeN(ctx, key, l.cost)

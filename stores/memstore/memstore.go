@@ -243,8 +243,8 @@ func (s *Store) TakePrefixed(_ context.Context, prefix, key string, l core.Limit
 
 // take is Take. key may live on the caller's stack: take keeps only copies
 // of it, and its errors do not refer to it.
-func (s *Store) take(key string, l core.Limit, cost int64) (core.Decision, error) {
-	if err := core.CheckTake(key, l, cost); err != nil {
+func (s *Store) take(key string, l core.Limit, cost int64) (d core.Decision, err error) {
+	if err = core.CheckTake(key, l, cost); err != nil {
 		return core.Decision{}, err
 	}
 	if s.closed.Load() {
@@ -275,7 +275,7 @@ func (s *Store) take(key string, l core.Limit, cost int64) (core.Decision, error
 		// A key reused under another algorithm starts afresh: its state
 		// means nothing to the new one.
 	}
-	d := core.Apply(&st, now, l, cost)
+	d = core.Apply(&st, now, l, cost)
 	if d.Allowed && cost > 0 {
 		if !found {
 			i = sh.insert(h, key, now, s.perShard)
