@@ -32,7 +32,7 @@ const evictSample = 32
 type Store struct {
 	shards   []shard
 	mask     uint64
-	seed     uint64 // secret: clients cannot choose keys that collide
+	secret   hashSecret // clients cannot choose keys that collide
 	perShard int
 
 	clock     core.Clock
@@ -126,7 +126,7 @@ func WithShards(n int) Option {
 
 // WithMaxKeys bounds the number of keys held, so that a flood of distinct keys
 // cannot exhaust memory. The bound is kept per shard (MaxKeys/shards each,
-// rounded up). Default 1<<20: about 150 MB at most for GCRA keys (139 bytes a key
+// rounded up). Default 1<<20: about 170 MB at most for GCRA keys (161 bytes a key
 // measured at a million keys; BenchmarkMemoryPerKey).
 //
 // When a shard is full, an insert makes room in this order: it drops the
@@ -184,7 +184,7 @@ func New(opts ...Option) (*Store, error) {
 	s := &Store{
 		shards:   make([]shard, cfg.shards),
 		mask:     uint64(cfg.shards - 1),
-		seed:     rand.Uint64(), // math/rand/v2's global source is seeded from the OS
+		secret:   newHashSecret(),
 		perShard: (cfg.maxKeys + cfg.shards - 1) / cfg.shards,
 		clock:    cfg.clock,
 		stop:     make(chan struct{}),
@@ -250,7 +250,7 @@ func (s *Store) take(key string, l core.Limit, cost int64) (d core.Decision, err
 	if s.closed.Load() {
 		return core.Decision{}, core.ErrClosed
 	}
-	h := hashKey(s.seed, key) | 1 // never 0, the empty mark
+	h := hashKey(&s.secret, key) | 1 // never 0, the empty mark
 	sh := &s.shards[h>>1&s.mask]
 	now := s.nanotime()
 
