@@ -91,11 +91,18 @@ func TestTableStaysSoundUnderChurn(t *testing.T) {
 	defer s.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
 	short, long := core.PerSecond(10), core.PerHour(1000)
+	logged := core.Limit{Rate: 20, Period: time.Second, Algorithm: core.SlidingWindowLog}
 	for step := 0; step < 20_000; step++ {
 		key := "k" + strconv.Itoa(rng.IntN(200))
+		if rng.IntN(3) == 0 {
+			key = "a-longer-key-" + key
+		}
 		l := long
-		if rng.IntN(2) == 0 {
+		switch rng.IntN(3) {
+		case 0:
 			l = short
+		case 1:
+			l = logged // its rings live beside the table and move with their keys
 		}
 		switch r := rng.IntN(100); {
 		case r < 2:
