@@ -2,7 +2,7 @@
 #
 #   make test    gofmt check, then go vet, go build and go test -race in every
 #                module on its own (GOWORK=off), as CI runs it
-#   make bench   tollgate beside its peers (bench/, -count 6): memory store,
+#   make bench   tollgate beside its peers (bench/, six rounds): memory store,
 #                middleware, Redis, memory per key, accuracy; summarised with
 #                benchstat into docs/BENCHMARKS.md and docs/benchmarks.svg
 #   make bench-store, bench-adapters, bench-redis

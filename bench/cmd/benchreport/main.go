@@ -31,13 +31,13 @@ func main() {
 }
 
 type options struct {
-	raw, benchstat, accuracy string
-	commands, gotest         listFlag
-	out, svg                 string
-	goVersion                string
-	cpus                     int
-	date                     string
-	goos, goarch             string // used when the raw file has no goos:/goarch: lines
+	raw, benchstat, accuracy, notes string
+	commands, gotest                listFlag
+	out, svg                        string
+	goVersion                       string
+	cpus                            int
+	date                            string
+	goos, goarch                    string // used when the raw file has no goos:/goarch: lines
 }
 
 // listFlag is a flag that may be repeated; each value may also hold
@@ -61,6 +61,7 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	fs.SetOutput(stdout)
 	fs.StringVar(&o.raw, "raw", "", "raw `go test -bench` output (required)")
 	fs.StringVar(&o.benchstat, "benchstat", "", "benchstat output to include verbatim (optional; a missing file is skipped)")
+	fs.StringVar(&o.notes, "notes", "", "Markdown to include after the headline: what is measured and how (optional)")
 	fs.StringVar(&o.accuracy, "accuracy", "", "go test -v output with ACCURACY lines (optional; a missing file is skipped)")
 	fs.Var(&o.commands, "command", "the command that regenerates the page, e.g. 'make bench' (repeatable)")
 	fs.Var(&o.gotest, "gotest", "a go test command line to show (repeatable, or several lines)")
@@ -120,6 +121,13 @@ func run(args []string, stdout io.Writer) error {
 		}
 	} else if o.accuracy != "" {
 		fmt.Fprintf(stdout, "warning: -accuracy %s does not exist; no quota checks\n", o.accuracy)
+	}
+	if text, ok, err := readOptional("notes", o.notes); err != nil {
+		return err
+	} else if ok {
+		r.notes = string(text)
+	} else if o.notes != "" {
+		fmt.Fprintf(stdout, "warning: -notes %s does not exist; no notes\n", o.notes)
 	}
 	if text, ok, err := readOptional("benchstat", o.benchstat); err != nil {
 		return err

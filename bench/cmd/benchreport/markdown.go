@@ -12,6 +12,7 @@ type report struct {
 	data      *rawData
 	acc       *accuracySet // nil without -accuracy
 	benchstat string       // "" without -benchstat
+	notes     string       // "" without -notes
 	goVersion string
 	imageLink string // relative path from the page to the SVG, or ""
 }
@@ -86,6 +87,9 @@ func (r *report) markdown() string {
 	r.writeHeadline(&b)
 	if r.imageLink != "" {
 		fmt.Fprintf(&b, "![ns/op per library, tollgate highlighted](%s)\n\n", r.imageLink)
+	}
+	if r.notes != "" {
+		b.WriteString(strings.TrimRight(r.notes, "\n") + "\n\n")
 	}
 	b.WriteString("Each number is the median over repeated runs. \"±\" is half the range of ns/op over those runs, as a percentage of the median. \"×tollgate\" is the library's ns/op divided by tollgate's: above 1.00× is slower than tollgate.\n\n")
 	for _, g := range r.data.groups {
