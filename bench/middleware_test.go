@@ -149,7 +149,7 @@ func BenchmarkEchoMiddleware(b *testing.B) {
 		{"tollgate", func(q quota) echo.MiddlewareFunc {
 			return echomw.PerIP(core.Limit{Rate: int64(q.n), Period: q.window})
 		}},
-		{"echo-rate-limiter", func(q quota) echo.MiddlewareFunc {
+		{"echo-memory-store", func(q quota) echo.MiddlewareFunc { // its RateLimiter middleware, as the memory workloads name it
 			return echomiddleware.RateLimiterWithConfig(echomiddleware.RateLimiterConfig{
 				Store: echomiddleware.NewRateLimiterMemoryStoreWithConfig(echomiddleware.RateLimiterMemoryStoreConfig{
 					Rate: rate.Limit(float64(q.n) / q.window.Seconds()), Burst: q.n,
