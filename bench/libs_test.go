@@ -83,6 +83,12 @@ func newTollgateSystemClock(tb testing.TB, q quota) decider {
 
 func tollgateWith(tb testing.TB, q quota, opts ...memstore.Option) decider {
 	s, err := memstore.New(opts...)
+	return tollgateOver(tb, s, err, q)
+}
+
+// tollgateOver is a Limiter of q (GCRA, named "bench") over a new store, or
+// the test's end if the store could not be made.
+func tollgateOver(tb testing.TB, s core.Store, err error, q quota) decider {
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -111,20 +111,23 @@ func requests(n int) []*http.Request {
 	return rs
 }
 
+// middlewareWorkloads are the requests both routers' benchmarks send.
+var middlewareWorkloads = []struct {
+	name string
+	q    quota
+	run  func(b *testing.B, h http.Handler, rs []*http.Request)
+}{
+	{"serial-one-client", admitting, serveSerial},
+	{"parallel-100k-clients", admitting, serveParallel},
+	{"serial-one-client-denied", denying, serveSerial},
+}
+
 // BenchmarkMiddleware sends requests through a chi router with each
 // library's middleware in front of one route (and through the bare route),
 // calling ServeHTTP directly, with a reused response writer.
 func BenchmarkMiddleware(b *testing.B) {
 	clients := requests(hundredThousand)
-	for _, w := range []struct {
-		name string
-		q    quota
-		run  func(b *testing.B, h http.Handler, rs []*http.Request)
-	}{
-		{"serial-one-client", admitting, serveSerial},
-		{"parallel-100k-clients", admitting, serveParallel},
-		{"serial-one-client-denied", denying, serveSerial},
-	} {
+	for _, w := range middlewareWorkloads {
 		for _, l := range middlewareLibs {
 			b.Run("w="+w.name+"/lib="+l.name, func(b *testing.B) {
 				var mw func(http.Handler) http.Handler
@@ -157,15 +160,7 @@ func BenchmarkEchoMiddleware(b *testing.B) {
 			})
 		}},
 	}
-	for _, w := range []struct {
-		name string
-		q    quota
-		run  func(b *testing.B, h http.Handler, rs []*http.Request)
-	}{
-		{"serial-one-client", admitting, serveSerial},
-		{"parallel-100k-clients", admitting, serveParallel},
-		{"serial-one-client-denied", denying, serveSerial},
-	} {
+	for _, w := range middlewareWorkloads {
 		for _, l := range libs {
 			b.Run("w="+w.name+"/lib="+l.name, func(b *testing.B) {
 				e := echo.New()

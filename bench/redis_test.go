@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"strconv"
 	"testing"
@@ -14,16 +13,11 @@ import (
 	ulule "github.com/ulule/limiter/v3"
 	ululeredis "github.com/ulule/limiter/v3/drivers/store/redis"
 
-	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/internal/redistest"
 	"github.com/tollgate-go/tollgate/stores/redisstore"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	redistest.StopAll()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { redistest.Main(m) }
 
 // admittingRedis admits every call at the rates a Redis round trip allows.
 // (tollgate's Redis store counts in microseconds, so it refuses limits of
@@ -58,15 +52,7 @@ var redisLibs = []redisLib{
 
 func newTollgateRedis(tb testing.TB, c *redis.Client, q quota, prefix string) decider {
 	s, err := redisstore.New(c, redisstore.WithPrefix(prefix))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	l, err := core.NewLimiter(s, core.Limit{Rate: int64(q.n), Period: q.window}, core.WithName("bench"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return tollgateDecider{l}
+	return tollgateOver(tb, s, err, q)
 }
 
 type incrDecider struct {

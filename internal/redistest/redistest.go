@@ -105,6 +105,16 @@ func Shared(tb testing.TB) *Server {
 	return shared
 }
 
+// Main runs a package's tests and then StopAll: the whole TestMain of a
+// package that uses Shared or SharedCluster,
+//
+//	func TestMain(m *testing.M) { redistest.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	StopAll()
+	os.Exit(code)
+}
+
 // StopAll stops every server this package started and not yet stopped.
 func StopAll() {
 	sharedMu.Lock()

@@ -3,7 +3,6 @@ package redistest
 import (
 	"context"
 	"errors"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -12,11 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	StopAll()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { Main(m) }
 
 func TestServerStartsOnAFreePortAndStops(t *testing.T) {
 	s := Start(t)

@@ -1,17 +1,12 @@
 package redisstore_test
 
 import (
-	"os"
 	"runtime"
 	"testing"
 
 	"github.com/tollgate-go/tollgate/internal/redistest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	redistest.StopAll()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { redistest.Main(m) }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
