@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 )
 
@@ -43,6 +44,64 @@ type Store interface {
 // core/storetest checks that for stores that implement it.
 type PrefixTaker interface {
 	TakePrefixed(ctx context.Context, prefix, key string, limit Limit, cost int64) (Decision, error)
+}
+
+// Take is one of the limits a MultiStore applies in one step: a limit, the
+// key it counts under and the cost to charge.
+type Take struct {
+	Key   string
+	Limit Limit
+	Cost  int64
+}
+
+// MaxTakes is the most takes one TakeMany accepts.
+const MaxTakes = 16
+
+// MultiStore is a Store that can apply several limits, each to its own key,
+// in one atomic step: a request under several named limits (per IP and per
+// tenant, say) is admitted by all of them or consumes none.
+//
+// TakeMany decides every take at one instant and writes decisions[i] for
+// takes[i] (the two slices have the same length). If every take is
+// admitted, each is consumed and decisions[i] is what Take would have
+// returned. If any is denied, no state changes at all: a denied take's
+// decision is its denial, and every other decision is what a peek (cost 0)
+// of its key shows, the state as it stays. Takes must not repeat a key.
+// Errors are those of Take, for the first take at fault, and ErrInvalidTakes
+// for a wrong number of takes or decisions, or a repeated key.
+//
+// The conformance suite in core/storetest checks TakeMany for every store
+// that implements it.
+type MultiStore interface {
+	Store
+	TakeMany(ctx context.Context, takes []Take, decisions []Decision) error
+}
+
+// ErrInvalidTakes is returned by TakeMany for no takes, more than MaxTakes,
+// a decisions slice of another length, or two takes of one key.
+var ErrInvalidTakes = errors.New("tollgate: invalid takes")
+
+// CheckTakeMany validates the arguments of a MultiStore.TakeMany, so every
+// store rejects the same input with the same errors. It does not mention
+// keys' contents (they may be a client's credentials).
+func CheckTakeMany(takes []Take, decisions []Decision) error {
+	if len(takes) == 0 || len(takes) > MaxTakes {
+		return &inputError{ErrInvalidTakes, strconv.Itoa(len(takes)) + " takes, want 1 to " + strconv.Itoa(MaxTakes)}
+	}
+	if len(decisions) != len(takes) {
+		return &inputError{ErrInvalidTakes, strconv.Itoa(len(decisions)) + " decisions for " + strconv.Itoa(len(takes)) + " takes"}
+	}
+	for i := range takes {
+		if err := CheckTake(takes[i].Key, takes[i].Limit, takes[i].Cost); err != nil {
+			return fmt.Errorf("take %d: %w", i, err)
+		}
+		for j := 0; j < i; j++ {
+			if takes[j].Key == takes[i].Key {
+				return &inputError{ErrInvalidTakes, "take " + strconv.Itoa(i) + " repeats the key of take " + strconv.Itoa(j)}
+			}
+		}
+	}
+	return nil
 }
 
 // MaxKeyLen is the longest key a store accepts, prefix included.

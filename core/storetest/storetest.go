@@ -92,8 +92,11 @@ func Run(t *testing.T, newStore Factory, opts ...Option) {
 			t.Run("RetryAfter is the earliest admitting wait", func(t *testing.T) { h.retryIsEarliest(t, alg) })
 			t.Run("64 goroutines on one key admit exactly the quota", func(t *testing.T) { h.hammer(t, alg, 1) })
 			t.Run("64 goroutines on 4 keys admit exactly the quota each", func(t *testing.T) { h.hammer(t, alg, 4) })
+			t.Run("several limits are taken together or not at all", func(t *testing.T) { h.takeMany(t, alg) })
 		})
 	}
+	t.Run("several limits under 64 goroutines: none is ever over-consumed", h.takeManyHammer)
+	t.Run("several limits: bad input is an error", h.takeManyBadInput)
 	t.Run("bad input is an error, never a panic", h.badInput)
 	t.Run("take after close fails", h.closed)
 }
@@ -575,6 +578,165 @@ func (h *harness) hammer(t *testing.T, alg core.Algorithm, keys int) {
 		if n := admitted[k].Load(); n != quota {
 			t.Errorf("key %d: %d goroutines made %d attempts and %d were admitted, want exactly %d", k, workers, workers*each, n, quota)
 		}
+	}
+}
+
+// multi returns the store as a MultiStore, or skips the test.
+func (h *harness) multi(t *testing.T) (core.MultiStore, *core.ManualClock) {
+	t.Helper()
+	s, clock := h.open(t)
+	ms, ok := s.(core.MultiStore)
+	if !ok {
+		t.Skip("the store does not implement core.MultiStore")
+	}
+	return ms, clock
+}
+
+func takeMany(t *testing.T, s core.MultiStore, takes ...core.Take) []core.Decision {
+	t.Helper()
+	ds := make([]core.Decision, len(takes))
+	if err := s.TakeMany(context.Background(), takes, ds); err != nil {
+		t.Fatalf("TakeMany: unexpected error: %v", err)
+	}
+	return ds
+}
+
+// takeMany: a key under 5/s and another under 3/s, taken together. Three
+// requests pass both; the fourth is denied by the smaller and consumes
+// nothing from the larger; a peek in the same step takes nothing.
+func (h *harness) takeMany(t *testing.T, alg core.Algorithm) {
+	s, _ := h.multi(t)
+	five := core.PerSecond(5).WithAlgorithm(alg)
+	three := core.PerSecond(3).WithAlgorithm(alg)
+	for i := int64(1); i <= 3; i++ {
+		ds := takeMany(t, s, core.Take{Key: "per-ip", Limit: five, Cost: 1}, core.Take{Key: "per-tenant", Limit: three, Cost: 1})
+		if !ds[0].Allowed || !ds[1].Allowed || ds[0].Remaining != 5-i || ds[1].Remaining != 3-i {
+			t.Fatalf("request %d: decisions %+v and %+v, want both admitted with %d and %d remaining", i, ds[0], ds[1], 5-i, 3-i)
+		}
+	}
+	ds := takeMany(t, s, core.Take{Key: "per-ip", Limit: five, Cost: 1}, core.Take{Key: "per-tenant", Limit: three, Cost: 1})
+	if ds[1].Allowed || ds[1].Reason != core.ReasonLimited || ds[1].RetryAfter <= 0 {
+		t.Fatalf("request 4: per-tenant decision %+v, want denied with a RetryAfter", ds[1])
+	}
+	if !ds[0].Allowed || ds[0].Remaining != 2 {
+		t.Fatalf("request 4: per-ip decision %+v, want what a peek shows: admitted, 2 remaining (nothing taken)", ds[0])
+	}
+	if d := take(t, s, "per-ip", five, 0); d.Remaining != 2 {
+		t.Fatalf("per-ip after a denied step: Remaining %d, want 2 (the step consumed it)", d.Remaining)
+	}
+	// A peek among the takes consumes nothing; a fresh key is admitted.
+	ds = takeMany(t, s, core.Take{Key: "per-ip", Limit: five, Cost: 2}, core.Take{Key: "per-tenant", Limit: three, Cost: 0}, core.Take{Key: "per-route", Limit: five, Cost: 1})
+	if ds[1].Allowed || !ds[0].Allowed || !ds[2].Allowed {
+		t.Fatalf("a peek of the spent key beside two takes: %+v", ds)
+	}
+	if d := take(t, s, "per-ip", five, 0); d.Remaining != 2 {
+		t.Fatalf("per-ip after a step whose peek was refused: Remaining %d, want 2", d.Remaining)
+	}
+	ds = takeMany(t, s, core.Take{Key: "per-ip", Limit: five, Cost: 2}, core.Take{Key: "per-route", Limit: five, Cost: 1})
+	if !ds[0].Allowed || ds[0].Remaining != 0 || !ds[1].Allowed || ds[1].Remaining != 4 {
+		t.Fatalf("two admitted takes: %+v, want 0 and 4 remaining", ds)
+	}
+	// A cost above one limit's burst is refused for good, and takes nothing
+	// from the others.
+	ds = takeMany(t, s, core.Take{Key: "per-route", Limit: five, Cost: 1}, core.Take{Key: "per-other", Limit: three, Cost: 4})
+	if ds[1].Reason != core.ReasonCostExceedsBurst || ds[0].Remaining != 4 {
+		t.Fatalf("a take above its burst: %+v, want it refused and per-route untouched (4 remaining)", ds)
+	}
+}
+
+// takeManyHammer: 64 goroutines, each request under its own client's limit
+// (300 a day, four clients) and a shared tenant's (500 a day), mixed
+// algorithms. Exactly 500 requests are admitted, and afterwards every key
+// holds exactly what its admitted requests took: no take of a denied step
+// was ever consumed.
+func (h *harness) takeManyHammer(t *testing.T) {
+	s, _ := h.multi(t)
+	client := core.Limit{Rate: 300, Period: 24 * time.Hour, Algorithm: core.TokenBucket}
+	tenant := core.Limit{Rate: 500, Period: 24 * time.Hour}
+	const workers, each, clients = 64, 30, 4
+	var admitted [clients]atomic.Int64
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ds := make([]core.Decision, 2)
+			for i := 0; i < each; i++ {
+				c := (w + i) % clients
+				takes := []core.Take{{Key: fmt.Sprintf("client-%d", c), Limit: client, Cost: 1}, {Key: "tenant", Limit: tenant, Cost: 1}}
+				if w%2 == 1 { // the same keys in the other order
+					takes[0], takes[1] = takes[1], takes[0]
+				}
+				if err := s.TakeMany(context.Background(), takes, ds); err != nil {
+					failed.Store(err)
+					return
+				}
+				if ds[0].Allowed && ds[1].Allowed {
+					admitted[c].Add(1)
+				} else if ds[0].Allowed == ds[1].Allowed && ds[0].Allowed {
+					failed.Store(errors.New("both admitted but not counted"))
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		t.Fatalf("TakeMany failed under concurrency: %v", err)
+	}
+	total := int64(0)
+	for c := range admitted {
+		n := admitted[c].Load()
+		total += n
+		if n > client.Rate {
+			t.Errorf("client-%d: %d admitted, over its 300", c, n)
+		}
+		if d := take(t, s, fmt.Sprintf("client-%d", c), client, 0); d.Remaining != client.Rate-n {
+			t.Errorf("client-%d: %d requests admitted but %d remaining, want %d: a denied step consumed it", c, n, d.Remaining, client.Rate-n)
+		}
+	}
+	if total != tenant.Rate {
+		t.Errorf("%d requests admitted in all, want exactly the tenant's %d (each client's 300 leaves room for it)", total, tenant.Rate)
+	}
+	if d := take(t, s, "tenant", tenant, 0); d.Remaining != 0 {
+		t.Errorf("tenant: %d remaining after %d admitted, want 0", d.Remaining, total)
+	}
+}
+
+func (h *harness) takeManyBadInput(t *testing.T) {
+	s, _ := h.multi(t)
+	good := core.PerSecond(10)
+	tk := func(key string) core.Take { return core.Take{Key: key, Limit: good, Cost: 1} }
+	many := make([]core.Take, core.MaxTakes+1)
+	for i := range many {
+		many[i] = tk(fmt.Sprintf("k%d", i))
+	}
+	cases := []struct {
+		name   string
+		takes  []core.Take
+		nds    int
+		target error
+	}{
+		{"no takes", nil, 0, core.ErrInvalidTakes},
+		{"more than MaxTakes", many, len(many), core.ErrInvalidTakes},
+		{"fewer decisions than takes", []core.Take{tk("a"), tk("b")}, 1, core.ErrInvalidTakes},
+		{"a key twice", []core.Take{tk("a"), tk("b"), tk("a")}, 3, core.ErrInvalidTakes},
+		{"an empty key", []core.Take{tk("a"), tk("")}, 2, core.ErrInvalidKey},
+		{"a negative cost", []core.Take{tk("a"), {Key: "b", Limit: good, Cost: -1}}, 2, core.ErrInvalidCost},
+		{"an invalid limit", []core.Take{tk("a"), {Key: "b", Limit: core.Limit{Rate: 0, Period: time.Second}, Cost: 1}}, 2, core.ErrInvalidLimit},
+	}
+	for _, c := range cases {
+		err := s.TakeMany(context.Background(), c.takes, make([]core.Decision, c.nds))
+		if !errors.Is(err, c.target) {
+			t.Errorf("%s: err %v, want %v", c.name, err, c.target)
+		}
+	}
+	// Nothing was consumed by the refused calls.
+	if d := take(t, s, "a", good, 0); d.Remaining != 10 {
+		t.Errorf("key a after refused calls: Remaining %d, want 10", d.Remaining)
 	}
 }
 

@@ -136,3 +136,26 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTakeMany takes two limits together (a client's and a tenant's),
+// beside the same two taken one after the other.
+func BenchmarkTakeMany(b *testing.B) {
+	l := benchLimit(core.GCRA)
+	b.Run("two-limits-one-step", func(b *testing.B) {
+		s := benchStore(b)
+		takes := []core.Take{{Key: "per-ip:10.0.0.1", Limit: l, Cost: 1}, {Key: "per-tenant:acme", Limit: l, Cost: 1}}
+		ds := make([]core.Decision, 2)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			s.TakeMany(ctx, takes, ds)
+		}
+	})
+	b.Run("two-limits-two-takes", func(b *testing.B) {
+		s := benchStore(b)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			s.Take(ctx, "per-ip:10.0.0.1", l, 1)
+			s.Take(ctx, "per-tenant:acme", l, 1)
+		}
+	})
+}

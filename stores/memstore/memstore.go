@@ -260,41 +260,138 @@ func (s *Store) take(key string, l core.Limit, cost int64) (d core.Decision, err
 	} else {
 		sh.now = now
 	}
-	i, found := sh.find(h, key)
 	var st core.State
+	i, found := sh.load(h, key, l.Algorithm, &st)
+	d = core.Apply(&st, now, l, cost)
+	if d.Allowed && cost > 0 {
+		sh.save(i, found, h, key, now, l.Algorithm, &st, d.ResetAfter, s.perShard)
+	}
+	sh.mu.Unlock()
+	return d, nil
+}
+
+var _ core.MultiStore = (*Store)(nil)
+
+// TakeMany implements core.MultiStore. It locks the shards of every key, in
+// ascending order so that two TakeManys never wait on each other, decides
+// every take at one instant, and writes state only if all are admitted.
+func (s *Store) TakeMany(_ context.Context, takes []core.Take, ds []core.Decision) error {
+	if err := core.CheckTakeMany(takes, ds); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return core.ErrClosed
+	}
+	var hs [core.MaxTakes]uint64
+	var locked [core.MaxTakes]int // the shards to lock, ascending, once each
+	m := 0
+	for i := range takes {
+		hs[i] = hashKey(&s.secret, takes[i].Key) | 1
+		k := int(hs[i] >> 1 & s.mask)
+		j := m
+		for j > 0 && locked[j-1] > k {
+			j--
+		}
+		if j > 0 && locked[j-1] == k {
+			continue
+		}
+		copy(locked[j+1:m+1], locked[j:m])
+		locked[j] = k
+		m++
+	}
+	now := s.nanotime()
+	for _, k := range locked[:m] {
+		s.shards[k].mu.Lock()
+		now = max(now, s.shards[k].now)
+	}
+	for _, k := range locked[:m] {
+		s.shards[k].now = now
+	}
+
+	var sts [core.MaxTakes]core.State
+	var slots [core.MaxTakes]int
+	var found [core.MaxTakes]bool
+	all := true
+	for i := range takes {
+		t := &takes[i]
+		sh := &s.shards[hs[i]>>1&s.mask]
+		slots[i], found[i] = sh.load(hs[i], t.Key, t.Limit.Algorithm, &sts[i])
+		if t.Limit.Algorithm == core.SlidingWindowLog {
+			// Apply may reuse the ring's array; the state must stay as it
+			// is if another take is denied.
+			sts[i].Log = append([]int64(nil), sts[i].Log...)
+		}
+		ds[i] = core.Apply(&sts[i], now, t.Limit, t.Cost)
+		all = all && ds[i].Allowed
+	}
+	if all {
+		for i := range takes {
+			t := &takes[i]
+			if t.Cost == 0 {
+				continue
+			}
+			sh := &s.shards[hs[i]>>1&s.mask]
+			// An insert may have moved slots (backward-shift deletion when
+			// a full shard makes room): find the key again.
+			slots[i], found[i] = sh.find(hs[i], t.Key)
+			sh.save(slots[i], found[i], hs[i], t.Key, now, t.Limit.Algorithm, &sts[i], ds[i].ResetAfter, s.perShard)
+		}
+	} else {
+		// Nothing is consumed: the admitted takes report their keys as they
+		// stay, as a peek does.
+		for i := range takes {
+			t := &takes[i]
+			if !ds[i].Allowed || t.Cost == 0 {
+				continue
+			}
+			var st core.State
+			s.shards[hs[i]>>1&s.mask].load(hs[i], t.Key, t.Limit.Algorithm, &st)
+			ds[i] = core.Apply(&st, now, t.Limit, 0)
+		}
+	}
+	for j := m - 1; j >= 0; j-- {
+		s.shards[locked[j]].mu.Unlock()
+	}
+	return nil
+}
+
+// load finds key and reads its state into st, if it has state for alg (a
+// key reused under another algorithm starts afresh: its state means nothing
+// to the new one). It returns the key's slot and whether it was found.
+func (sh *shard) load(h uint64, key string, alg core.Algorithm, st *core.State) (int, bool) {
+	i, found := sh.find(h, key)
 	if found {
 		e := &sh.table[i]
 		// Any return, admitted or not, marks a client worth keeping.
 		e.young = false
-		if e.alg == l.Algorithm {
+		if e.alg == alg {
 			st.A, st.B, st.C = e.a, e.b, e.c
-			if e.alg == core.SlidingWindowLog {
+			if alg == core.SlidingWindowLog {
 				st.Log = sh.logs[e.key]
 			}
 		}
-		// A key reused under another algorithm starts afresh: its state
-		// means nothing to the new one.
 	}
-	d = core.Apply(&st, now, l, cost)
-	if d.Allowed && cost > 0 {
-		if !found {
-			i = sh.insert(h, key, now, s.perShard)
-		}
-		e := &sh.table[i]
-		if e.alg == core.SlidingWindowLog && l.Algorithm != core.SlidingWindowLog {
-			delete(sh.logs, e.key)
-		}
-		// Field by field: a composite literal is built on the stack and
-		// copied, which costs a measurable share of a decision.
-		e.a, e.b, e.c = st.A, st.B, st.C
-		e.expires = now + int64(d.ResetAfter)
-		e.alg = l.Algorithm
-		if l.Algorithm == core.SlidingWindowLog {
-			sh.logs[e.key] = st.Log
-		}
+	return i, found
+}
+
+// save writes st as key's state, giving the key a slot first if it has
+// none (i and found are load's answer, unless the table changed since).
+func (sh *shard) save(i int, found bool, h uint64, key string, now int64, alg core.Algorithm, st *core.State, reset time.Duration, perShard int) {
+	if !found {
+		i = sh.insert(h, key, now, perShard)
 	}
-	sh.mu.Unlock()
-	return d, nil
+	e := &sh.table[i]
+	if e.alg == core.SlidingWindowLog && alg != core.SlidingWindowLog {
+		delete(sh.logs, e.key)
+	}
+	// Field by field: a composite literal is built on the stack and
+	// copied, which costs a measurable share of a decision.
+	e.a, e.b, e.c = st.A, st.B, st.C
+	e.expires = now + int64(reset)
+	e.alg = alg
+	if alg == core.SlidingWindowLog {
+		sh.logs[e.key] = st.Log
+	}
 }
 
 // home is the slot at which a hash's probe starts. The shard was chosen by
