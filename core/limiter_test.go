@@ -21,6 +21,13 @@ type mapStore struct {
 	keys   []string
 }
 
+// put stores a key's state under a copy of the key: a caller's key may live
+// in a buffer it reuses. (Always a copy: assigning to a string key that is
+// present replaces the map's key with the one given.)
+func (m *mapStore) put(key string, s core.State) {
+	m.states[strings.Clone(key)] = s
+}
+
 func newMapStore(clock core.Clock) *mapStore {
 	return &mapStore{states: map[string]core.State{}, clock: clock}
 }
@@ -37,7 +44,7 @@ func (m *mapStore) Take(_ context.Context, key string, l core.Limit, cost int64)
 	m.keys = append(m.keys, strings.Clone(key)) // the Store contract: copy a key kept past Take
 	s := m.states[key]
 	d := core.Apply(&s, m.clock.Now().UnixNano(), l, cost)
-	m.states[key] = s
+	m.put(key, s)
 	return d, nil
 }
 

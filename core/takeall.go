@@ -1,0 +1,159 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// TakeAll charges each limiter its cost on its key, ls[i] on keys[i], and
+// writes the decisions to ds (all three slices have the same length, at
+// most MaxTakes). A request under several limits is admitted only if every
+// decision is.
+//
+// When every limiter keeps its state in one store and that store is a
+// MultiStore, the limits are taken in one atomic step: all are consumed, or,
+// if any denies, none is (the others' decisions then say what a peek shows).
+// Otherwise TakeAll peeks every limiter first and takes only if none would
+// deny, so a denied request consumes nothing unless concurrent requests
+// change a key between the peek and the take.
+//
+// Invalid input (an empty key) is refused for the whole step with an error
+// and ReasonInvalid decisions, and nothing is taken. When the store fails,
+// each limiter decides by itself, with its own failure policy, as TakeN
+// does; the error reports the failure. Hooks see each limiter's decision.
+func TakeAll(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) error {
+	if len(ls) == 0 || len(ls) > MaxTakes || len(keys) != len(ls) || len(ds) != len(ls) {
+		return &inputError{ErrInvalidTakes, fmt.Sprintf("%d limiters, %d keys, %d decisions: want 1 to %d of each, as many", len(ls), len(keys), len(ds), MaxTakes)}
+	}
+	for i, l := range ls {
+		if keys[i] == "" {
+			for j := range ds {
+				ds[j] = Decision{Reason: ReasonInvalid, Limit: ls[j].limit, Policy: ls[j].name}
+			}
+			return fmt.Errorf("limiter %q: %w", l.name, &inputError{ErrInvalidKey, "empty key"})
+		}
+	}
+	if ms := sharedMulti(ls); ms != nil {
+		return takeAtomic(ctx, ms, ls, keys, ds)
+	}
+	// Not atomic: peek every limiter, and take only if each has room.
+	for i, l := range ls {
+		d, err := l.TakeN(ctx, keys[i], 0)
+		if err == nil && (!d.Allowed || d.Remaining < l.cost) {
+			// l would deny: its own take reports why (a denial consumes
+			// nothing), the others are reported as they stay.
+			for j := range ls {
+				if j != i {
+					ds[j], _ = ls[j].TakeN(ctx, keys[j], 0)
+				}
+			}
+			ds[i], err = l.TakeN(ctx, keys[i], l.cost)
+			return err
+		}
+	}
+	var first error
+	for i, l := range ls {
+		d, err := l.TakeN(ctx, keys[i], l.cost)
+		ds[i] = d
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// sharedMulti returns the MultiStore every limiter keeps its state in, or
+// nil.
+func sharedMulti(ls []*Limiter) MultiStore {
+	ms, ok := ls[0].store.(MultiStore)
+	if !ok {
+		return nil
+	}
+	for _, l := range ls[1:] {
+		if l.store != ls[0].store {
+			return nil
+		}
+	}
+	return ms
+}
+
+// takeBufs holds the takes and joined keys of TakeAll's atomic step.
+var takeBufs = sync.Pool{New: func() any { return new(takeBuf) }}
+
+type takeBuf struct {
+	takes [MaxTakes]Take
+	keys  []byte
+}
+
+func takeAtomic(ctx context.Context, ms MultiStore, ls []*Limiter, keys []string, ds []Decision) error {
+	var start time.Time
+	hooked := false
+	for _, l := range ls {
+		hooked = hooked || l.hook != nil
+	}
+	if hooked {
+		start = time.Now()
+	}
+	var epochs [MaxTakes]uint64
+	for i, l := range ls {
+		if l.onSwitch != nil {
+			epochs[i] = l.switches.Load()
+		}
+	}
+	tb := takeBufs.Get().(*takeBuf)
+	// The prefixed keys are built in one buffer, sized first so that the
+	// strings made into it stay valid (a store copies a key it keeps).
+	n := 0
+	for i, l := range ls {
+		n += len(l.prefix) + len(keys[i])
+	}
+	if cap(tb.keys) < n {
+		tb.keys = make([]byte, 0, n)
+	}
+	b := tb.keys[:0]
+	takes := tb.takes[:len(ls)]
+	for i, l := range ls {
+		at := len(b)
+		b = append(append(b, l.prefix...), keys[i]...)
+		takes[i] = Take{Key: unsafe.String(&b[at], len(b)-at), Limit: l.limit, Cost: l.cost}
+	}
+	err := ms.TakeMany(ctx, takes, ds)
+	clear(takes)
+	tb.keys = b[:0]
+	takeBufs.Put(tb)
+	if err != nil {
+		if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidCost) || errors.Is(err, ErrInvalidTakes) {
+			for j := range ds {
+				ds[j] = Decision{Reason: ReasonInvalid, Limit: ls[j].limit, Policy: ls[j].name}
+			}
+			return err
+		}
+		// The store failed: nothing was decided. Each limiter applies its
+		// own failure policy (and fallback), as a lone Take would.
+		var first error
+		for i, l := range ls {
+			d, e := l.TakeN(ctx, keys[i], l.cost)
+			ds[i] = d
+			if e != nil && first == nil {
+				first = e
+			}
+		}
+		return first
+	}
+	var latency time.Duration
+	if hooked {
+		latency = time.Since(start)
+	}
+	for i, l := range ls {
+		ds[i].Policy = l.name
+		l.recovered(epochs[i])
+		if l.hook != nil {
+			l.hook(ctx, Event{Policy: l.name, Key: keys[i], Cost: l.cost, Decision: ds[i], Latency: latency})
+		}
+	}
+	return nil
+}

@@ -1,0 +1,125 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tollgate-go/tollgate/core"
+)
+
+var t0 = time.Unix(1e9, 0)
+
+// mapMulti is mapStore with TakeMany: every take decided under its one
+// mutex, state written only if all are admitted.
+type mapMulti struct{ *mapStore }
+
+func (m mapMulti) TakeMany(_ context.Context, takes []core.Take, ds []core.Decision) error {
+	if err := core.CheckTakeMany(takes, ds); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return m.err
+	}
+	now := m.clock.Now().UnixNano()
+	sts := make([]core.State, len(takes))
+	all := true
+	for i, t := range takes {
+		sts[i] = m.states[t.Key]
+		ds[i] = core.Apply(&sts[i], now, t.Limit, t.Cost)
+		all = all && ds[i].Allowed
+	}
+	for i, t := range takes {
+		switch {
+		case all:
+			m.put(t.Key, sts[i])
+		case ds[i].Allowed:
+			st := m.states[t.Key]
+			ds[i] = core.Apply(&st, now, t.Limit, 0)
+		}
+	}
+	return nil
+}
+
+func TestTakeAllTakesEveryLimitOrNone(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		store func(core.Clock) core.Store
+	}{
+		{"one MultiStore: one atomic step", func(c core.Clock) core.Store { return mapMulti{newMapStore(c)} }},
+		{"a plain Store: peek, then take", func(c core.Clock) core.Store { return newMapStore(c) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := c.store(core.NewManualClock(t0))
+			var events []core.Event
+			hook := core.WithHook(func(_ context.Context, ev core.Event) { events = append(events, ev) })
+			ip := newLimiter(t, s, core.PerSecond(5), core.WithName("per-ip"), hook)
+			tenant := newLimiter(t, s, core.PerSecond(3), core.WithName("per-tenant"))
+			ls, keys := []*core.Limiter{ip, tenant}, []string{"192.0.2.1", "acme"}
+			ds := make([]core.Decision, 2)
+			for i := int64(1); i <= 3; i++ {
+				if err := core.TakeAll(context.Background(), ls, keys, ds); err != nil {
+					t.Fatal(err)
+				}
+				if !ds[0].Allowed || !ds[1].Allowed || ds[0].Remaining != 5-i || ds[1].Remaining != 3-i {
+					t.Fatalf("request %d: %+v", i, ds)
+				}
+				if ds[0].Policy != "per-ip" || ds[1].Policy != "per-tenant" {
+					t.Fatalf("policies %q and %q", ds[0].Policy, ds[1].Policy)
+				}
+			}
+			if err := core.TakeAll(context.Background(), ls, keys, ds); err != nil {
+				t.Fatal(err)
+			}
+			if ds[1].Allowed || ds[1].RetryAfter <= 0 || !ds[0].Allowed || ds[0].Remaining != 2 {
+				t.Fatalf("request 4: %+v, want per-tenant denied and per-ip as it stays (2)", ds)
+			}
+			if d, _ := ip.Peek(context.Background(), "192.0.2.1"); d.Remaining != 2 {
+				t.Fatalf("per-ip after the denied request: %d remaining, want 2", d.Remaining)
+			}
+			if len(events) < 4 || events[0].Policy != "per-ip" || events[0].Key != "192.0.2.1" {
+				t.Fatalf("hook events %+v, want per-ip's decisions with the unprefixed key", events)
+			}
+		})
+	}
+}
+
+func TestTakeAllRefusesBadInputWholly(t *testing.T) {
+	s := mapMulti{newMapStore(core.NewManualClock(t0))}
+	a := newLimiter(t, s, core.PerSecond(5), core.WithName("a"))
+	b := newLimiter(t, s, core.PerSecond(5), core.WithName("b"))
+	ds := make([]core.Decision, 2)
+	err := core.TakeAll(context.Background(), []*core.Limiter{a, b}, []string{"k", ""}, ds)
+	if !errors.Is(err, core.ErrInvalidKey) || ds[0].Reason != core.ReasonInvalid || ds[1].Reason != core.ReasonInvalid {
+		t.Fatalf("an empty second key: err %v, decisions %+v; want ErrInvalidKey and both invalid", err, ds)
+	}
+	if d, _ := a.Peek(context.Background(), "k"); d.Remaining != 5 {
+		t.Fatalf("a consumed %d by a refused step", 5-d.Remaining)
+	}
+	if err := core.TakeAll(context.Background(), []*core.Limiter{a, b}, []string{"k"}, ds); !errors.Is(err, core.ErrInvalidTakes) {
+		t.Fatalf("two limiters, one key: err %v, want ErrInvalidTakes", err)
+	}
+}
+
+// When the shared store fails, each limiter applies its own policy.
+func TestTakeAllFollowsEachPolicyWhenTheStoreFails(t *testing.T) {
+	m := newMapStore(core.NewManualClock(t0))
+	s := mapMulti{m}
+	open := newLimiter(t, s, core.PerSecond(5), core.WithName("open"), core.WithFailOpen())
+	closed := newLimiter(t, s, core.PerSecond(5), core.WithName("closed"), core.WithFailClosed())
+	m.err = errors.New("down")
+	ds := make([]core.Decision, 2)
+	err := core.TakeAll(context.Background(), []*core.Limiter{open, closed}, []string{"k", "k"}, ds)
+	if !errors.Is(err, core.ErrStore) {
+		t.Fatalf("err %v, want ErrStore", err)
+	}
+	if ds[0].Reason != core.ReasonFailOpen || !ds[0].Allowed || ds[1].Reason != core.ReasonFailClosed || ds[1].Allowed {
+		t.Fatalf("decisions %+v, want open admitted (fail-open) and closed denied (fail-closed)", ds)
+	}
+	if ds[1].RetryAfter != core.FailClosedRetryAfter {
+		t.Fatalf("fail-closed RetryAfter %v", ds[1].RetryAfter)
+	}
+}
