@@ -40,9 +40,12 @@
 // # Several limits
 //
 // WithLimit adds limits, each with its own key func (per IP and per tenant,
-// say). Every limit must allow. The X- fields describe the limit closest to
-// denying; RateLimit-Policy lists every limit and RateLimit every limit
-// decided. Limits are taken in order and a denial stops the walk.
+// say). Every limit must allow, and they are taken together (core.TakeAll):
+// when their limiters share a store that is a core.MultiStore (the memory
+// store is), in one atomic step, so a request one limit denies takes nothing
+// from the others. The X- fields describe the limit closest to denying (the
+// denial with the longest wait, else the fewest remaining);
+// RateLimit-Policy and RateLimit list every limit.
 //
 // # Keys
 //

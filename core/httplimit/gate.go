@@ -7,7 +7,9 @@ import (
 	"math/bits"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/tollgate-go/tollgate/core"
 )
@@ -51,6 +53,8 @@ type Gate struct {
 	config
 	rules  []rule
 	policy []string // the RateLimit-Policy value, the same on every response
+	// limiters are the rules' limiters, in order, for core.TakeAll.
+	limiters []*core.Limiter
 	// denyDefault: no deny handler was given, so a denial is written with
 	// the spare slots of the fields' arena.
 	denyDefault bool
@@ -99,6 +103,9 @@ func New(l *core.Limiter, opts ...Option) (*Gate, error) {
 		seen[name] = true
 		q, w := quotaWindow(e.limiter.Limit())
 		g.rules = append(g.rules, rule{l: e.limiter, key: e.key, q: q, quota: strconv.FormatInt(q, 10), window: w, id: `"` + name + `"`})
+	}
+	for i := range g.rules {
+		g.limiters = append(g.limiters, g.rules[i].l)
 	}
 	policy := g.appendPolicy(nil, &decided{})
 	g.policy = []string{string(policy)}
@@ -155,6 +162,7 @@ func (g *Gate) Serve(w http.ResponseWriter, r *http.Request, route string) Outco
 		defDone bool
 	)
 	ctx := r.Context()
+	var keys [MaxLimits]string
 	for i := range g.rules {
 		ru := &g.rules[i]
 		var key string
@@ -175,7 +183,33 @@ func (g *Gate) Serve(w http.ResponseWriter, r *http.Request, route string) Outco
 		if g.route {
 			key = routeKey(route, key)
 		}
-		d, err := ru.l.Take(ctx, key)
+		keys[i] = key
+	}
+	// Every limit is decided before any is answered: with several, in one
+	// step (core.TakeAll), so a request one limit denies takes nothing
+	// from the others.
+	n := len(g.rules)
+	if n == 1 {
+		d, err := g.rules[0].l.Take(ctx, keys[0])
+		return g.answer(w, r, &st, unsafe.Slice(&d, 1), err)
+	}
+	ds := decisionBufs.Get().(*[MaxLimits]core.Decision)
+	defer decisionBufs.Put(ds)
+	err := core.TakeAll(ctx, g.limiters, keys[:n], ds[:n])
+	return g.answer(w, r, &st, ds[:n], err)
+}
+
+// decisionBufs holds the decisions of several limits: handed to a store
+// through an interface, they would otherwise be allocated per request.
+var decisionBufs = sync.Pool{New: func() any { return new([MaxLimits]core.Decision) }}
+
+// answer writes what the decisions ds (one per rule, with the step's error)
+// call for and returns the outcome.
+func (g *Gate) answer(w http.ResponseWriter, r *http.Request, st *decided, ds []core.Decision, err error) Outcome {
+	n := len(ds)
+	var denied *core.Decision
+	for i := 0; i < n; i++ {
+		ru, d := &g.rules[i], ds[i]
 		switch d.Reason {
 		case core.ReasonInvalid: // the key is longer than a store takes
 			g.onError(w, r, fmt.Errorf("%w: %w", ErrNoKey, err))
@@ -187,19 +221,24 @@ func (g *Gate) Serve(w http.ResponseWriter, r *http.Request, route string) Outco
 		case core.ReasonFailOpen: // admitted uncounted: no state to describe
 			continue
 		}
-		// A decision, the store's or (when it failed) the fallback's.
-		st.add(i, err != nil, d)
-		if !d.Allowed {
-			a, used := g.writeFields(w.Header(), &st)
-			if g.denyDefault {
-				g.writeDenial(w, r, d, a.spare(used))
-			} else {
-				g.deny(w, r, d)
-			}
-			return Denied
+		// A decision, the store's or (when it failed) the fallback's, which
+		// decides under a divided limit.
+		st.add(i, err != nil && d.Limit != ru.l.Limit(), d)
+		// The request waits for the last of its denials.
+		if !d.Allowed && (denied == nil || d.RetryAfter > denied.RetryAfter) {
+			denied = &ds[i]
 		}
 	}
-	g.writeFields(w.Header(), &st)
+	if denied != nil {
+		a, used := g.writeFields(w.Header(), st)
+		if g.denyDefault {
+			g.writeDenial(w, r, *denied, a.spare(used))
+		} else {
+			g.deny(w, r, *denied)
+		}
+		return Denied
+	}
+	g.writeFields(w.Header(), st)
 	return Proceed
 }
 
@@ -276,15 +315,22 @@ func (s *decided) fallback() bool {
 	return false
 }
 
-// closest returns the entry the X- fields describe: the denying one, or the
-// one with the fewest remaining (the longest reset among equals).
+// closest returns the entry the X- fields describe: the denial with the
+// longest wait (the request waits for the last of them), else the decision
+// with the fewest remaining (the longest reset among equals).
 func (s *decided) closest() *entry {
 	best := &s.entries[0]
 	for i := 1; i < s.n; i++ {
 		e := &s.entries[i]
 		switch {
+		case e.allowed != best.allowed:
+			if !e.allowed {
+				best = e
+			}
 		case !e.allowed:
-			return e
+			if e.retryAfter > best.retryAfter {
+				best = e
+			}
 		case e.remaining < best.remaining, e.remaining == best.remaining && e.resetAfter > best.resetAfter:
 			best = e
 		}

@@ -474,18 +474,31 @@ func severalLimits(t *testing.T, h *harness) {
 		"Ratelimit-Policy", policy, "Ratelimit", `"per-ip";r=9;t=6, "per-client";r=2;t=20`))
 	e.get("/hello", "X-Client", "a")
 	e.get("/hello", "X-Client", "a")
+	// Denied by per-client, the request takes nothing from per-ip either:
+	// its entry in RateLimit shows per-ip as it stays (7 left).
 	e.expect("fourth for client a", e.get("/hello", "X-Client", "a"), 429, "", fields(
 		"X-Ratelimit-Limit", "3", "X-Ratelimit-Remaining", "0", "X-Ratelimit-Reset", "60",
-		"Ratelimit-Policy", policy, "Ratelimit", `"per-ip";r=6;t=24, "per-client";r=0;t=20`, "Retry-After", "20"))
-	// Client b from the same IP: per-client is fresh, per-ip has 6 left.
+		"Ratelimit-Policy", policy, "Ratelimit", `"per-ip";r=7;t=18, "per-client";r=0;t=20`, "Retry-After", "20"))
+	// Clients b, c and d from the same IP: per-client is fresh for each;
+	// per-ip had 7 left, so d's request leaves it 1, fewer than d's 2, and
+	// the X- fields describe per-ip.
 	for i := 0; i < 3; i++ {
 		e.get("/hello", "X-Client", "b")
 	}
-	got := e.get("/hello", "X-Client", "c")
-	if got.status != 200 || got.fields["X-Ratelimit-Limit"] != "10" || got.fields["X-Ratelimit-Remaining"] != "2" {
-		t.Errorf("client c: status %d, X- fields describe limit %q remaining %q; want 200, the per-ip limit 10 with 2 left",
+	for i := 0; i < 2; i++ {
+		e.get("/hello", "X-Client", "c")
+	}
+	got := e.get("/hello", "X-Client", "d")
+	if got.status != 200 || got.fields["X-Ratelimit-Limit"] != "10" || got.fields["X-Ratelimit-Remaining"] != "1" {
+		t.Errorf("client d: status %d, X- fields describe limit %q remaining %q; want 200, the per-ip limit 10 with 1 left",
 			got.status, got.fields["X-Ratelimit-Limit"], got.fields["X-Ratelimit-Remaining"])
 	}
+	// Now per-ip has 1 left and client e's two requests: the second is
+	// denied by per-ip alone, and takes nothing from per-client.
+	e.get("/hello", "X-Client", "e")
+	e.expect("second for client e", e.get("/hello", "X-Client", "e"), 429, "", fields(
+		"X-Ratelimit-Limit", "10", "X-Ratelimit-Remaining", "0", "X-Ratelimit-Reset", "60",
+		"Ratelimit-Policy", policy, "Ratelimit", `"per-ip";r=0;t=6, "per-client";r=2;t=20`, "Retry-After", "6"))
 	// A request per-client cannot key is refused before any limit counts it.
 	if got := e.get("/hello"); got.status != 400 {
 		t.Errorf("no X-Client: status %d, want 400", got.status)
