@@ -67,6 +67,13 @@ const MaxTakes = 16
 // returned. If any is denied, no state changes at all: a denied take's
 // decision is its denial, and every other decision is what a peek (cost 0)
 // of its key shows, the state as it stays. Takes must not repeat a key.
+//
+// The first take's key is the step's primary key, the one Take uses too. A
+// store that can act atomically only on keys kept together (Redis Cluster,
+// one hash slot) may keep the step's other keys under the primary, so that
+// they are shared only by steps with the same primary: put first the key
+// every request of the step shares (a tenant, say), and the others are
+// counted within it. The memory store keeps every key apart.
 // Errors are those of Take, for the first take at fault, and ErrInvalidTakes
 // for a wrong number of takes or decisions, or a repeated key.
 //

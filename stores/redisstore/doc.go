@@ -41,6 +41,19 @@
 // it, a call runs on the caller's goroutine; without it, each call runs on a
 // goroutine of its own that the store stops waiting for at the deadline.
 //
+// # Several limits in one step
+//
+// Store is a core.MultiStore: TakeMany runs one script over every key of a
+// request (each algorithm's script made a function, called first without
+// writing, then, if every take is admitted, again with writes), so a
+// request one limit denies consumes none of the others, at the cost of one
+// round trip. On Redis Cluster one script may only touch one hash slot:
+// with WithHashTag the first take's key is the step's primary key, stored
+// as prefix{key} as Take stores it, and the others are kept under its tag,
+// prefix{primary}key. Put first the key every request of the step shares
+// (the tenant, the API key); the others are then counted within it (a
+// per-IP count per tenant). The deny cache is not consulted for a step.
+//
 // # Deny cache
 //
 // WithDenyCache remembers keys denied a request of cost 1 until their

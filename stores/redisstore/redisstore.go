@@ -309,6 +309,97 @@ func (s *Store) Take(ctx context.Context, key string, l core.Limit, cost int64) 
 	return d, nil
 }
 
+var _ core.MultiStore = (*Store)(nil)
+
+// TakeMany implements core.MultiStore: one script call decides every take
+// and writes them all, or none (see lua/multi.lua).
+//
+// Redis Cluster runs a script only on keys of one hash slot. With
+// WithHashTag the first take's key is the step's primary key: it is stored
+// as Take stores it, prefix{key}, and every other key of the step under its
+// tag, as prefix{primary}key. So a secondary key's state is shared by the
+// steps with the same primary: with per-tenant first and per-IP second, an
+// IP's count is kept per tenant. Put first the key every request of the
+// step shares (the tenant, the API key), and the others are scoped to it.
+// Without WithHashTag every key is prefix+key, as in Take.
+//
+// The deny cache is not consulted: the other takes need Redis anyway.
+func (s *Store) TakeMany(ctx context.Context, takes []core.Take, ds []core.Decision) error {
+	if err := core.CheckTakeMany(takes, ds); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return core.ErrClosed
+	}
+	n := len(takes)
+	var ps [core.MaxTakes]params
+	for i := range takes {
+		p, err := paramsOf(takes[i].Limit)
+		if err != nil {
+			return fmt.Errorf("take %d: %w", i, err)
+		}
+		ps[i] = p
+	}
+	var now int64
+	if s.breaker != nil {
+		now = s.localNow()
+	}
+	probe := false
+	if s.breaker != nil {
+		var err error
+		if probe, err = s.breaker.allow(now); err != nil {
+			return err
+		}
+	}
+	var at any = ""
+	if s.clock != nil {
+		at = floorDiv(s.clock.Now().UnixNano(), int64(time.Microsecond))
+	}
+	sc := &multiScript
+	args := make([]any, 0, 3+n+4+5*n)
+	args = append(args, "evalsha", sc.sha, n)
+	for i := range takes {
+		// New strings: the command may outlive the caller's buffers.
+		switch {
+		case !s.hashTag:
+			args = append(args, s.prefix+takes[i].Key)
+		case i == 0:
+			args = append(args, s.prefix+"{"+takes[0].Key+"}")
+		default:
+			args = append(args, s.prefix+"{"+takes[0].Key+"}"+takes[i].Key)
+		}
+	}
+	args = append(args, at, 0, s.grace, n)
+	for i := range takes {
+		p := &ps[i]
+		args = append(args, int(takes[i].Limit.Algorithm), min(takes[i].Cost, p.burst+1), p.args[0], p.args[1], p.args[2])
+	}
+	cmd, err := s.call(ctx, sc, args)
+	if s.breaker != nil {
+		switch {
+		case err == nil:
+			s.breaker.success(probe)
+		case ctx.Err() != nil:
+			s.breaker.release(probe)
+		default:
+			s.breaker.failure(s.localNow(), probe)
+		}
+	}
+	if err != nil {
+		return s.callError(err, "several limits")
+	}
+	vals, err := cmd.Slice()
+	if err != nil || len(vals) != 4*n {
+		return fmt.Errorf("redisstore: unexpected script reply %v (%v)", vals, err)
+	}
+	for i := range takes {
+		if ds[i], err = decode(vals[4*i:4*i+4], takes[i].Limit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // noRetry is a command go-redis must not retry: a script that ran but whose
 // reply was lost would consume twice.
 type noRetry struct{ *redis.Cmd }
@@ -337,40 +428,72 @@ func (s *Store) eval(ctx context.Context, key string, l core.Limit, p params, co
 		args = append(args, p.args[i])
 	}
 
+	cmd, err := s.call(ctx, sc, args)
+	if err != nil {
+		return core.Decision{}, s.callError(err, l.Algorithm.String())
+	}
+	vals, err := cmd.Slice()
+	if err != nil || len(vals) != 4 {
+		return core.Decision{}, fmt.Errorf("redisstore: unexpected script reply %v (%v)", vals, err)
+	}
+	return decode(vals, l)
+}
+
+// call runs a script within the store's deadline. go-redis applies context
+// deadlines to its sockets only with ContextTimeoutEnabled; otherwise the
+// call runs on a goroutine of its own, left behind at the deadline (it ends
+// by itself at the client's ReadTimeout; the breaker keeps such calls few).
+func (s *Store) call(ctx context.Context, sc *script, args []any) (*redis.Cmd, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	var cmd *redis.Cmd
-	var err error
 	if s.ctxTimeouts {
-		cmd, err = s.run(ctx, sc, args)
-	} else {
-		// The client would wait for its own ReadTimeout (seconds): run the
-		// call where it can be left behind at the deadline. It ends by
-		// itself at that ReadTimeout; the breaker keeps such calls few.
-		type result struct {
-			cmd *redis.Cmd
-			err error
-		}
-		done := make(chan result, 1)
-		go func() {
-			c, e := s.run(ctx, sc, args)
-			done <- result{c, e}
-		}()
-		select {
-		case r := <-done:
-			cmd, err = r.cmd, r.err
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
+		cmd, err := s.run(ctx, sc, args)
+		return cmd, deadlineErr(ctx, err)
 	}
-	if err != nil {
-		var ne net.Error
-		if (errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil) || (errors.As(err, &ne) && ne.Timeout()) {
-			return core.Decision{}, fmt.Errorf("%w (%v): %w", ErrTimeout, s.timeout, err)
-		}
-		return core.Decision{}, fmt.Errorf("redisstore: %s: %w", l.Algorithm, err)
+	type result struct {
+		cmd *redis.Cmd
+		err error
 	}
-	return decode(cmd, l)
+	done := make(chan result, 1)
+	go func() {
+		c, e := s.run(ctx, sc, args)
+		done <- result{c, e}
+	}()
+	select {
+	case r := <-done:
+		return r.cmd, deadlineErr(ctx, r.err)
+	case <-ctx.Done():
+		return nil, deadlineErr(ctx, ctx.Err())
+	}
+}
+
+// errDeadline marks a call that ran out of the store's time.
+type errDeadline struct{ err error }
+
+func (e errDeadline) Error() string { return e.err.Error() }
+func (e errDeadline) Unwrap() error { return e.err }
+
+// deadlineErr marks err when it is the deadline's doing: the context's, or
+// a socket timeout.
+func deadlineErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ne net.Error
+	if (errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil) || (errors.As(err, &ne) && ne.Timeout()) {
+		return errDeadline{err}
+	}
+	return err
+}
+
+// callError is the error a failed call returns: ErrTimeout for a missed
+// deadline, else the client's error, naming what was asked.
+func (s *Store) callError(err error, what string) error {
+	var de errDeadline
+	if errors.As(err, &de) {
+		return fmt.Errorf("%w (%v): %w", ErrTimeout, s.timeout, de.err)
+	}
+	return fmt.Errorf("redisstore: %s: %w", what, err)
 }
 
 // run sends EVALSHA, and EVAL when Redis has lost the script (after SCRIPT
@@ -390,11 +513,7 @@ func (s *Store) run(ctx context.Context, sc *script, args []any) (*redis.Cmd, er
 
 // decode reads a script's reply: {outcome, remaining, reset, retry}, with
 // outcome 1 admitted, 0 denied, 2 too costly, and durations in microseconds.
-func decode(cmd *redis.Cmd, l core.Limit) (core.Decision, error) {
-	vals, err := cmd.Slice()
-	if err != nil || len(vals) != 4 {
-		return core.Decision{}, fmt.Errorf("redisstore: unexpected script reply %v (%v)", vals, err)
-	}
+func decode(vals []any, l core.Limit) (core.Decision, error) {
 	var n [4]int64
 	for i, v := range vals {
 		x, ok := v.(int64)

@@ -22,6 +22,8 @@ var (
 	prelude string
 	//go:embed lua/helpers.lua
 	helpers string
+	//go:embed lua/multi.lua
+	multiLua string
 	//go:embed lua/gcra.lua
 	gcraLua string
 	//go:embed lua/tokenbucket.lua
@@ -52,6 +54,28 @@ var scripts = func() [5]script {
 		s[alg] = script{src: src, sha: hex.EncodeToString(sum[:])}
 	}
 	return s
+}()
+
+// multiScript runs several takes in one step: each algorithm's script made
+// a local function alg<N>(redis, key, cost, ARGV) of the core.Algorithm's
+// value, then lua/multi.lua, which calls them. The functions' parameters
+// stand for the prelude's key and cost and for ARGV, so the scripts run as
+// they are, on the take's key, and with the redis they are given.
+var multiScript = func() script {
+	bodies := [5]string{
+		core.GCRA:                 gcraLua,
+		core.TokenBucket:          helpers + tokenBucketLua,
+		core.FixedWindow:          helpers + fixedWindowLua,
+		core.SlidingWindowCounter: helpers + slidingCounterLua,
+		core.SlidingWindowLog:     helpers + slidingLogLua,
+	}
+	src := prelude
+	for alg, body := range bodies {
+		src += "local function alg" + strconv.Itoa(alg) + "(redis, key, cost, ARGV)\n" + body + "\nend\n"
+	}
+	src += multiLua
+	sum := sha1.Sum([]byte(src))
+	return script{src: src, sha: hex.EncodeToString(sum[:])}
 }()
 
 // maxValue bounds every duration (in microseconds) and count a script keeps,
