@@ -147,3 +147,51 @@ func BenchmarkInterleaved(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSeveralLimits is a request under two limits (a client's and a
+// tenant's) decided in one TakeMany, beside the same request under one
+// limit, serially and from 64 goroutines, on a local redis-server.
+func BenchmarkSeveralLimits(b *testing.B) {
+	srv := redistest.Shared(b)
+	client := srv.Client(b, &redis.Options{PoolSize: 64, ContextTimeoutEnabled: true})
+	s := newStore(b, client, redisstore.WithPrefix("bench:several:"), redisstore.WithTimeout(time.Second))
+	l := core.Limit{Rate: 1_000_000, Period: time.Second}
+	var ids atomic.Int64
+	for _, mode := range []string{"serial", "parallel-64"} {
+		run := func(b *testing.B, op func(ctx context.Context, id string) error) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			if mode == "serial" {
+				id := strconv.FormatInt(ids.Add(1), 10)
+				for b.Loop() {
+					if err := op(ctx, id); err != nil {
+						b.Fatal(err)
+					}
+				}
+				return
+			}
+			b.SetParallelism(64 / max(1, runtimeProcs()))
+			b.RunParallel(func(pb *testing.PB) {
+				id := strconv.FormatInt(ids.Add(1), 10)
+				for pb.Next() {
+					if err := op(ctx, id); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		b.Run(mode+"/one-limit", func(b *testing.B) {
+			run(b, func(ctx context.Context, id string) error {
+				_, err := s.Take(ctx, "client:"+id, l, 1)
+				return err
+			})
+		})
+		b.Run(mode+"/two-limits", func(b *testing.B) {
+			ds := make([]core.Decision, 2)
+			run(b, func(ctx context.Context, id string) error {
+				return s.TakeMany(ctx, []core.Take{{Key: "tenant:" + id, Limit: l, Cost: 1}, {Key: "client:" + id, Limit: l, Cost: 1}}, ds)
+			})
+		})
+	}
+}
