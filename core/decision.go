@@ -29,9 +29,13 @@ const (
 	// ReasonInvalid: the request could not be keyed or costed (empty key,
 	// negative cost); it was denied without asking the store.
 	ReasonInvalid
+	// ReasonShadow: a limiter in shadow mode (WithShadow) would have denied
+	// the request and admitted it instead. Allowed is true; RetryAfter is
+	// the wait the limit would have imposed.
+	ReasonShadow
 )
 
-var reasonNames = [...]string{"ok", "limited", "cost-exceeds-burst", "fail-open", "fail-closed", "invalid"}
+var reasonNames = [...]string{"ok", "limited", "cost-exceeds-burst", "fail-open", "fail-closed", "invalid", "shadow-denied"}
 
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {

@@ -80,6 +80,7 @@ type Limiter struct {
 	fbLimit  Limit
 	hook     func(context.Context, Event)
 	onSwitch func(failing bool, err error)
+	shadow   bool // WithShadow: denials are admitted as ReasonShadow
 	// With onSwitch set, switches counts the switches to and from the
 	// failure policy, so its low bit says the limiter is failing. A call
 	// switches only with a compare-and-swap from the value it read when it
@@ -97,6 +98,7 @@ type config struct {
 	instances int
 	hook      func(context.Context, Event)
 	onSwitch  func(failing bool, err error)
+	shadow    bool
 }
 
 // Option configures a Limiter.
@@ -150,6 +152,16 @@ func WithCost(n int64) Option {
 // WithFailOpen admits requests when the store fails. This is the default.
 func WithFailOpen() Option {
 	return optionFunc(func(c *config) error { c.policy = FailOpen; return nil })
+}
+
+// WithShadow puts the limiter in shadow mode: it decides and counts as it
+// would enforcing (an admitted request takes from the quota, a denied one
+// takes nothing), but every request it would deny is admitted, with Reason
+// ReasonShadow and the RetryAfter it would have imposed. Hooks see those
+// decisions, so a new limit can be watched on real traffic before it is
+// enforced. httplimit sends no rate-limit fields for a shadow limit.
+func WithShadow() Option {
+	return optionFunc(func(c *config) error { c.shadow = true; return nil })
 }
 
 // WithFailClosed denies requests when the store fails.
@@ -239,12 +251,12 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 	if c.cost > limit.EffectiveBurst() {
 		return nil, fmt.Errorf("tollgate: cost %d: larger than the burst %d, so every request would be denied", c.cost, limit.EffectiveBurst())
 	}
-	l := &Limiter{store: store, limit: limit, name: c.name, prefix: c.name + ":", cost: c.cost, policy: c.policy, hook: c.hook, onSwitch: c.onSwitch}
+	l := &Limiter{store: store, limit: limit, name: c.name, prefix: c.name + ":", cost: c.cost, policy: c.policy, hook: c.hook, onSwitch: c.onSwitch, shadow: c.shadow}
 	if c.prefix != nil {
 		l.prefix = *c.prefix
 	}
 	l.prefixed, _ = store.(PrefixTaker)
-	l.direct = l.prefixed != nil && l.prefix != "" && l.hook == nil && l.onSwitch == nil
+	l.direct = l.prefixed != nil && l.prefix != "" && l.hook == nil && l.onSwitch == nil && !l.shadow
 	if c.fallback != nil {
 		l.fallback = c.fallback
 		l.fbLimit = divideLimit(limit, int64(c.instances))
@@ -268,6 +280,17 @@ func divideLimit(l Limit, n int64) Limit {
 	}
 	return l
 }
+
+// shade admits, in shadow mode, a request the limit (or a failing store)
+// would deny.
+func (l *Limiter) shade(d *Decision) {
+	if l.shadow && !d.Allowed && d.Reason != ReasonInvalid {
+		d.Allowed, d.Reason = true, ReasonShadow
+	}
+}
+
+// Shadow reports whether the limiter is in shadow mode (WithShadow).
+func (l *Limiter) Shadow() bool { return l.shadow }
 
 // Name returns the limiter's policy name.
 func (l *Limiter) Name() string { return l.name }
@@ -312,6 +335,7 @@ func (l *Limiter) TakeN(ctx context.Context, key string, cost int64) (Decision, 
 	}
 	d, err, fb := l.decide(ctx, key, cost)
 	d.Policy = l.name
+	l.shade(&d)
 	if l.hook != nil {
 		l.hook(ctx, Event{Policy: l.name, Key: key, Cost: cost, Decision: d, Err: err, Fallback: fb, Latency: time.Since(start)})
 	}

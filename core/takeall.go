@@ -22,7 +22,9 @@ import (
 // change a key between the peek and the take.
 //
 // Invalid input (an empty key) is refused for the whole step with an error
-// and ReasonInvalid decisions, and nothing is taken. When the store fails,
+// and ReasonInvalid decisions, and nothing is taken. Limiters in shadow mode
+// (WithShadow) are taken apart from the step, each by itself, so that their
+// would-be denials never hold it back. When the store fails,
 // each limiter decides by itself, with its own failure policy, as TakeN
 // does; the error reports the failure. Hooks see each limiter's decision.
 func TakeAll(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) error {
@@ -35,6 +37,11 @@ func TakeAll(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) e
 				ds[j] = Decision{Reason: ReasonInvalid, Limit: ls[j].limit, Policy: ls[j].name}
 			}
 			return fmt.Errorf("limiter %q: %w", l.name, &inputError{ErrInvalidKey, "empty key"})
+		}
+	}
+	for _, l := range ls {
+		if l.shadow {
+			return takeShadowApart(ctx, ls, keys, ds)
 		}
 	}
 	if ms := sharedMulti(ls); ms != nil {
@@ -62,6 +69,41 @@ func TakeAll(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) e
 		if err != nil && first == nil {
 			first = err
 		}
+	}
+	return first
+}
+
+// takeShadowApart takes the enforced limiters together and each shadow one
+// by itself: a limit in shadow mode never decides a request, so its would-be
+// denial must not hold back the enforced limits' step. (A shadow limit counts
+// every request it would admit, whatever the enforced limits decide.)
+func takeShadowApart(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) error {
+	var els [MaxTakes]*Limiter
+	var ekeys [MaxTakes]string
+	var eds [MaxTakes]Decision
+	var at [MaxTakes]int
+	n := 0
+	var first error
+	for i, l := range ls {
+		if l.shadow {
+			var err error
+			if ds[i], err = l.TakeN(ctx, keys[i], l.cost); err != nil && first == nil {
+				first = err
+			}
+			continue
+		}
+		els[n], ekeys[n], at[n] = l, keys[i], i
+		n++
+	}
+	if n == 0 {
+		return first
+	}
+	err := TakeAll(ctx, els[:n], ekeys[:n], eds[:n])
+	for j := 0; j < n; j++ {
+		ds[at[j]] = eds[j]
+	}
+	if err != nil {
+		return err
 	}
 	return first
 }

@@ -123,3 +123,54 @@ func TestTakeAllFollowsEachPolicyWhenTheStoreFails(t *testing.T) {
 		t.Fatalf("fail-closed RetryAfter %v", ds[1].RetryAfter)
 	}
 }
+
+func TestShadowLimiterAdmitsWhatItWouldDenyAndReportsIt(t *testing.T) {
+	s := newMapStore(core.NewManualClock(t0))
+	var events []core.Event
+	l := newLimiter(t, s, core.PerSecond(2), core.WithName("new-limit"), core.WithShadow(),
+		core.WithHook(func(_ context.Context, ev core.Event) { events = append(events, ev) }))
+	if !l.Shadow() {
+		t.Fatal("Shadow() is false for a limiter made WithShadow")
+	}
+	for i := 0; i < 4; i++ {
+		d, err := l.Take(context.Background(), "k")
+		if err != nil || !d.Allowed {
+			t.Fatalf("take %d: %+v, %v; want admitted", i, d, err)
+		}
+		want := core.ReasonOK
+		if i >= 2 {
+			want = core.ReasonShadow
+		}
+		if d.Reason != want || (want == core.ReasonShadow) != (d.RetryAfter > 0) {
+			t.Fatalf("take %d: reason %v, RetryAfter %v; want %v (with the wait it would impose)", i, d.Reason, d.RetryAfter, want)
+		}
+	}
+	// It counted as an enforcing limit does: two taken, none since.
+	if d, _ := l.Peek(context.Background(), "k"); d.Remaining != 0 {
+		t.Fatalf("remaining %d after 2 admitted and 2 shadow-denied, want 0", d.Remaining)
+	}
+	if len(events) != 5 || events[3].Decision.Reason != core.ReasonShadow || core.ReasonShadow.String() != "shadow-denied" {
+		t.Fatalf("hook events %+v, want each decision with the would-be denials as shadow-denied", events)
+	}
+}
+
+// A shadow limit's would-be denial does not hold back the enforced limits
+// of the same step.
+func TestTakeAllTakesShadowLimitsApart(t *testing.T) {
+	s := mapMulti{newMapStore(core.NewManualClock(t0))}
+	enforced := newLimiter(t, s, core.PerSecond(5), core.WithName("per-ip"))
+	shadow := newLimiter(t, s, core.PerSecond(1), core.WithName("per-ip-strict"), core.WithShadow())
+	ls, keys := []*core.Limiter{shadow, enforced}, []string{"192.0.2.1", "192.0.2.1"}
+	ds := make([]core.Decision, 2)
+	for i := int64(1); i <= 3; i++ {
+		if err := core.TakeAll(context.Background(), ls, keys, ds); err != nil {
+			t.Fatal(err)
+		}
+		if !ds[0].Allowed || !ds[1].Allowed || ds[1].Remaining != 5-i {
+			t.Fatalf("request %d: %+v; want both admitted, per-ip at %d", i, ds, 5-i)
+		}
+		if i > 1 && ds[0].Reason != core.ReasonShadow {
+			t.Fatalf("request %d: shadow limit's reason %v, want shadow-denied", i, ds[0].Reason)
+		}
+	}
+}

@@ -48,6 +48,11 @@
 // denial with the longest wait, else the fewest remaining);
 // RateLimit-Policy and RateLimit list every limit.
 //
+// A limiter in shadow mode (core.WithShadow) is decided and reported to its
+// hook, but never denies nor fails a request (one it cannot key sits it
+// out), is left out of the fields, and is taken apart from the enforced
+// limits, so its would-be denials never hold them back.
+//
 // # Keys
 //
 // The key func says who the client is; the keyfuncs module has IP (the

@@ -129,15 +129,19 @@ func (g *Gate) writeFields(h http.Header, st *decided) (*fieldArena, int) {
 // appendPolicy appends the RateLimit-Policy value: every limit, and those a
 // fallback enforced in st as they were, divided among the instances.
 func (g *Gate) appendPolicy(b []byte, st *decided) []byte {
+	listed := 0
 	for i := range g.rules {
 		ru := &g.rules[i]
+		if ru.l.Shadow() {
+			continue // a shadow limit is not the client's business
+		}
 		q, w := ru.q, ru.window
 		for j := 0; j < st.n; j++ {
 			if x := &st.entries[j]; x.rule == i && x.fallback {
 				q, w = quotaWindow(x.limit)
 			}
 		}
-		if i > 0 {
+		if listed++; listed > 1 {
 			b = append(b, ", "...)
 		}
 		b = append(b, ru.id...)

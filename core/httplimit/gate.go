@@ -177,6 +177,10 @@ func (g *Gate) Serve(w http.ResponseWriter, r *http.Request, route string) Outco
 			key, err = callKey(ru.key, r)
 		}
 		if err != nil {
+			if ru.l.Shadow() {
+				keys[i] = "" // a shadow limit never fails a request: it sits this one out
+				continue
+			}
 			g.onError(w, r, err)
 			return Failed
 		}
@@ -190,12 +194,43 @@ func (g *Gate) Serve(w http.ResponseWriter, r *http.Request, route string) Outco
 	// from the others.
 	n := len(g.rules)
 	if n == 1 {
+		if keys[0] == "" { // a shadow limit without a key sits the request out
+			return Proceed
+		}
 		d, err := g.rules[0].l.Take(ctx, keys[0])
 		return g.answer(w, r, &st, unsafe.Slice(&d, 1), err)
 	}
 	ds := decisionBufs.Get().(*[MaxLimits]core.Decision)
 	defer decisionBufs.Put(ds)
-	err := core.TakeAll(ctx, g.limiters, keys[:n], ds[:n])
+	ls, ks := g.limiters, keys[:n]
+	var part [MaxLimits]*core.Limiter
+	var partKeys [MaxLimits]string
+	var at [MaxLimits]int
+	m := 0
+	for i := 0; i < n; i++ {
+		if keys[i] != "" {
+			part[m], partKeys[m], at[m] = g.limiters[i], keys[i], i
+			m++
+		}
+	}
+	if m < n { // a shadow limit without a key sits the request out
+		ls, ks = part[:m], partKeys[:m]
+	}
+	var err error
+	if m > 0 {
+		err = core.TakeAll(ctx, ls, ks, ds[:m])
+	}
+	if m < n {
+		for j := m - 1; j >= 0; j-- {
+			ds[at[j]] = ds[j]
+		}
+		for i := 0; i < n; i++ {
+			if keys[i] == "" {
+				// No decision: answer skips it as it skips an uncounted one.
+				ds[i] = core.Decision{Allowed: true, Reason: core.ReasonFailOpen}
+			}
+		}
+	}
 	return g.answer(w, r, &st, ds[:n], err)
 }
 
@@ -220,6 +255,9 @@ func (g *Gate) answer(w http.ResponseWriter, r *http.Request, st *decided, ds []
 			return Failed
 		case core.ReasonFailOpen: // admitted uncounted: no state to describe
 			continue
+		}
+		if ru.l.Shadow() {
+			continue // decided and reported to the limiter's hook; no fields
 		}
 		// A decision, the store's or (when it failed) the fallback's, which
 		// decides under a divided limit.

@@ -256,6 +256,7 @@ var cases = []tcase{
 	{"a failed store under fail-closed answers 503 with Retry-After", failClosed},
 	{"32 concurrent clients on one key get exactly the quota", concurrent},
 	{"several limits: all must allow, fields describe the closest", severalLimits},
+	{"a shadow limit decides and reports but never denies", shadowLimit},
 	{"header families can be switched and Reset sent as Unix time", headerFamilies},
 	{"Retry-After is whole seconds rounded up, never 0", retryRoundsUp},
 	{"odd requests get a deliberate answer, never a panic", oddRequests},
@@ -502,6 +503,43 @@ func severalLimits(t *testing.T, h *harness) {
 	// A request per-client cannot key is refused before any limit counts it.
 	if got := e.get("/hello"); got.status != 400 {
 		t.Errorf("no X-Client: status %d, want 400", got.status)
+	}
+}
+
+func shadowLimit(t *testing.T, h *harness) {
+	e := h.env(t)
+	var mu sync.Mutex
+	reasons := map[core.Reason]int{}
+	perIP := e.limiter(core.PerMinute(3), core.WithName("per-ip"))
+	strict := e.limiter(core.PerMinute(1), core.WithName("per-ip-strict"), core.WithShadow(),
+		core.WithHook(func(_ context.Context, ev core.Event) {
+			mu.Lock()
+			reasons[ev.Decision.Reason]++
+			mu.Unlock()
+		}))
+	// The shadow limit is keyed by a header, and sits out the requests
+	// without it rather than failing them.
+	h.serve(e, perIP, httplimit.WithLimit(strict, clientKey))
+	e.expect("first", e.get("/hello", "X-Client", "a"), 200, "ran /hello\n", fields("Content-Type", textCT,
+		"X-Ratelimit-Limit", "3", "X-Ratelimit-Remaining", "2", "X-Ratelimit-Reset", "20",
+		"Ratelimit-Policy", `"per-ip";q=3;w=60`, "Ratelimit", `"per-ip";r=2;t=20`))
+	e.expect("second: the shadow limit would deny", e.get("/hello", "X-Client", "a"), 200, "ran /hello\n", fields("Content-Type", textCT,
+		"X-Ratelimit-Limit", "3", "X-Ratelimit-Remaining", "1", "X-Ratelimit-Reset", "40",
+		"Ratelimit-Policy", `"per-ip";q=3;w=60`, "Ratelimit", `"per-ip";r=1;t=40`))
+	e.expect("third, without the shadow limit's key", e.get("/hello"), 200, "ran /hello\n", fields("Content-Type", textCT,
+		"X-Ratelimit-Limit", "3", "X-Ratelimit-Remaining", "0", "X-Ratelimit-Reset", "60",
+		"Ratelimit-Policy", `"per-ip";q=3;w=60`, "Ratelimit", `"per-ip";r=0;t=60`))
+	// The enforced limit still denies, and the shadow limit is not why.
+	e.expect("fourth", e.get("/hello", "X-Client", "a"), 429, "", fields(
+		"X-Ratelimit-Limit", "3", "X-Ratelimit-Remaining", "0", "X-Ratelimit-Reset", "60",
+		"Ratelimit-Policy", `"per-ip";q=3;w=60`, "Ratelimit", `"per-ip";r=0;t=20`, "Retry-After", "20"))
+	mu.Lock()
+	defer mu.Unlock()
+	if reasons[core.ReasonOK] != 1 || reasons[core.ReasonShadow] != 2 || len(reasons) != 2 {
+		t.Errorf("the shadow limit's hook saw %v, want 1 ok and 2 shadow-denied (the keyless request sat out)", reasons)
+	}
+	if e.ran.Load() != 3 {
+		t.Errorf("the handler ran %d times, want 3", e.ran.Load())
 	}
 }
 
