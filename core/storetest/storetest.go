@@ -548,30 +548,20 @@ func (h *harness) hammer(t *testing.T, alg core.Algorithm, keys int) {
 	const quota, workers, each = 1000, 64, 50
 	l := core.PerSecond(quota).WithAlgorithm(alg)
 	admitted := make([]atomic.Int64, keys)
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	start := make(chan struct{})
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			for i := 0; i < each*keys; i++ {
-				k := (w + i) % keys
-				d, err := s.Take(context.Background(), fmt.Sprintf("hammer-%d", k), l, 1)
-				if err != nil {
-					failed.Store(err)
-					return
-				}
-				if d.Allowed {
-					admitted[k].Add(1)
-				}
+	err := race(workers, func(w int) error {
+		for i := 0; i < each*keys; i++ {
+			k := (w + i) % keys
+			d, err := s.Take(context.Background(), fmt.Sprintf("hammer-%d", k), l, 1)
+			if err != nil {
+				return err
 			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
+			if d.Allowed {
+				admitted[k].Add(1)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatalf("Take failed under concurrency: %v", err)
 	}
 	for k := range admitted {
@@ -579,6 +569,32 @@ func (h *harness) hammer(t *testing.T, alg core.Algorithm, keys int) {
 			t.Errorf("key %d: %d goroutines made %d attempts and %d were admitted, want exactly %d", k, workers, workers*each, n, quota)
 		}
 	}
+}
+
+// race runs fn(0) to fn(workers-1) on goroutines released together and
+// returns the first error any of them returned.
+func race(workers int, fn func(w int) error) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error // guarded by mu
+	start := make(chan struct{})
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if err := fn(w); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return first
 }
 
 // multi returns the store as a MultiStore, or skips the test.
@@ -674,31 +690,21 @@ func (h *harness) takeManyHammer(t *testing.T) {
 	tenant := core.Limit{Rate: 500, Period: 24 * time.Hour}
 	const workers, each, clients = 64, 30, 4
 	var admitted [clients]atomic.Int64
-	var failed atomic.Value
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			ds := make([]core.Decision, 2)
-			for i := 0; i < each; i++ {
-				c := (w + i) % clients
-				takes := []core.Take{{Key: "tenant", Limit: tenant, Cost: 1}, {Key: fmt.Sprintf("client-%d", c), Limit: client, Cost: 1}}
-				if err := s.TakeMany(context.Background(), takes, ds); err != nil {
-					failed.Store(err)
-					return
-				}
-				if ds[0].Allowed && ds[1].Allowed {
-					admitted[c].Add(1)
-				}
+	err := race(workers, func(w int) error {
+		ds := make([]core.Decision, 2)
+		for i := 0; i < each; i++ {
+			c := (w + i) % clients
+			takes := []core.Take{{Key: "tenant", Limit: tenant, Cost: 1}, {Key: fmt.Sprintf("client-%d", c), Limit: client, Cost: 1}}
+			if err := s.TakeMany(context.Background(), takes, ds); err != nil {
+				return err
 			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
+			if ds[0].Allowed && ds[1].Allowed {
+				admitted[c].Add(1)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatalf("TakeMany failed under concurrency: %v", err)
 	}
 	total := int64(0)

@@ -289,17 +289,7 @@ func (s *Store) Take(ctx context.Context, key string, l core.Limit, cost int64) 
 		}
 	}
 	d, err := s.eval(ctx, key, l, p, min(cost, p.burst+1))
-	if s.breaker != nil {
-		switch {
-		case err == nil:
-			s.breaker.success(probe)
-		case ctx.Err() != nil:
-			// The caller gave up: no verdict on Redis.
-			s.breaker.release(probe)
-		default:
-			s.breaker.failure(s.localNow(), probe)
-		}
-	}
+	s.settle(ctx, probe, err)
 	if err != nil {
 		return core.Decision{}, err
 	}
@@ -375,16 +365,7 @@ func (s *Store) TakeMany(ctx context.Context, takes []core.Take, ds []core.Decis
 		args = append(args, int(takes[i].Limit.Algorithm), min(takes[i].Cost, p.burst+1), p.args[0], p.args[1], p.args[2])
 	}
 	cmd, err := s.call(ctx, sc, args)
-	if s.breaker != nil {
-		switch {
-		case err == nil:
-			s.breaker.success(probe)
-		case ctx.Err() != nil:
-			s.breaker.release(probe)
-		default:
-			s.breaker.failure(s.localNow(), probe)
-		}
-	}
+	s.settle(ctx, probe, err)
 	if err != nil {
 		return s.callError(err, "several limits")
 	}
@@ -398,6 +379,22 @@ func (s *Store) TakeMany(ctx context.Context, takes []core.Take, ds []core.Decis
 		}
 	}
 	return nil
+}
+
+// settle tells the breaker, if there is one, how a call ended: a success,
+// a failure, or neither when the caller gave up (no verdict on Redis).
+func (s *Store) settle(ctx context.Context, probe bool, err error) {
+	if s.breaker == nil {
+		return
+	}
+	switch {
+	case err == nil:
+		s.breaker.success(probe)
+	case ctx.Err() != nil:
+		s.breaker.release(probe)
+	default:
+		s.breaker.failure(s.localNow(), probe)
+	}
 }
 
 // noRetry is a command go-redis must not retry: a script that ran but whose
