@@ -33,9 +33,7 @@ func TakeAll(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) e
 	}
 	for i, l := range ls {
 		if keys[i] == "" {
-			for j := range ds {
-				ds[j] = Decision{Reason: ReasonInvalid, Limit: ls[j].limit, Policy: ls[j].name}
-			}
+			invalidAll(ls, ds)
 			return fmt.Errorf("limiter %q: %w", l.name, &inputError{ErrInvalidKey, "empty key"})
 		}
 	}
@@ -62,15 +60,27 @@ func TakeAll(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) e
 			return err
 		}
 	}
+	return takeEach(ctx, ls, keys, ds)
+}
+
+// takeEach takes each limiter by itself, with its own failure policy, and
+// returns the first error.
+func takeEach(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) error {
 	var first error
 	for i, l := range ls {
-		d, err := l.TakeN(ctx, keys[i], l.cost)
-		ds[i] = d
-		if err != nil && first == nil {
+		var err error
+		if ds[i], err = l.TakeN(ctx, keys[i], l.cost); err != nil && first == nil {
 			first = err
 		}
 	}
 	return first
+}
+
+// invalidAll reports a step refused for its input: every decision invalid.
+func invalidAll(ls []*Limiter, ds []Decision) {
+	for j := range ds {
+		ds[j] = Decision{Reason: ReasonInvalid, Limit: ls[j].limit, Policy: ls[j].name}
+	}
 }
 
 // takeShadowApart takes the enforced limiters together and each shadow one
@@ -169,22 +179,12 @@ func takeAtomic(ctx context.Context, ms MultiStore, ls []*Limiter, keys []string
 	takeBufs.Put(tb)
 	if err != nil {
 		if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidCost) || errors.Is(err, ErrInvalidTakes) {
-			for j := range ds {
-				ds[j] = Decision{Reason: ReasonInvalid, Limit: ls[j].limit, Policy: ls[j].name}
-			}
+			invalidAll(ls, ds)
 			return err
 		}
 		// The store failed: nothing was decided. Each limiter applies its
 		// own failure policy (and fallback), as a lone Take would.
-		var first error
-		for i, l := range ls {
-			d, e := l.TakeN(ctx, keys[i], l.cost)
-			ds[i] = d
-			if e != nil && first == nil {
-				first = e
-			}
-		}
-		return first
+		return takeEach(ctx, ls, keys, ds)
 	}
 	var latency time.Duration
 	if hooked {
