@@ -33,9 +33,13 @@ const (
 	// the request and admitted it instead. Allowed is true; RetryAfter is
 	// the wait the limit would have imposed.
 	ReasonShadow
+	// ReasonPenalty: the client is in a penalty box (core.Penalty) and was
+	// refused without a decision of the limit; RetryAfter is the time left
+	// in the box.
+	ReasonPenalty
 )
 
-var reasonNames = [...]string{"ok", "limited", "cost-exceeds-burst", "fail-open", "fail-closed", "invalid", "shadow-denied"}
+var reasonNames = [...]string{"ok", "limited", "cost-exceeds-burst", "fail-open", "fail-closed", "invalid", "shadow-denied", "penalty"}
 
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {

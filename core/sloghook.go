@@ -19,6 +19,8 @@ func (e Event) Outcome() string {
 		return "error"
 	case e.Decision.Reason == ReasonShadow:
 		return "shadow-denied"
+	case e.Decision.Reason == ReasonPenalty:
+		return "penalty"
 	case e.Decision.Allowed:
 		return "allowed"
 	}

@@ -28,14 +28,8 @@ import (
 // each limiter decides by itself, with its own failure policy, as TakeN
 // does; the error reports the failure. Hooks see each limiter's decision.
 func TakeAll(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) error {
-	if len(ls) == 0 || len(ls) > MaxTakes || len(keys) != len(ls) || len(ds) != len(ls) {
-		return &inputError{ErrInvalidTakes, fmt.Sprintf("%d limiters, %d keys, %d decisions: want 1 to %d of each, as many", len(ls), len(keys), len(ds), MaxTakes)}
-	}
-	for i, l := range ls {
-		if keys[i] == "" {
-			invalidAll(ls, ds)
-			return fmt.Errorf("limiter %q: %w", l.name, &inputError{ErrInvalidKey, "empty key"})
-		}
+	if err := checkAll(ls, keys, ds); err != nil {
+		return err
 	}
 	for _, l := range ls {
 		if l.shadow {
@@ -43,7 +37,8 @@ func TakeAll(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) e
 		}
 	}
 	if ms := sharedMulti(ls); ms != nil {
-		return takeAtomic(ctx, ms, ls, keys, ds)
+		_, err := takeAtomic(ctx, ms, nil, ls, keys, ds)
+		return err
 	}
 	// Not atomic: peek every limiter, and take only if each has room.
 	for i, l := range ls {
@@ -61,6 +56,21 @@ func TakeAll(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) e
 		}
 	}
 	return takeEach(ctx, ls, keys, ds)
+}
+
+// checkAll validates TakeAll's arguments; an empty key makes every
+// decision invalid.
+func checkAll(ls []*Limiter, keys []string, ds []Decision) error {
+	if len(ls) == 0 || len(ls) > MaxTakes || len(keys) != len(ls) || len(ds) != len(ls) {
+		return &inputError{ErrInvalidTakes, fmt.Sprintf("%d limiters, %d keys, %d decisions: want 1 to %d of each, as many", len(ls), len(keys), len(ds), MaxTakes)}
+	}
+	for i, l := range ls {
+		if keys[i] == "" {
+			invalidAll(ls, ds)
+			return fmt.Errorf("limiter %q: %w", l.name, &inputError{ErrInvalidKey, "empty key"})
+		}
+	}
+	return nil
 }
 
 // takeEach takes each limiter by itself, with its own failure policy, and
@@ -141,7 +151,9 @@ type takeBuf struct {
 	keys  []byte
 }
 
-func takeAtomic(ctx context.Context, ms MultiStore, ls []*Limiter, keys []string, ds []Decision) error {
+// takeAtomic takes ls in one step of ms, under box when it is not nil (ms
+// is then a BoxStore), and returns the time left in the box.
+func takeAtomic(ctx context.Context, ms MultiStore, box *Box, ls []*Limiter, keys []string, ds []Decision) (time.Duration, error) {
 	var start time.Time
 	hooked := false
 	for _, l := range ls {
@@ -173,18 +185,24 @@ func takeAtomic(ctx context.Context, ms MultiStore, ls []*Limiter, keys []string
 		b = append(append(b, l.prefix...), keys[i]...)
 		takes[i] = Take{Key: unsafe.String(&b[at], len(b)-at), Limit: l.limit, Cost: l.cost}
 	}
-	err := ms.TakeMany(ctx, takes, ds)
+	var left time.Duration
+	var err error
+	if box != nil {
+		left, err = ms.(BoxStore).TakeBoxed(ctx, *box, takes, ds)
+	} else {
+		err = ms.TakeMany(ctx, takes, ds)
+	}
 	clear(takes)
 	tb.keys = b[:0]
 	takeBufs.Put(tb)
 	if err != nil {
 		if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidCost) || errors.Is(err, ErrInvalidTakes) {
 			invalidAll(ls, ds)
-			return err
+			return 0, err
 		}
 		// The store failed: nothing was decided. Each limiter applies its
 		// own failure policy (and fallback), as a lone Take would.
-		return takeEach(ctx, ls, keys, ds)
+		return 0, takeEach(ctx, ls, keys, ds)
 	}
 	var latency time.Duration
 	if hooked {
@@ -197,5 +215,5 @@ func takeAtomic(ctx context.Context, ms MultiStore, ls []*Limiter, keys []string
 			l.hook(ctx, Event{Policy: l.name, Key: keys[i], Cost: l.cost, Decision: ds[i], Latency: latency})
 		}
 	}
-	return nil
+	return left, nil
 }

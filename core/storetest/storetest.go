@@ -4,7 +4,8 @@
 // admit/deny sequence, the decision values at chosen instants, window
 // boundaries, burst, cost > 1, cost 0, cost > burst, many keys, expiry of idle
 // state, clocks stepping backwards, bad input, and 64 goroutines on one key
-// admitting exactly the quota.
+// admitting exactly the quota; for a core.MultiStore, several limits taken
+// all or nothing; for a core.BoxStore, the penalty box.
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T, clock core.Clock) core.Store {
@@ -97,6 +98,10 @@ func Run(t *testing.T, newStore Factory, opts ...Option) {
 	}
 	t.Run("several limits under 64 goroutines: none is ever over-consumed", h.takeManyHammer)
 	t.Run("several limits: bad input is an error", h.takeManyBadInput)
+	t.Run("penalty box closes on the K-th denial and takes nothing while closed", h.penaltyBox)
+	t.Run("penalty box counts denials within its window only", h.penaltyWindow)
+	t.Run("penalty box under 64 goroutines closes once", h.penaltyHammer)
+	t.Run("penalty box: bad input is an error", h.penaltyBadInput)
 	t.Run("bad input is an error, never a panic", h.badInput)
 	t.Run("take after close fails", h.closed)
 }

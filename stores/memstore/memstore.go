@@ -270,7 +270,10 @@ func (s *Store) take(key string, l core.Limit, cost int64) (d core.Decision, err
 	return d, nil
 }
 
-var _ core.MultiStore = (*Store)(nil)
+var (
+	_ core.MultiStore = (*Store)(nil)
+	_ core.BoxStore   = (*Store)(nil)
+)
 
 // TakeMany implements core.MultiStore. It locks the shards of every key, in
 // ascending order so that two TakeManys never wait on each other, decides
@@ -279,14 +282,45 @@ func (s *Store) TakeMany(_ context.Context, takes []core.Take, ds []core.Decisio
 	if err := core.CheckTakeMany(takes, ds); err != nil {
 		return err
 	}
-	if s.closed.Load() {
-		return core.ErrClosed
+	_, err := s.takeMany(takes, ds, nil)
+	return err
+}
+
+// TakeBoxed implements core.BoxStore: TakeMany with the box's two keys
+// locked with the takes', so the box is read, the step decided and a
+// denial counted in one step.
+func (s *Store) TakeBoxed(_ context.Context, box core.Box, takes []core.Take, ds []core.Decision) (time.Duration, error) {
+	if err := core.CheckTakeMany(takes, ds); err != nil {
+		return 0, err
 	}
-	var hs [core.MaxTakes]uint64
-	var locked [core.MaxTakes]int // the shards to lock, ascending, once each
-	m := 0
+	if err := core.CheckBox(box); err != nil {
+		return 0, err
+	}
+	return s.takeMany(takes, ds, &box)
+}
+
+// takeMany is TakeMany, under box when it is not nil; it returns the time
+// left in the box.
+func (s *Store) takeMany(takes []core.Take, ds []core.Decision, box *core.Box) (time.Duration, error) {
+	if s.closed.Load() {
+		return 0, core.ErrClosed
+	}
+	var hs [core.MaxTakes + 2]uint64
+	var keys [core.MaxTakes + 2]string
+	n := len(takes)
 	for i := range takes {
-		hs[i] = hashKey(&s.secret, takes[i].Key) | 1
+		keys[i] = takes[i].Key
+	}
+	if box != nil {
+		keys[n], keys[n+1] = core.BoxKeys(box.Key)
+	}
+	var locked [core.MaxTakes + 2]int // the shards to lock, ascending, once each
+	m, all := 0, n
+	if box != nil {
+		all = n + 2
+	}
+	for i := 0; i < all; i++ {
+		hs[i] = hashKey(&s.secret, keys[i]) | 1
 		k := int(hs[i] >> 1 & s.mask)
 		j := m
 		for j > 0 && locked[j-1] > k {
@@ -307,53 +341,91 @@ func (s *Store) TakeMany(_ context.Context, takes []core.Take, ds []core.Decisio
 	for _, k := range locked[:m] {
 		s.shards[k].now = now
 	}
+	defer func() {
+		for j := m - 1; j >= 0; j-- {
+			s.shards[locked[j]].mu.Unlock()
+		}
+	}()
+
+	var boxLimit core.Limit
+	var boxState core.State
+	var boxSlot int
+	var boxFound bool
+	if box != nil {
+		boxLimit = box.Penalty.BoxLimit()
+		boxSlot, boxFound = s.shardOf(hs[n]).load(hs[n], keys[n], boxLimit.Algorithm, &boxState)
+		if d := core.Apply(&boxState, now, boxLimit, 0); !d.Allowed {
+			core.Boxed(takes, ds, d.RetryAfter)
+			return d.RetryAfter, nil
+		}
+	}
 
 	var sts [core.MaxTakes]core.State
 	var slots [core.MaxTakes]int
 	var found [core.MaxTakes]bool
-	all := true
+	admitted := true
 	for i := range takes {
 		t := &takes[i]
-		sh := &s.shards[hs[i]>>1&s.mask]
-		slots[i], found[i] = sh.load(hs[i], t.Key, t.Limit.Algorithm, &sts[i])
+		slots[i], found[i] = s.shardOf(hs[i]).load(hs[i], t.Key, t.Limit.Algorithm, &sts[i])
 		if t.Limit.Algorithm == core.SlidingWindowLog {
 			// Apply may reuse the ring's array; the state must stay as it
 			// is if another take is denied.
 			sts[i].Log = append([]int64(nil), sts[i].Log...)
 		}
 		ds[i] = core.Apply(&sts[i], now, t.Limit, t.Cost)
-		all = all && ds[i].Allowed
+		admitted = admitted && ds[i].Allowed
 	}
-	if all {
+	if admitted {
 		for i := range takes {
 			t := &takes[i]
 			if t.Cost == 0 {
 				continue
 			}
-			sh := &s.shards[hs[i]>>1&s.mask]
+			sh := s.shardOf(hs[i])
 			// An insert may have moved slots (backward-shift deletion when
 			// a full shard makes room): find the key again.
 			slots[i], found[i] = sh.find(hs[i], t.Key)
 			sh.save(slots[i], found[i], hs[i], t.Key, now, t.Limit.Algorithm, &sts[i], ds[i].ResetAfter, s.perShard)
 		}
-	} else {
-		// Nothing is consumed: the admitted takes report their keys as they
-		// stay, as a peek does.
-		for i := range takes {
-			t := &takes[i]
-			if !ds[i].Allowed || t.Cost == 0 {
-				continue
-			}
-			var st core.State
-			s.shards[hs[i]>>1&s.mask].load(hs[i], t.Key, t.Limit.Algorithm, &st)
-			ds[i] = core.Apply(&st, now, t.Limit, 0)
+		return 0, nil
+	}
+	// Nothing is consumed: the admitted takes report their keys as they
+	// stay, as a peek does.
+	for i := range takes {
+		t := &takes[i]
+		if !ds[i].Allowed || t.Cost == 0 {
+			continue
 		}
+		var st core.State
+		s.shardOf(hs[i]).load(hs[i], t.Key, t.Limit.Algorithm, &st)
+		ds[i] = core.Apply(&st, now, t.Limit, 0)
 	}
-	for j := m - 1; j >= 0; j-- {
-		s.shards[locked[j]].mu.Unlock()
+	if box == nil {
+		return 0, nil
 	}
-	return nil
+	// Count the denial; the one that fills the log closes the box.
+	dl := box.Penalty.DenialLimit()
+	var logState core.State
+	dsh := s.shardOf(hs[n+1])
+	dslot, dfound := dsh.load(hs[n+1], keys[n+1], dl.Algorithm, &logState)
+	dd := core.Apply(&logState, now, dl, 1)
+	if dd.Allowed && dd.Remaining > 0 {
+		dsh.save(dslot, dfound, hs[n+1], keys[n+1], now, dl.Algorithm, &logState, dd.ResetAfter, s.perShard)
+		return 0, nil
+	}
+	if dfound {
+		// The denials that closed the box are forgotten: the state of a
+		// fresh key, which the sweeper drops.
+		dsh.save(dslot, true, hs[n+1], keys[n+1], now, dl.Algorithm, &core.State{}, 0, s.perShard)
+	}
+	bsh := s.shardOf(hs[n])
+	boxSlot, boxFound = bsh.find(hs[n], keys[n])
+	bd := core.Apply(&boxState, now, boxLimit, 1)
+	bsh.save(boxSlot, boxFound, hs[n], keys[n], now, boxLimit.Algorithm, &boxState, bd.ResetAfter, s.perShard)
+	return box.Penalty.For, nil
 }
+
+func (s *Store) shardOf(h uint64) *shard { return &s.shards[h>>1&s.mask] }
 
 // load finds key and reads its state into st, if it has state for alg (a
 // key reused under another algorithm starts afresh: its state means nothing

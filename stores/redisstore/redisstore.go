@@ -318,17 +318,49 @@ func (s *Store) TakeMany(ctx context.Context, takes []core.Take, ds []core.Decis
 	if err := core.CheckTakeMany(takes, ds); err != nil {
 		return err
 	}
+	_, err := s.takeMany(ctx, takes, ds, nil)
+	return err
+}
+
+var _ core.BoxStore = (*Store)(nil)
+
+// TakeBoxed implements core.BoxStore: the box is read, the step decided and
+// a denial counted by the one script TakeMany runs, so the box costs no
+// round trip and is shared by every instance on the Redis. Its two keys are
+// kept as a take's would be: under the step's primary key with WithHashTag.
+func (s *Store) TakeBoxed(ctx context.Context, box core.Box, takes []core.Take, ds []core.Decision) (time.Duration, error) {
+	if err := core.CheckTakeMany(takes, ds); err != nil {
+		return 0, err
+	}
+	if err := core.CheckBox(box); err != nil {
+		return 0, err
+	}
+	return s.takeMany(ctx, takes, ds, &box)
+}
+
+// takeMany is TakeMany, under box when it is not nil.
+func (s *Store) takeMany(ctx context.Context, takes []core.Take, ds []core.Decision, box *core.Box) (time.Duration, error) {
 	if s.closed.Load() {
-		return core.ErrClosed
+		return 0, core.ErrClosed
 	}
 	n := len(takes)
 	var ps [core.MaxTakes]params
 	for i := range takes {
 		p, err := paramsOf(takes[i].Limit)
 		if err != nil {
-			return fmt.Errorf("take %d: %w", i, err)
+			return 0, fmt.Errorf("take %d: %w", i, err)
 		}
 		ps[i] = p
+	}
+	var bp, lp params
+	if box != nil {
+		var err error
+		if bp, err = paramsOf(box.Penalty.BoxLimit()); err != nil {
+			return 0, fmt.Errorf("%w: for: %w", core.ErrInvalidPenalty, err)
+		}
+		if lp, err = paramsOf(box.Penalty.DenialLimit()); err != nil {
+			return 0, fmt.Errorf("%w: within: %w", core.ErrInvalidPenalty, err)
+		}
 	}
 	var now int64
 	if s.breaker != nil {
@@ -338,7 +370,7 @@ func (s *Store) TakeMany(ctx context.Context, takes []core.Take, ds []core.Decis
 	if s.breaker != nil {
 		var err error
 		if probe, err = s.breaker.allow(now); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	var at any = ""
@@ -346,39 +378,70 @@ func (s *Store) TakeMany(ctx context.Context, takes []core.Take, ds []core.Decis
 		at = floorDiv(s.clock.Now().UnixNano(), int64(time.Microsecond))
 	}
 	sc := &multiScript
-	args := make([]any, 0, 3+n+4+5*n)
-	args = append(args, "evalsha", sc.sha, n)
-	for i := range takes {
-		// New strings: the command may outlive the caller's buffers.
+	args := make([]any, 0, 3+n+2+4+5*n+4)
+	nkeys := n
+	if box != nil {
+		nkeys += 2
+	}
+	args = append(args, "evalsha", sc.sha, nkeys)
+	// New strings: the command may outlive the caller's buffers.
+	key := func(i int, k string) string {
 		switch {
 		case !s.hashTag:
-			args = append(args, s.prefix+takes[i].Key)
+			return s.prefix + k
 		case i == 0:
-			args = append(args, s.prefix+"{"+takes[0].Key+"}")
-		default:
-			args = append(args, s.prefix+"{"+takes[0].Key+"}"+takes[i].Key)
+			return s.prefix + "{" + k + "}"
 		}
+		return s.prefix + "{" + takes[0].Key + "}" + k
+	}
+	for i := range takes {
+		args = append(args, key(i, takes[i].Key))
+	}
+	if box != nil {
+		bk, dk := core.BoxKeys(box.Key)
+		args = append(args, key(n, bk), key(n+1, dk))
 	}
 	args = append(args, at, 0, s.grace, n)
 	for i := range takes {
 		p := &ps[i]
 		args = append(args, int(takes[i].Limit.Algorithm), min(takes[i].Cost, p.burst+1), p.args[0], p.args[1], p.args[2])
 	}
+	if box != nil {
+		args = append(args, bp.args[0], bp.args[1], lp.args[0], lp.args[1])
+	}
 	cmd, err := s.call(ctx, sc, args)
 	s.settle(ctx, probe, err)
 	if err != nil {
-		return s.callError(err, "several limits")
+		return 0, s.callError(err, "several limits")
 	}
 	vals, err := cmd.Slice()
-	if err != nil || len(vals) != 4*n {
-		return fmt.Errorf("redisstore: unexpected script reply %v (%v)", vals, err)
+	if box != nil && err == nil && len(vals) == 2 {
+		// The client is in the box: {-1, microseconds left}.
+		if flag, _ := vals[0].(int64); flag == -1 {
+			us, _ := vals[1].(int64)
+			left := time.Duration(max(us, 1)) * time.Microsecond
+			core.Boxed(takes, ds, left)
+			return left, nil
+		}
+	}
+	want := 4 * n
+	if box != nil {
+		want++
+	}
+	if err != nil || len(vals) != want {
+		return 0, fmt.Errorf("redisstore: unexpected script reply %v (%v)", vals, err)
 	}
 	for i := range takes {
 		if ds[i], err = decode(vals[4*i:4*i+4], takes[i].Limit); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	if box != nil {
+		if closed, _ := vals[4*n].(int64); closed == 1 {
+			return box.Penalty.For, nil
+		}
+	}
+	return 0, nil
 }
 
 // settle tells the breaker, if there is one, how a call ended: a success,

@@ -26,6 +26,21 @@ local dry = {
 }
 
 local n = tonumber(ARGV[4])
+
+-- A penalty box (core.BoxStore.TakeBoxed): KEYS[n+1] is the box, a GCRA of
+-- 1 per box time that one take closes; KEYS[n+2] the denials, a sliding log
+-- of K per window. Their parameters follow the takes': the box's two, then
+-- the log's two. A client in the box gets {-1, time left} and nothing runs.
+local box = #KEYS > n
+local bargv, largv
+if box then
+  local b = 4 + n * 5
+  bargv = {'', '', '', ARGV[b + 1], ARGV[b + 2]}
+  largv = {'', '', '', ARGV[b + 3], ARGV[b + 4]}
+  local r = alg0(real, KEYS[n + 1], 0, bargv)
+  if r[1] ~= 1 then return {-1, r[4]} end
+end
+
 local takes, all, out = {}, true, {}
 for i = 1, n do
   local b = 4 + (i - 1) * 5
@@ -44,5 +59,20 @@ for i = 1, n do
     t.r = t.f(dry, KEYS[i], 0, t.argv)
   end
   for j = 1, 4 do out[#out + 1] = t.r[j] end
+end
+if box then
+  -- A denied step counts a denial; the one that fills the log closes the
+  -- box and is forgotten with the others. The last value says whether the
+  -- box closed.
+  local closed = 0
+  if not all then
+    local r = alg4(real, KEYS[n + 2], 1, largv)
+    if r[1] ~= 1 or r[2] == 0 then
+      real.call('DEL', KEYS[n + 2])
+      alg0(real, KEYS[n + 1], 1, bargv)
+      closed = 1
+    end
+  end
+  out[#out + 1] = closed
 end
 return out
