@@ -24,17 +24,25 @@ func New(l *core.Limiter, opts ...httplimit.Option) (func(http.Handler) http.Han
 	if err != nil {
 		return nil, fmt.Errorf("chimw: %w", err)
 	}
+	return Wrap(g), nil
+}
+
+// Wrap returns the middleware that puts s in front of a handler: a Gate
+// built with httplimit.New, or the rules of package rules. The route s may
+// read is chi's pattern (RoutePattern).
+func Wrap(s httplimit.Server) func(http.Handler) http.Handler {
+	uses := s.UsesRoute()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var route string
-			if g.UsesRoute() {
+			if uses {
 				route = RoutePattern(r)
 			}
-			if g.Serve(w, r, route) == httplimit.Proceed {
+			if s.Serve(w, r, route) == httplimit.Proceed {
 				next.ServeHTTP(w, r)
 			}
 		})
-	}, nil
+	}
 }
 
 // PerIP returns middleware limiting each client IP (from the connection) to

@@ -49,25 +49,33 @@ func NewWithConfig(cfg Config) (echo.MiddlewareFunc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("echomw: %w", err)
 	}
-	skip := cfg.Skipper
+	return Wrap(g, cfg.Skipper), nil
+}
+
+// Wrap returns the echo middleware that puts s in front of the handlers: a
+// Gate built with httplimit.New, or the rules of package rules. skip (nil:
+// none) lets requests through untouched. The route s may read is echo's
+// path pattern (Context.Path).
+func Wrap(s httplimit.Server, skip middleware.Skipper) echo.MiddlewareFunc {
 	if skip == nil {
 		skip = middleware.DefaultSkipper
 	}
+	uses := s.UsesRoute()
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if skip(c) {
 				return next(c)
 			}
 			var route string
-			if g.UsesRoute() {
+			if uses {
 				route = c.Path()
 			}
-			if g.Serve(c.Response(), c.Request(), route) != httplimit.Proceed {
+			if s.Serve(c.Response(), c.Request(), route) != httplimit.Proceed {
 				return nil
 			}
 			return next(c)
 		}
-	}, nil
+	}
 }
 
 // PerIP returns an echo middleware limiting each client IP (from the

@@ -27,17 +27,25 @@ func New(l *core.Limiter, opts ...httplimit.Option) (gin.HandlerFunc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ginmw: %w", err)
 	}
+	return Wrap(g), nil
+}
+
+// Wrap returns the gin middleware that puts s in front of the handlers: a
+// Gate built with httplimit.New, or the rules of package rules. The route s
+// may read is gin's full path (Context.FullPath).
+func Wrap(s httplimit.Server) gin.HandlerFunc {
+	uses := s.UsesRoute()
 	return func(c *gin.Context) {
 		var route string
-		if g.UsesRoute() {
+		if uses {
 			route = c.FullPath()
 		}
-		if g.Serve(c.Writer, c.Request, route) != httplimit.Proceed {
+		if s.Serve(c.Writer, c.Request, route) != httplimit.Proceed {
 			c.Abort()
 			return
 		}
 		c.Next()
-	}, nil
+	}
 }
 
 // PerIP returns a gin middleware limiting each client IP (from the

@@ -77,6 +77,26 @@ func New(l *core.Limiter, opts ...Option) (*Gate, error) {
 	if l == nil {
 		return nil, errors.New("httplimit: nil limiter")
 	}
+	return newGate([]*core.Limiter{l}, true, opts)
+}
+
+// NewGroup returns a Gate for callers that key requests themselves (package
+// rules does): ServeKeys applies ls, in order, to the keys it is given. The
+// limits added by WithLimit follow ls. Serve keys every limit with the key
+// func of WithKeyFunc, and fails every request without one.
+func NewGroup(ls []*core.Limiter, opts ...Option) (*Gate, error) {
+	if len(ls) == 0 {
+		return nil, errors.New("httplimit: NewGroup: no limiters")
+	}
+	for _, l := range ls {
+		if l == nil {
+			return nil, errors.New("httplimit: NewGroup: nil limiter")
+		}
+	}
+	return newGate(ls, false, opts)
+}
+
+func newGate(ls []*core.Limiter, needKey bool, opts []Option) (*Gate, error) {
 	c := config{status: http.StatusTooManyRequests, headers: HeadersAll, clock: core.SystemClock}
 	for _, o := range opts {
 		if o == nil {
@@ -87,13 +107,20 @@ func New(l *core.Limiter, opts ...Option) (*Gate, error) {
 		}
 	}
 	if c.key == nil {
-		return nil, errors.New("httplimit: no key func (WithKeyFunc)")
+		if needKey {
+			return nil, errors.New("httplimit: no key func (WithKeyFunc)")
+		}
+		c.key = noKey
 	}
-	if len(c.extra)+1 > MaxLimits {
-		return nil, fmt.Errorf("httplimit: %d limits on one gate, more than %d", len(c.extra)+1, MaxLimits)
+	if len(c.extra)+len(ls) > MaxLimits {
+		return nil, fmt.Errorf("httplimit: %d limits on one gate, more than %d", len(c.extra)+len(ls), MaxLimits)
 	}
 	g := &Gate{config: c}
-	limits := append([]extraLimit{{l, nil}}, c.extra...)
+	limits := make([]extraLimit, 0, len(ls)+len(c.extra))
+	for _, l := range ls {
+		limits = append(limits, extraLimit{l, nil})
+	}
+	limits = append(limits, c.extra...)
 	seen := make(map[string]bool, len(limits))
 	for _, e := range limits {
 		name := e.limiter.Name()
@@ -118,6 +145,10 @@ func New(l *core.Limiter, opts ...Option) (*Gate, error) {
 	}
 	return g, nil
 }
+
+var errNoKeyFunc = errors.New("the gate has no key func")
+
+func noKey(*http.Request) (string, error) { return "", errNoKeyFunc }
 
 // quotaWindow states a limit as the draft's quota policy: q units per window
 // of w whole seconds. A period of whole seconds is sent as it is (100/m is
@@ -156,12 +187,10 @@ func (g *Gate) Serve(w http.ResponseWriter, r *http.Request, route string) Outco
 		return Proceed
 	}
 	var (
-		st      decided
 		defKey  string
 		defErr  error
 		defDone bool
 	)
-	ctx := r.Context()
 	var keys [MaxLimits]string
 	for i := range g.rules {
 		ru := &g.rules[i]
@@ -189,11 +218,38 @@ func (g *Gate) Serve(w http.ResponseWriter, r *http.Request, route string) Outco
 		}
 		keys[i] = key
 	}
+	return g.decide(w, r, keys[:len(g.rules)], nil)
+}
+
+// ServeKeys is Serve for a caller that has keyed the request itself:
+// keys[i] is the key of the gate's i-th limit ("" sits a shadow limit out;
+// an enforced limit must have a key). Under box (not nil) the limits are
+// taken with core.TakeAllBoxed: a client in the penalty box is denied with
+// Retry-After the time left in it, without a decision of the limits, and a
+// denial that closes the box is answered with the box's time.
+func (g *Gate) ServeKeys(w http.ResponseWriter, r *http.Request, keys []string, box *core.Box) Outcome {
+	if len(keys) != len(g.rules) {
+		g.onError(w, r, fmt.Errorf("%w: %d keys for %d limits", ErrNoKey, len(keys), len(g.rules)))
+		return Failed
+	}
+	for i, k := range keys {
+		if k == "" && !g.rules[i].l.Shadow() {
+			g.onError(w, r, fmt.Errorf("%w: limit %s: %w", ErrNoKey, g.rules[i].id, errEmptyKey))
+			return Failed
+		}
+	}
+	return g.decide(w, r, keys, box)
+}
+
+// decide takes every limit on its key and answers.
+func (g *Gate) decide(w http.ResponseWriter, r *http.Request, keys []string, box *core.Box) Outcome {
 	// Every limit is decided before any is answered: with several, in one
 	// step (core.TakeAll), so a request one limit denies takes nothing
 	// from the others.
+	var st decided
+	ctx := r.Context()
 	n := len(g.rules)
-	if n == 1 {
+	if n == 1 && box == nil {
 		if keys[0] == "" { // a shadow limit without a key sits the request out
 			return Proceed
 		}
@@ -217,8 +273,21 @@ func (g *Gate) Serve(w http.ResponseWriter, r *http.Request, route string) Outco
 		ls, ks = part[:m], partKeys[:m]
 	}
 	var err error
-	if m > 0 {
+	var left time.Duration
+	switch {
+	case m > 0 && box != nil:
+		left, err = core.TakeAllBoxed(ctx, *box, ls, ks, ds[:m])
+	case m > 0:
 		err = core.TakeAll(ctx, ls, ks, ds[:m])
+	}
+	if left > 0 {
+		// The client is in the penalty box: it waits for the box to open.
+		for i := 0; i < m; i++ {
+			if d := &ds[i]; !d.Allowed {
+				d.RetryAfter = max(d.RetryAfter, left)
+				d.ResetAfter = max(d.ResetAfter, left)
+			}
+		}
 	}
 	if m < n {
 		for j := m - 1; j >= 0; j-- {
