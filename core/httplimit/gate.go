@@ -173,6 +173,9 @@ func quotaWindow(l core.Limit) (q, w int64) {
 	return max(int64(quo), 1), w
 }
 
+// Len is the number of limits the gate applies.
+func (g *Gate) Len() int { return len(g.rules) }
+
 // UsesRoute reports whether Serve reads its route argument (WithRouteKey),
 // so adapters whose routers make the pattern at a cost can skip it.
 func (g *Gate) UsesRoute() bool { return g.route }

@@ -1,0 +1,397 @@
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/httplimit"
+	"github.com/tollgate-go/tollgate/keyfuncs"
+)
+
+// FieldError is an invalid field of a Config. Path names the field as the
+// YAML file does ("rules[2].limits[0].limit"); File and Line say where it
+// is when the Config was read from a file.
+type FieldError struct {
+	File string
+	Line int
+	Path string
+	Err  error
+}
+
+func (e *FieldError) Error() string {
+	if e.File != "" {
+		return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Path + ": " + e.Err.Error()
+	}
+	return "rules: " + e.Path + ": " + e.Err.Error()
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// maxName is the longest rule or policy name.
+const maxName = 128
+
+// maxErrors is the most field errors one check reports.
+const maxErrors = 20
+
+// compiled is a checked Config, ready to serve. It never changes: a reload
+// makes another.
+type compiled struct {
+	mode     Mode
+	rules    []crule
+	allow    clist
+	deny     clist
+	resolver *keyfuncs.IPResolver
+	nrules   int
+
+	comboMu sync.Mutex
+	combos  map[string]*httplimit.Gate // AllMatches: a gate per set of rules matched together; guarded by comboMu
+	gateOpt []httplimit.Option
+}
+
+type crule struct {
+	name     string
+	m        matcher
+	skip     bool
+	specs    []*keySpec
+	limiters []*core.Limiter
+	gate     *httplimit.Gate
+	missing  MissingAction
+	status   int
+	fallback *keySpec
+	penalty  *core.Penalty
+	shadow   bool
+}
+
+type clist struct {
+	cidrs []netip.Prefix
+	keys  []keyList
+}
+
+type keyList struct {
+	spec   *keySpec
+	values map[string]struct{}
+}
+
+func (l *clist) empty() bool { return len(l.cidrs) == 0 && len(l.keys) == 0 }
+
+func (l *clist) hit(q *request) bool {
+	if len(l.cidrs) > 0 {
+		if ip, err := q.clientIP(); err == nil && inAny(l.cidrs, ip) {
+			return true
+		}
+	}
+	for i := range l.keys {
+		k, err := l.keys[i].spec.key(q)
+		if err != nil {
+			continue
+		}
+		if _, ok := l.keys[i].values[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// checker gathers the field errors of a Config.
+type checker struct{ errs []error }
+
+func (c *checker) fail(path string, err error) {
+	if len(c.errs) < maxErrors {
+		c.errs = append(c.errs, &FieldError{Path: path, Err: err})
+	}
+}
+
+func (c *checker) failf(path, format string, args ...any) { c.fail(path, fmt.Errorf(format, args...)) }
+
+func (c *checker) err() error { return errors.Join(c.errs...) }
+
+// compile checks cfg whole and builds what serves it: the limiters (in
+// store, with e's options) and each rule's gate. Any error leaves nothing
+// built.
+func (e *Engine) compile(cfg *Config) (*compiled, error) {
+	var c checker
+	out := &compiled{mode: cfg.Mode, resolver: e.o.resolver, gateOpt: e.o.gate, nrules: len(cfg.Rules)}
+	if cfg.Mode > AllMatches {
+		c.failf("mode", "%d: want first or all", cfg.Mode)
+	}
+	if len(cfg.Rules) > MaxRules {
+		c.failf("rules", "%d rules, more than %d", len(cfg.Rules), MaxRules)
+		return nil, c.err()
+	}
+	out.allow = e.compileList(&c, "allow", &cfg.Allow)
+	out.deny = e.compileList(&c, "deny", &cfg.Deny)
+	ruleAt := make(map[string]int, len(cfg.Rules))
+	policyAt := make(map[string]string)
+	total := 0
+	out.rules = make([]crule, len(cfg.Rules))
+	for i := range cfg.Rules {
+		r := &cfg.Rules[i]
+		path := "rules[" + strconv.Itoa(i) + "]"
+		cr := &out.rules[i]
+		cr.name = r.Name
+		switch j, dup := ruleAt[r.Name]; {
+		case r.Name == "":
+			c.fail(path+".name", errors.New("empty: every rule has a name"))
+		case len(r.Name) > maxName:
+			c.failf(path+".name", "%d bytes, more than %d", len(r.Name), maxName)
+		case dup:
+			c.failf(path+".name", "%q: also the name of rules[%d]", r.Name, j)
+		default:
+			ruleAt[r.Name] = i
+		}
+		if r.Match.empty() {
+			c.fail(path+".match", errors.New("empty: say what the rule matches (path_prefix: / matches every request)"))
+		}
+		cr.m = compileMatch(&c, path+".match", &r.Match)
+		cr.skip = r.Skip
+		switch {
+		case r.Skip && len(r.Limits) > 0:
+			c.fail(path+".limits", errors.New("a skip rule has no limits"))
+		case r.Skip && r.Penalty != nil:
+			c.fail(path+".penalty", errors.New("a skip rule has no penalty"))
+		case !r.Skip && len(r.Limits) == 0:
+			c.fail(path+".limits", errors.New("none: a rule has 1 or more limits, or skip: true"))
+		case len(r.Limits) > httplimit.MaxLimits:
+			c.failf(path+".limits", "%d limits, more than %d", len(r.Limits), httplimit.MaxLimits)
+		}
+		total += len(r.Limits)
+		shadow := cfg.Shadow || r.Shadow
+		cr.shadow = shadow
+		for j := range r.Limits {
+			p := &r.Limits[j]
+			pp := path + ".limits[" + strconv.Itoa(j) + "]"
+			switch at, dup := policyAt[p.Name]; {
+			case p.Name == "":
+				c.fail(pp+".name", errors.New("empty: every limit has a name"))
+				continue
+			case len(p.Name) > maxName:
+				c.failf(pp+".name", "%d bytes, more than %d", len(p.Name), maxName)
+				continue
+			case dup:
+				c.failf(pp+".name", "%q: also the name of %s", p.Name, at)
+				continue
+			}
+			policyAt[p.Name] = pp
+			spec, err := parseKey(p.Key, e.o.maxHeader)
+			if err != nil {
+				c.fail(pp+".key", err)
+				continue
+			}
+			cr.specs = append(cr.specs, spec)
+			lopts := append([]core.Option{core.WithName(p.Name)}, e.o.limiter...)
+			if shadow {
+				lopts = append(lopts, core.WithShadow())
+			}
+			if e.o.hook != nil {
+				lopts = append(lopts, core.WithHook(e.limiterHook(r.Name)))
+			}
+			l, err := core.NewLimiter(e.store, p.Limit, lopts...)
+			if err != nil {
+				field := ".limit"
+				if !errors.Is(err, core.ErrInvalidLimit) {
+					field = ".name"
+				}
+				c.fail(pp+field, err)
+				continue
+			}
+			cr.limiters = append(cr.limiters, l)
+		}
+		cr.missing, cr.status = r.Missing.Action, r.Missing.Status
+		switch r.Missing.Action {
+		case MissingDeny:
+			if cr.status == 0 {
+				cr.status = DefaultMissingStatus
+			} else if cr.status < 400 || cr.status > 599 {
+				c.failf(path+".missing.status", "%d: not a 4xx or 5xx status", cr.status)
+			}
+			if r.Missing.Fallback != "" {
+				c.fail(path+".missing.key", errors.New("a fallback key needs action: fallback"))
+			}
+		case MissingSkip:
+			if r.Missing.Fallback != "" || r.Missing.Status != 0 {
+				c.fail(path+".missing", errors.New("action skip takes no key and no status"))
+			}
+		case MissingFallback:
+			spec, err := parseKey(r.Missing.Fallback, e.o.maxHeader)
+			if err != nil {
+				c.fail(path+".missing.key", err)
+			}
+			cr.fallback = spec
+			if r.Missing.Status != 0 {
+				c.fail(path+".missing.status", errors.New("action fallback takes no status"))
+			}
+		default:
+			c.failf(path+".missing.action", "%d: want deny, skip or fallback", r.Missing.Action)
+		}
+		if r.Penalty != nil {
+			if err := r.Penalty.Validate(); err != nil {
+				c.fail(path+".penalty", err)
+			}
+			pen := *r.Penalty
+			cr.penalty = &pen
+		}
+		if len(c.errs) > 0 || r.Skip {
+			continue
+		}
+		if cr.penalty != nil && !shadow {
+			if err := core.CanBox(cr.limiters); err != nil {
+				c.fail(path+".penalty", err)
+				continue
+			}
+		}
+		g, err := e.gate(cr.limiters)
+		if err != nil {
+			c.fail(path+".limits", err)
+			continue
+		}
+		cr.gate = g
+	}
+	if cfg.Mode == AllMatches && total > httplimit.MaxLimits {
+		c.failf("mode", "all: the rules have %d limits in all, and a request matching every rule would be under more than %d", total, httplimit.MaxLimits)
+	}
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	if cfg.Mode == AllMatches {
+		out.combos = make(map[string]*httplimit.Gate)
+	}
+	return out, nil
+}
+
+// gate makes the HTTP answer of a set of limiters.
+func (e *Engine) gate(ls []*core.Limiter) (*httplimit.Gate, error) {
+	g, err := httplimit.NewGroup(ls, e.o.gate...)
+	if err != nil {
+		return nil, err
+	}
+	if g.Len() != len(ls) {
+		return nil, errors.New("httplimit.WithLimit in WithGateOptions: the rules name every limit")
+	}
+	return g, nil
+}
+
+func (e *Engine) compileList(c *checker, path string, l *List) clist {
+	var out clist
+	for i, s := range l.CIDRs {
+		p, err := parsePrefix(s)
+		if err != nil {
+			c.failf(path+".cidr["+strconv.Itoa(i)+"]", "%q: not an address or CIDR range", s)
+			continue
+		}
+		out.cidrs = append(out.cidrs, p)
+	}
+	for i := range l.Keys {
+		kv := &l.Keys[i]
+		kp := path + ".keys[" + strconv.Itoa(i) + "]"
+		spec, err := parseKey(kv.Key, e.o.maxHeader)
+		if err != nil {
+			c.fail(kp+".key", err)
+			continue
+		}
+		if len(kv.Values) == 0 {
+			c.fail(kp+".values", errors.New("none"))
+			continue
+		}
+		set := make(map[string]struct{}, len(kv.Values))
+		for _, v := range kv.Values {
+			set[v] = struct{}{}
+		}
+		out.keys = append(out.keys, keyList{spec: spec, values: set})
+	}
+	return out
+}
+
+func compileMatch(c *checker, path string, m *Match) matcher {
+	var out matcher
+	for i, meth := range m.Methods {
+		if !validHeaderName(meth) {
+			c.failf(path+".method["+strconv.Itoa(i)+"]", "%q: not a method", meth)
+			continue
+		}
+		out.methods = append(out.methods, strings.ToUpper(meth))
+	}
+	for i, p := range m.PathPrefixes {
+		if !strings.HasPrefix(p, "/") {
+			c.failf(path+".path_prefix["+strconv.Itoa(i)+"]", "%q: a path prefix starts with /", p)
+			continue
+		}
+		out.prefixes = append(out.prefixes, p)
+	}
+	if m.PathRegex != "" {
+		re, err := regexp.Compile(m.PathRegex)
+		if err != nil {
+			c.fail(path+".path_regex", err)
+		}
+		out.regex = re
+	}
+	for i, r := range m.Routes {
+		if r == "" {
+			c.fail(path+".route["+strconv.Itoa(i)+"]", errors.New("empty"))
+			continue
+		}
+		out.routes = append(out.routes, r)
+	}
+	for i, h := range m.Headers {
+		if !validHeaderName(h.Name) {
+			c.failf(path+".header["+strconv.Itoa(i)+"].name", "%q: not a header name", h.Name)
+			continue
+		}
+		out.headers = append(out.headers, headerCond{name: http.CanonicalHeaderKey(h.Name), equals: h.Equals})
+	}
+	for i, s := range m.CIDRs {
+		p, err := parsePrefix(s)
+		if err != nil {
+			c.failf(path+".cidr["+strconv.Itoa(i)+"]", "%q: not an address or CIDR range", s)
+			continue
+		}
+		out.cidrs = append(out.cidrs, p)
+	}
+	return out
+}
+
+// limiterHook reports a limiter's decisions as rule's events, the key
+// hashed.
+func (e *Engine) limiterHook(rule string) func(context.Context, core.Event) {
+	hook, h := e.o.hook, e.hasher
+	return func(ctx context.Context, ev core.Event) {
+		ev.Key = h.hash(ev.Key)
+		hook(ctx, Event{Rule: rule, Event: ev})
+	}
+}
+
+// combo returns the gate of the rules at idx, matched together.
+func (e *Engine) combo(c *compiled, idx []int) *httplimit.Gate {
+	var kb [2 * httplimit.MaxLimits]byte
+	k := kb[:0]
+	for _, i := range idx {
+		k = append(k, byte(i>>8), byte(i))
+	}
+	c.comboMu.Lock()
+	g := c.combos[string(k)]
+	c.comboMu.Unlock()
+	if g != nil {
+		return g
+	}
+	var ls []*core.Limiter
+	for _, i := range idx {
+		ls = append(ls, c.rules[i].limiters...)
+	}
+	g, err := e.gate(ls)
+	if err != nil {
+		return nil // cannot happen: compile checked names and numbers
+	}
+	c.comboMu.Lock()
+	if len(c.combos) < 4096 {
+		c.combos[string(k)] = g
+	}
+	c.comboMu.Unlock()
+	return g
+}

@@ -1,0 +1,194 @@
+package rules
+
+import (
+	"time"
+
+	"github.com/tollgate-go/tollgate/core"
+)
+
+// Mode says which of the rules that match a request apply to it.
+type Mode uint8
+
+const (
+	// FirstMatch applies the first rule, in order, that matches: rules read
+	// like a router's or a firewall's, a specific rule placed before a
+	// general one overrides it, and a request is decided by one rule's
+	// limits. It is the default.
+	FirstMatch Mode = iota
+	// AllMatches applies every rule that matches, their limits taken
+	// together in one step (at most httplimit.MaxLimits in all).
+	AllMatches
+)
+
+func (m Mode) String() string {
+	if m == AllMatches {
+		return "all"
+	}
+	return "first"
+}
+
+// Config is a whole set of rules, as a file holds it. The zero value of
+// each field is its default.
+type Config struct {
+	// Mode chooses the rules that apply. Default FirstMatch.
+	Mode Mode
+	// Shadow puts every rule in shadow mode: decided, counted and reported,
+	// never enforced.
+	Shadow bool
+	// Allow lets requests through with no limit; Deny refuses them (403 by
+	// default). Deny is checked first.
+	Allow, Deny List
+	// Rules, in order. At most MaxRules.
+	Rules []Rule
+}
+
+// MaxRules is the most rules one Config holds.
+const MaxRules = 10000
+
+// List matches requests by the client's address or by the value of a key.
+type List struct {
+	// CIDRs are address ranges ("10.0.0.0/8", "2001:db8::/32") or single
+	// addresses, matched against the client IP.
+	CIDRs []string
+	// Keys are key values: a request whose key (as the Key spec reads it)
+	// is one of Values is on the list.
+	Keys []KeyValues
+}
+
+// KeyValues lists values of one key, such as API keys.
+type KeyValues struct {
+	// Key is a key spec (see Policy.Key).
+	Key string
+	// Values are the keys on the list.
+	Values []string
+}
+
+// Rule says which requests it matches and the limits they are held to.
+type Rule struct {
+	// Name names the rule in hooks and errors. Unique in a Config.
+	Name string
+	// Match says which requests the rule applies to. It must not be empty:
+	// to match everything, say so (PathPrefixes: []string{"/"}).
+	Match Match
+	// Skip lets matched requests through with no limit and no rate-limit
+	// fields: health checks, metrics. A skip rule has no Limits.
+	Skip bool
+	// Shadow decides and reports the rule's limits without enforcing them:
+	// a request they would deny goes through, the hook sees
+	// "shadow-denied", and no rate-limit fields are sent.
+	Shadow bool
+	// Limits are the rule's named limits, each with its key: 1 to
+	// httplimit.MaxLimits, taken together (all or nothing).
+	Limits []Policy
+	// Missing says what happens to a request whose key cannot be read.
+	Missing Missing
+	// Penalty, when set, boxes a client denied Penalty.Denials times within
+	// Penalty.Within for Penalty.For. The box's client is the rule's first
+	// limit's key.
+	Penalty *core.Penalty
+}
+
+// Match is the condition a request must meet. Every field that is set must
+// match (and); within a field, any entry may (or).
+type Match struct {
+	// Methods are request methods ("GET", "POST").
+	Methods []string
+	// PathPrefixes are URL path prefixes ("/api/").
+	PathPrefixes []string
+	// PathRegex is a regular expression (RE2 syntax) the URL path matches.
+	PathRegex string
+	// Routes are route patterns, as the router knows them ("/users/{id}"
+	// in chi, "/users/:id" in gin and echo).
+	Routes []string
+	// Headers are header conditions.
+	Headers []HeaderMatch
+	// CIDRs are ranges the client IP is in.
+	CIDRs []string
+}
+
+func (m *Match) empty() bool {
+	return len(m.Methods) == 0 && len(m.PathPrefixes) == 0 && m.PathRegex == "" && len(m.Routes) == 0 && len(m.Headers) == 0 && len(m.CIDRs) == 0
+}
+
+// HeaderMatch is met when the request has header Name, sent once, equal to
+// Equals; or, with Equals empty, when the header is present.
+type HeaderMatch struct {
+	Name   string
+	Equals string
+}
+
+// Policy is one named limit and the key it counts under.
+type Policy struct {
+	// Name names the limit in the RateLimit fields and hooks, and keeps its
+	// counters: a policy with the same name and key after a reload keeps
+	// them. Unique in a Config; printable ASCII without '"' or '\'.
+	Name string
+	// Limit is the quota.
+	Limit core.Limit
+	// Key says who the client is, as one or more sources joined by '+':
+	//
+	//	ip             the client IP (keyfuncs: the connection's address,
+	//	               or as WithIPResolver trusts proxies)
+	//	header:NAME    the value of header NAME, sent once, at most
+	//	               WithMaxHeaderKey bytes (default 256)
+	//	route          the route pattern the router matched
+	//	path           the URL path
+	//	method         the request method
+	//
+	// "header:X-Tenant+route" counts each tenant's calls per route.
+	Key string
+}
+
+// MissingAction is what a rule does with a request whose key cannot be read:
+// a header absent, sent on several lines, or longer than the cap.
+type MissingAction uint8
+
+const (
+	// MissingDeny answers the request with Missing.Status (default 401).
+	// It is the default: an unkeyed request is never counted in a shared
+	// bucket, and never let through unlimited.
+	MissingDeny MissingAction = iota
+	// MissingSkip passes the request on to the rules after this one, as if
+	// the rule did not match; with none left it goes through unlimited.
+	MissingSkip
+	// MissingFallback keys the request by Missing.Fallback instead (the
+	// client IP, say). Fallback keys are kept apart from the primary keys,
+	// so a client cannot send a header that names another's fallback
+	// bucket.
+	MissingFallback
+)
+
+var missingNames = [...]string{"deny", "skip", "fallback"}
+
+func (a MissingAction) String() string {
+	if int(a) < len(missingNames) {
+		return missingNames[a]
+	}
+	return "missing(?)"
+}
+
+// Missing is a rule's answer to a request it cannot key.
+type Missing struct {
+	Action MissingAction
+	// Status is the answer under MissingDeny: 400 to 599. Default 401.
+	Status int
+	// Fallback is the key spec used under MissingFallback.
+	Fallback string
+}
+
+// DefaultMissingStatus is the status of MissingDeny when none is set: a
+// request that says nothing about who sends it is unauthenticated.
+const DefaultMissingStatus = 401
+
+// ReloadEvent reports a reload of the rules file.
+type ReloadEvent struct {
+	// Path is the file read.
+	Path string
+	// Err is why the file was refused (the rules in force stay); nil when
+	// it replaced them.
+	Err error
+	// Rules is how many rules are in force afterwards.
+	Rules int
+	// At is when the reload ended.
+	At time.Time
+}

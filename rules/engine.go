@@ -1,0 +1,347 @@
+package rules
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/httplimit"
+	"github.com/tollgate-go/tollgate/keyfuncs"
+)
+
+// Engine applies a set of rules to requests. Adapters put it in front of
+// handlers as they put a Gate (chimw.Wrap, ginmw.Wrap, echomw.Wrap), or use
+// Handler for net/http. It is safe for concurrent use; Replace and Reload
+// swap the whole set at once, and a request in flight finishes under the
+// set it began with.
+type Engine struct {
+	store  core.Store
+	o      options
+	hasher *keyHasher
+	path   string // the file Load read; "" for New
+	cur    atomic.Pointer[compiled]
+
+	mu  sync.Mutex // serialises reloads; guards sum
+	sum [sha256.Size]byte
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+var _ httplimit.Server = (*Engine)(nil)
+
+// New returns an Engine applying cfg, with counters in store. cfg is
+// checked whole: an error (joined FieldErrors, one per bad field) names
+// every field at fault.
+func New(store core.Store, cfg Config, opts ...Option) (*Engine, error) {
+	e, err := newEngine(store, opts)
+	if err != nil {
+		return nil, err
+	}
+	c, err := e.compile(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.cur.Store(c)
+	return e, nil
+}
+
+func newEngine(store core.Store, opts []Option) (*Engine, error) {
+	if store == nil {
+		return nil, errors.New("rules: nil store")
+	}
+	e := &Engine{store: store, hasher: newKeyHasher(), o: options{maxHeader: 256, denyStatus: http.StatusForbidden, clock: core.SystemClock}}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("rules: nil option")
+		}
+		if err := o.apply(&e.o); err != nil {
+			return nil, err
+		}
+	}
+	if e.o.resolver == nil {
+		r, err := keyfuncs.NewIPResolver()
+		if err != nil {
+			return nil, fmt.Errorf("rules: %w", err)
+		}
+		e.o.resolver = r
+	}
+	return e, nil
+}
+
+// Load returns an Engine applying the rules of the YAML file at path (see
+// the package doc for its form), with counters in store. Errors name the
+// file, line and field. With WithWatch the file is re-read until Close.
+func Load(store core.Store, path string, opts ...Option) (*Engine, error) {
+	e, err := newEngine(store, opts)
+	if err != nil {
+		return nil, err
+	}
+	e.path = path
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := e.compileFile(path, data)
+	if err != nil {
+		return nil, err
+	}
+	e.sum = sha256.Sum256(data)
+	e.cur.Store(c)
+	if e.o.watch > 0 {
+		e.stop, e.done = make(chan struct{}), make(chan struct{})
+		go e.watch(e.o.watch)
+	}
+	return e, nil
+}
+
+// MaxFileSize is the largest rules file Load and Reload read.
+const MaxFileSize = 4 << 20
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("rules: %s: larger than %d bytes", path, MaxFileSize)
+	}
+	return data, nil
+}
+
+// compileFile parses and checks a file's content.
+func (e *Engine) compileFile(path string, data []byte) (*compiled, error) {
+	cfg, lines, err := parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	c, err := e.compile(cfg)
+	if err != nil {
+		return nil, lines.locate(path, err)
+	}
+	return c, nil
+}
+
+// Replace checks cfg whole and, if it is good, applies it to every request
+// from now on; if not, the rules in force stay and the error says why.
+// Counters of policies kept (same name) carry over: they live in the store.
+func (e *Engine) Replace(cfg Config) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.compile(&cfg)
+	if err != nil {
+		return err
+	}
+	e.cur.Store(c)
+	return nil
+}
+
+// Reload re-reads the file Load read and, if it is good, applies it; if
+// not, the rules in force stay, and the error (also given to the
+// WithReloadHook) names the file, line and field. Call it on SIGHUP, say.
+func (e *Engine) Reload() error {
+	if e.path == "" {
+		return errors.New("rules: Reload: the engine was not loaded from a file")
+	}
+	return e.reload(true)
+}
+
+func (e *Engine) reload(always bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	data, err := readFile(e.path)
+	if err == nil {
+		sum := sha256.Sum256(data)
+		if !always && sum == e.sum {
+			return nil // unchanged since the last read, good or bad
+		}
+		e.sum = sum
+		var c *compiled
+		if c, err = e.compileFile(e.path, data); err == nil {
+			e.cur.Store(c)
+		}
+	}
+	if e.o.onReload != nil {
+		e.o.onReload(ReloadEvent{Path: e.path, Err: err, Rules: e.cur.Load().nrules, At: e.o.clock.Now()})
+	}
+	return err
+}
+
+func (e *Engine) watch(every time.Duration) {
+	defer close(e.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			_ = e.reload(false) // reported to the reload hook
+		}
+	}
+}
+
+// Close stops the watcher, if any. It does not close the store.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() {
+		if e.stop != nil {
+			close(e.stop)
+			<-e.done
+		}
+	})
+	return nil
+}
+
+// Rules returns the number of rules in force.
+func (e *Engine) Rules() int { return e.cur.Load().nrules }
+
+// UsesRoute reports true: a reload may bring rules that match or key by
+// route, so adapters always pass it.
+func (e *Engine) UsesRoute() bool { return true }
+
+// Handler returns net/http middleware applying the rules; the route is the
+// ServeMux pattern (Request.Pattern), so wrap the handlers a mux matched to
+// match by route.
+func (e *Engine) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.Serve(w, r, r.Pattern) == httplimit.Proceed {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// Serve applies the rules to r, whose route pattern is route, and writes
+// what the outcome calls for (see httplimit.Gate.Serve).
+func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, route string) httplimit.Outcome {
+	c := e.cur.Load()
+	q := request{r: r, route: route, res: c.resolver}
+	if !c.deny.empty() && c.deny.hit(&q) {
+		e.event(r.Context(), "deny-list", "", "deny-listed", nil)
+		httplimit.WriteProblem(w, r, e.o.denyStatus, "The client is not allowed.")
+		return httplimit.Denied
+	}
+	if !c.allow.empty() && c.allow.hit(&q) {
+		return httplimit.Proceed
+	}
+	var keys [httplimit.MaxLimits]string
+	if c.mode == FirstMatch {
+		for i := range c.rules {
+			ru := &c.rules[i]
+			if !ru.m.match(&q) {
+				continue
+			}
+			if ru.skip {
+				return httplimit.Proceed
+			}
+			switch ru.keys(&q, keys[:len(ru.specs)]) {
+			case keysMissing:
+				continue
+			case keysDenied:
+				return e.noKey(w, r, ru)
+			}
+			return ru.gate.ServeKeys(w, r, keys[:len(ru.specs)], ru.box(keys[0]))
+		}
+		return httplimit.Proceed
+	}
+	var hits [httplimit.MaxLimits]int
+	nh, nk := 0, 0
+	var box *core.Box
+	for i := range c.rules {
+		ru := &c.rules[i]
+		if !ru.m.match(&q) {
+			continue
+		}
+		if ru.skip {
+			return httplimit.Proceed
+		}
+		switch ru.keys(&q, keys[nk:nk+len(ru.specs)]) {
+		case keysMissing:
+			continue
+		case keysDenied:
+			return e.noKey(w, r, ru)
+		}
+		if box == nil {
+			box = ru.box(keys[nk])
+		}
+		hits[nh] = i
+		nh++
+		nk += len(ru.specs)
+	}
+	switch nh {
+	case 0:
+		return httplimit.Proceed
+	case 1:
+		return c.rules[hits[0]].gate.ServeKeys(w, r, keys[:nk], box)
+	}
+	return e.combo(c, hits[:nh]).ServeKeys(w, r, keys[:nk], box)
+}
+
+func (e *Engine) noKey(w http.ResponseWriter, r *http.Request, ru *crule) httplimit.Outcome {
+	e.event(r.Context(), ru.name, ru.limiters[0].Name(), "no-key", errMissing)
+	httplimit.WriteProblem(w, r, ru.status, "The request does not say who sends it.")
+	return httplimit.Failed
+}
+
+// event reports an answer of the rules themselves.
+func (e *Engine) event(ctx context.Context, rule, policy, answer string, err error) {
+	if e.o.hook == nil {
+		return
+	}
+	e.o.hook(ctx, Event{Rule: rule, Answer: answer, Event: core.Event{Policy: policy, Err: err, Decision: core.Decision{Reason: core.ReasonInvalid}}})
+}
+
+type keysResult uint8
+
+const (
+	keysOK keysResult = iota
+	keysMissing
+	keysDenied
+)
+
+// keys reads the rule's keys into dst, following the rule's Missing when
+// one cannot be read.
+func (ru *crule) keys(q *request, dst []string) keysResult {
+	for i, spec := range ru.specs {
+		k, err := spec.key(q)
+		if err == nil {
+			if ru.fallback != nil {
+				k = "k|" + k // apart from the fallback keys
+			}
+			dst[i] = k
+			continue
+		}
+		switch ru.missing {
+		case MissingSkip:
+			return keysMissing
+		case MissingFallback:
+			if k, err = ru.fallback.key(q); err == nil {
+				dst[i] = "f|" + k
+				continue
+			}
+		}
+		return keysDenied
+	}
+	return keysOK
+}
+
+// box is the penalty box of the client key, nil when the rule has none.
+func (ru *crule) box(key string) *core.Box {
+	if ru.penalty == nil || ru.shadow {
+		return nil // a shadow rule never boxes anyone
+	}
+	return &core.Box{Key: "\x00penalty:" + ru.name + ":" + key, Penalty: *ru.penalty}
+}
