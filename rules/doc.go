@@ -1,0 +1,126 @@
+// Package rules says which limits apply to which requests: per route, method,
+// path, header or client range, each with its own named limits and keys,
+// taken together in one atomic step; allow and deny lists; a penalty box for
+// repeat offenders; shadow mode to watch a limit before enforcing it. Rules
+// are built in Go (Config) or loaded from a YAML file, checked whole, and
+// hot-reloaded: a bad file never replaces good rules.
+//
+// An Engine is an httplimit.Server, so every adapter serves it:
+//
+//	store, _ := memstore.New()                   // or a redisstore.Store
+//	e, err := rules.Load(store, "rules.yaml", rules.WithWatch(2*time.Second))
+//	if err != nil {
+//		log.Fatal(err) // rules.yaml:12: rules[1].limits[0].limit: ...
+//	}
+//	defer e.Close()
+//	r := chi.NewRouter()
+//	r.Use(chimw.Wrap(e))                         // ginmw.Wrap(e), echomw.Wrap(e, nil), e.Handler(mux)
+//
+// # The file
+//
+//	mode: first                  # first (default) or all
+//	shadow: false                # true: every rule in shadow
+//	deny:                        # answered 403 before any rule
+//	  cidr: [203.0.113.0/24]
+//	  keys: [{key: "header:X-Api-Key", values: [revoked-key]}]
+//	allow:                       # let through with no limit
+//	  cidr: [10.0.0.0/8]
+//	rules:
+//	  - name: health
+//	    match: {path_prefix: /healthz}
+//	    skip: true
+//	  - name: login
+//	    match: {method: POST, route: /login}
+//	    limits:
+//	      - {name: login-per-ip, limit: 5/m, key: ip}
+//	    penalty: {denials: 5, within: 10m, for: 15m}
+//	  - name: api
+//	    match:
+//	      path_prefix: /api/
+//	      header: {name: X-Env, equals: prod}
+//	    limits:
+//	      - {name: api-per-key, limit: 100/s, key: "header:X-Api-Key"}
+//	      - {name: api-per-tenant, limit: 10000/h, key: "header:X-Tenant"}
+//	    missing: {action: fallback, key: ip}
+//	  - name: search-v2
+//	    match: {path_regex: "^/search/v2(/|$)"}
+//	    shadow: true
+//	    limits:
+//	      - {name: search-per-ip, limit: 10/s burst 20, key: ip}
+//
+// A match needs at least one condition: method, path_prefix, path_regex
+// (RE2), route (the router's pattern), header (a name, present or equal to
+// a value) or cidr (the client IP). Lists may be written as one value.
+// Every condition given must hold; within one, any entry may. A limit is
+// core.ParseLimit's text ("100/m", "10/s burst 20", "300/5m fixed-window");
+// a key is ip, header:NAME, route, path or method, or several joined by +.
+// Durations are Go's (90s, 15m, 1h) or whole days (1d).
+//
+// Loading is strict. Unknown fields, repeated keys, values of the wrong
+// kind, unparsable limits, durations, CIDRs or regular expressions, empty
+// matches, two rules or two limits with one name, more than MaxRules rules
+// or a file over MaxFileSize: each is an error with the file, line and
+// field (rules.yaml:9: rules[1].match.cidr[0]: "10.0.0.0/33": not an
+// address or CIDR range), every bad field is reported, and nothing is
+// applied.
+//
+// # Which rules apply
+//
+// By default the first rule that matches, in file order (FirstMatch): rules
+// read as a router's or a firewall's do, a specific rule placed before a
+// general one overrides it, and a request costs one rule's decision. With
+// mode: all, every matching rule applies and their limits are taken
+// together (at most httplimit.MaxLimits in the whole file, so any
+// combination fits one step). A skip rule that matches ends the search.
+//
+// The limits of a request are taken all or nothing (core.TakeAll): a
+// request one limit denies takes nothing from the others. The X-RateLimit
+// fields describe the limit closest to denying, RateLimit and
+// RateLimit-Policy list every policy.
+//
+// # A key that is missing
+//
+// A header absent, sent on several lines, or longer than WithMaxHeaderKey
+// (default 256 bytes) is a missing key, never a truncated or shared one. The
+// rule's missing: says what follows: deny (the default, status 401 or as
+// set), skip (the next matching rule decides; none left, the request goes
+// through), or fallback to another key, kept apart from the primary keys.
+//
+// # Penalty box
+//
+// A rule with penalty: boxes a client (the rule's first limit's key) denied
+// `denials` times within `within`, for `for`: every request is answered 429
+// with Retry-After the time left in the box, without a decision of the
+// limits, so the box spends no quota. The box lives in the store and is
+// read, decided and counted in the same step as the limits
+// (core.BoxStore): on Redis it is shared by every instance and costs no
+// extra round trip. It needs all of the rule's limits in one store that
+// keeps boxes (memstore, redisstore).
+//
+// # Shadow mode
+//
+// A shadow rule (or shadow: true for all) decides and counts as if enforced,
+// but a request it would deny goes through: the hook sees "shadow-denied",
+// no 429 is sent, no rate-limit fields, and no one is boxed. Flipping a rule
+// from shadow to enforced is a reload, and its counters carry over.
+//
+// # Reloading
+//
+// Load reads the file once; WithWatch re-reads it every interval (polling,
+// which sees editors' atomic renames and Kubernetes ConfigMap symlink swaps
+// that a file watch misses, and costs one stat-sized read per interval) and
+// Reload re-reads it on demand (on SIGHUP, say). A new file is parsed and
+// checked whole before it replaces the rules in one atomic swap; a request
+// in flight finishes under the rules it began with. A bad file leaves the
+// rules in force and is reported to WithReloadHook (once per content, when
+// watching). Counters live in the store under the policy's name: a policy
+// that keeps its name keeps its counters.
+//
+// # Observability
+//
+// WithHook receives every decision as an Event: the rule, the policy, a
+// keyed hash of the key (never the key: it may be a credential), the
+// outcome (allowed, denied, shadow-denied, penalty, error, or the rules' own
+// deny-listed and no-key answers), the remaining quota and the store call's
+// latency. SlogHook writes them to log/slog, rate-limited itself.
+package rules
