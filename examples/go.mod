@@ -12,6 +12,7 @@ require (
 	github.com/tollgate-go/tollgate/echomw v0.0.0-00010101000000-000000000000
 	github.com/tollgate-go/tollgate/ginmw v0.0.0-00010101000000-000000000000
 	github.com/tollgate-go/tollgate/internal/redistest v0.0.0-00010101000000-000000000000
+	github.com/tollgate-go/tollgate/rules v0.0.0-00010101000000-000000000000
 	github.com/tollgate-go/tollgate/stores/memstore v0.0.0-00010101000000-000000000000
 	github.com/tollgate-go/tollgate/stores/redisstore v0.0.0-00010101000000-000000000000
 )
@@ -47,6 +48,7 @@ require (
 	github.com/valyala/fasttemplate v1.2.2 // indirect
 	go.mongodb.org/mongo-driver/v2 v2.5.0 // indirect
 	go.uber.org/atomic v1.11.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/arch v0.22.0 // indirect
 	golang.org/x/crypto v0.53.0 // indirect
 	golang.org/x/net v0.56.0 // indirect
@@ -63,6 +65,7 @@ replace (
 	github.com/tollgate-go/tollgate/ginmw => ../ginmw
 	github.com/tollgate-go/tollgate/internal/redistest => ../internal/redistest
 	github.com/tollgate-go/tollgate/keyfuncs => ../keyfuncs
+	github.com/tollgate-go/tollgate/rules => ../rules
 	github.com/tollgate-go/tollgate/stores/memstore => ../stores/memstore
 	github.com/tollgate-go/tollgate/stores/redisstore => ../stores/redisstore
 )

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tollgate-go/tollgate/internal/redistest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+// TestScript plays the script through chi, gin and echo, each behind a real
+// HTTP server: run checks every status and hook outcome (the penalty box
+// and shadow rule among them); the test checks the output shows them.
+func TestScript(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  func(t *testing.T) config
+	}{
+		{"memory", func(*testing.T) config { return config{} }},
+		{"redis", func(t *testing.T) config { return config{redis: redistest.Start(t).Addr} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg(t)
+			cfg.adapters = []string{"chi", "gin", "echo"}
+			var out bytes.Buffer
+			if err := run(context.Background(), &out, cfg); err != nil {
+				t.Fatalf("run: %v\n%s", err, out.String())
+			}
+			got := out.String()
+			for _, adapter := range cfg.adapters {
+				if !strings.Contains(got, adapter+", counters in ") {
+					t.Errorf("no run through %s:\n%s", adapter, got)
+				}
+			}
+			for _, want := range []*regexp.Regexp{
+				// The third denial closes the box for 15 minutes; the next
+				// request is answered from it.
+				regexp.MustCompile(`(?m)^10 +login /login +429 +900 .* denied$`),
+				regexp.MustCompile(`(?m)^11 +login /login +429 +(900|899) .* penalty$`),
+				// The shadow rule never denies.
+				regexp.MustCompile(`(?m)^24 +search \(shadow\) /search +200 +- +- +shadow-denied$`),
+				// k1's denial took nothing from the tenant.
+				regexp.MustCompile(`(?m)^15 +api acme/k1 /api/orders +429 +20 +"api-per-tenant";r=2;t=36, "api-per-key";r=0;t=20 `),
+			} {
+				if n := len(want.FindAllString(got, -1)); n != len(cfg.adapters) {
+					t.Errorf("%d lines match %s, want one per router:\n%s", n, want, got)
+				}
+			}
+		})
+	}
+}
+
+// A rules file with a mistake is refused with its file, line and field.
+func TestBadRulesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rules.yaml")
+	bad := strings.Replace(string(defaultRules), "limit: 5/m", "limit: five a minute", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), &bytes.Buffer{}, config{rules: path, adapters: []string{"chi"}})
+	if err == nil || !strings.Contains(err.Error(), "rules.yaml:24: rules[1].limits[0].limit") {
+		t.Fatalf("run with a bad file: %v, want the file, line and field", err)
+	}
+}
