@@ -96,7 +96,8 @@ func Run(t *testing.T, newStore Factory, opts ...Option) {
 			t.Run("several limits are taken together or not at all", func(t *testing.T) { h.takeMany(t, alg) })
 		})
 	}
-	t.Run("several limits under 64 goroutines: none is ever over-consumed", h.takeManyHammer)
+	t.Run("several limits under 64 goroutines: none is ever over-consumed", func(t *testing.T) { h.takeManyHammer(t, core.TokenBucket) })
+	t.Run("several GCRA limits under 64 goroutines: none is ever over-consumed", func(t *testing.T) { h.takeManyHammer(t, core.GCRA) })
 	t.Run("several limits: bad input is an error", h.takeManyBadInput)
 	t.Run("penalty box closes on the K-th denial and takes nothing while closed", h.penaltyBox)
 	t.Run("penalty box counts denials within its window only", h.penaltyWindow)
@@ -686,12 +687,13 @@ func (h *harness) takeMany(t *testing.T, alg core.Algorithm) {
 
 // takeManyHammer: 64 goroutines, each request under a shared tenant's limit
 // (500 a day, first in every step) and its own client's (300 a day, four
-// clients), mixed algorithms. Exactly 500 requests are admitted, and
+// clients), with the client's algorithm given (GCRA, the default, is a
+// store's fast path). Exactly 500 requests are admitted, and
 // afterwards every key holds exactly what its admitted requests took: no
 // take of a denied step was ever consumed.
-func (h *harness) takeManyHammer(t *testing.T) {
+func (h *harness) takeManyHammer(t *testing.T, clientAlg core.Algorithm) {
 	s, _ := h.multi(t)
-	client := core.Limit{Rate: 300, Period: 24 * time.Hour, Algorithm: core.TokenBucket}
+	client := core.Limit{Rate: 300, Period: 24 * time.Hour, Algorithm: clientAlg}
 	tenant := core.Limit{Rate: 500, Period: 24 * time.Hour}
 	const workers, each, clients = 64, 30, 4
 	var admitted [clients]atomic.Int64

@@ -378,6 +378,15 @@ func (s *Store) takeMany(ctx context.Context, takes []core.Take, ds []core.Decis
 		at = floorDiv(s.clock.Now().UnixNano(), int64(time.Microsecond))
 	}
 	sc := &multiScript
+	if box == nil {
+		gcra := true
+		for i := range takes {
+			gcra = gcra && takes[i].Limit.Algorithm == core.GCRA
+		}
+		if gcra {
+			sc = &multiGCRAScript
+		}
+	}
 	args := make([]any, 0, 3+n+2+4+5*n+4)
 	nkeys := n
 	if box != nil {
@@ -404,6 +413,10 @@ func (s *Store) takeMany(ctx context.Context, takes []core.Take, ds []core.Decis
 	args = append(args, at, 0, s.grace, n)
 	for i := range takes {
 		p := &ps[i]
+		if sc == &multiGCRAScript {
+			args = append(args, min(takes[i].Cost, p.burst+1), p.args[0], p.args[1])
+			continue
+		}
 		args = append(args, int(takes[i].Limit.Algorithm), min(takes[i].Cost, p.burst+1), p.args[0], p.args[1], p.args[2])
 	}
 	if box != nil {

@@ -24,6 +24,8 @@ var (
 	helpers string
 	//go:embed lua/multi.lua
 	multiLua string
+	//go:embed lua/multigcra.lua
+	multiGCRALua string
 	//go:embed lua/gcra.lua
 	gcraLua string
 	//go:embed lua/tokenbucket.lua
@@ -74,6 +76,15 @@ var multiScript = func() script {
 		src += "local function alg" + strconv.Itoa(alg) + "(redis, key, cost, ARGV)\n" + body + "\nend\n"
 	}
 	src += multiLua
+	sum := sha1.Sum([]byte(src))
+	return script{src: src, sha: hex.EncodeToString(sum[:])}
+}()
+
+// multiGCRAScript runs several GCRA takes in one step, the common case,
+// with none of multiScript's machinery: it reads and decides each state,
+// then writes them all or none.
+var multiGCRAScript = func() script {
+	src := prelude + multiGCRALua
 	sum := sha1.Sum([]byte(src))
 	return script{src: src, sha: hex.EncodeToString(sum[:])}
 }()
