@@ -51,6 +51,12 @@ type compiled struct {
 	resolver *keyfuncs.IPResolver
 	nrules   int
 
+	// always are the rules any path may match, in order; bySeg, for a
+	// path's first segment ("/api/"), the rules it may match: always and
+	// those whose path prefixes all begin with that segment, in order.
+	always []int
+	bySeg  map[string][]int
+
 	comboMu sync.Mutex
 	combos  map[string]*httplimit.Gate // AllMatches: a gate per set of rules matched together; guarded by comboMu
 	gateOpt []httplimit.Option
@@ -263,7 +269,72 @@ func (e *Engine) compile(cfg *Config) (*compiled, error) {
 	if cfg.Mode == AllMatches {
 		out.combos = make(map[string]*httplimit.Gate)
 	}
+	out.index()
 	return out, nil
+}
+
+// index sorts the rules by the first path segment they can match, so that
+// a request is matched against the rules its path may meet, not all.
+func (c *compiled) index() {
+	segs := make([][]string, len(c.rules))
+	for i := range c.rules {
+		segs[i] = guard(c.rules[i].m.prefixes)
+	}
+	c.bySeg = map[string][]int{}
+	for i, ss := range segs {
+		if ss == nil {
+			c.always = append(c.always, i)
+			continue
+		}
+		for _, seg := range ss {
+			c.bySeg[seg] = nil
+		}
+	}
+	for seg := range c.bySeg {
+		var list []int
+		for i, ss := range segs {
+			if ss == nil || contains(ss, seg) {
+				list = append(list, i)
+			}
+		}
+		c.bySeg[seg] = list
+	}
+}
+
+// guard returns the first segments ("/api/") a path must begin with to
+// meet one of prefixes, or nil when some prefix does not name a whole first
+// segment ("/", "/ap"): any path may then match.
+func guard(prefixes []string) []string {
+	if len(prefixes) == 0 {
+		return nil
+	}
+	var out []string
+	for _, p := range prefixes {
+		j := strings.IndexByte(p[1:], '/')
+		if j < 0 {
+			return nil
+		}
+		if seg := p[:j+2]; !contains(out, seg) {
+			out = append(out, seg)
+		}
+	}
+	return out
+}
+
+// candidates returns the rules, in order, that a request for path may
+// match.
+func (c *compiled) candidates(path string) []int {
+	if len(c.bySeg) == 0 {
+		return c.always
+	}
+	if len(path) > 1 && path[0] == '/' {
+		if j := strings.IndexByte(path[1:], '/'); j >= 0 {
+			if list, ok := c.bySeg[path[:j+2]]; ok {
+				return list
+			}
+		}
+	}
+	return c.always
 }
 
 // gate makes the HTTP answer of a set of limiters.

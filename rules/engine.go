@@ -238,8 +238,13 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, route string) htt
 		return httplimit.Proceed
 	}
 	var keys [httplimit.MaxLimits]string
+	path := "/"
+	if r.URL != nil && r.URL.Path != "" {
+		path = r.URL.Path
+	}
+	cands := c.candidates(path)
 	if c.mode == FirstMatch {
-		for i := range c.rules {
+		for _, i := range cands {
 			ru := &c.rules[i]
 			if !ru.m.match(&q) {
 				continue
@@ -260,7 +265,7 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, route string) htt
 	var hits [httplimit.MaxLimits]int
 	nh, nk := 0, 0
 	var box *core.Box
-	for i := range c.rules {
+	for _, i := range cands {
 		ru := &c.rules[i]
 		if !ru.m.match(&q) {
 			continue

@@ -3,6 +3,7 @@ package rules_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -125,5 +126,47 @@ func TestAllMatches(t *testing.T) {
 	}
 	if r := get(t, srv, "GET", "/other"); r.status != http.StatusTooManyRequests {
 		t.Fatalf("sixth request under global: %d, want 429", r.status)
+	}
+}
+
+// TestIndexKeepsOrder: rules are looked up by the first path segment they
+// can match, and that never changes which rule is first: for every path the
+// engine picks the rule a scan in file order picks.
+func TestIndexKeepsOrder(t *testing.T) {
+	prefixes := [][]string{
+		{"/api/v2/"}, {"/ap"}, {"/api/"}, {"/svc/x", "/other/"}, {"/"}, {"/svc/"}, {"/api/v1/", "/svc/y"},
+	}
+	paths := []string{"/", "/api", "/api/", "/api/v1/a", "/api/v2/a", "/apx/", "/svc/", "/svc/x1", "/svc/y", "/other", "/other/z", "/z/", "/ap"}
+	// Every rotation of the rules, so each prefix shape comes first once.
+	for rot := range prefixes {
+		var cfg rules.Config
+		order := make([][]string, len(prefixes))
+		for i := range prefixes {
+			ps := prefixes[(i+rot)%len(prefixes)]
+			order[i] = ps
+			n := strconv.Itoa(i)
+			cfg.Rules = append(cfg.Rules, rules.Rule{Name: "r" + n, Match: rules.Match{PathPrefixes: ps}, Limits: limit("p"+n, "ip")})
+		}
+		s, _ := store(t)
+		e, err := rules.New(s, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range paths {
+			want := ""
+			for i, ps := range order {
+				for _, p := range ps {
+					if strings.HasPrefix(path, p) && want == "" {
+						want = "p" + strconv.Itoa(i)
+					}
+				}
+			}
+			w := httptest.NewRecorder()
+			e.Serve(w, httptest.NewRequest("GET", path, nil), "")
+			got := w.Header().Get("RateLimit-Policy")
+			if want == "" && got != "" || want != "" && !strings.HasPrefix(got, `"`+want+`";`) {
+				t.Errorf("rotation %d, path %s: policy %q, want %q", rot, path, got, want)
+			}
+		}
 	}
 }
