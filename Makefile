@@ -5,8 +5,10 @@
 #   make bench   tollgate beside its peers (bench/, six rounds): memory store,
 #                middleware, Redis, memory per key, accuracy; summarised with
 #                benchstat into docs/BENCHMARKS.md and docs/benchmarks.svg
-#   make bench-store, bench-adapters, bench-redis
-#                each module's own benchmarks (-count 6, for benchstat)
+#   make bench-store, bench-adapters, bench-redis, bench-rules
+#                each module's own benchmarks (-count 6, for benchstat);
+#                bench-rules: 50 rules x 2 limits on memory, and one limit
+#                against two in one Redis script
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -16,7 +18,7 @@ MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p'
 GO_TEST_FLAGS ?= -race -count=1 -timeout=10m
 BENCH_COUNT ?= 6
 
-.PHONY: test fmt-check vet-test bench-smoke redis-tools bench bench-store bench-adapters bench-redis
+.PHONY: test fmt-check vet-test bench-smoke redis-tools bench bench-store bench-adapters bench-redis bench-rules
 
 test: fmt-check redis-tools vet-test bench-smoke
 
@@ -74,3 +76,15 @@ bench-adapters:
 # bare go-redis INCR round trip, serially and from 64 goroutines.
 bench-redis: redis-tools
 	cd stores/redisstore && GOWORK=off go test -run '^$$' -bench 'BenchmarkRoundTrip|BenchmarkInterleaved' -benchmem -count $(BENCH_COUNT) .
+
+# A request matched against 50 rules of 2 limits each (memory store) beside
+# a gate with the same 2 limits; one Redis decision beside two in one
+# script, serially and from 64 goroutines. BENCH_COUNT rounds of -count 1,
+# so that what is compared ran interleaved; summarised with benchstat.
+bench-rules: redis-tools
+	@out=$$(mktemp -d); \
+	for i in $$(seq $(BENCH_COUNT)); do \
+		(cd rules && GOWORK=off go test -run '^$$' -bench 'BenchmarkRules' -benchmem -count 1 .) >> $$out/rules.txt; \
+		(cd stores/redisstore && GOWORK=off go test -run '^$$' -bench 'BenchmarkSeveralLimits' -benchmem -count 1 .) >> $$out/several.txt; \
+	done; \
+	cd bench && GOWORK=off go tool benchstat $$out/rules.txt $$out/several.txt; rm -r $$out
