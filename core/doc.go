@@ -89,4 +89,13 @@
 // admit uncounted), FailClosed (deny; HTTP adapters answer 503), or a
 // fallback store with the limit divided among instances. Invalid input (an
 // empty key, a negative cost) is never admitted by any policy.
+//
+// # Several limits, penalty box, shadow
+//
+// TakeAll takes several limiters on their keys at once: all are consumed,
+// or, if any denies, none (one atomic step when they share a MultiStore).
+// TakeAllBoxed adds a penalty box (Penalty): a client denied K times within
+// a window is refused for a while without a decision, the box checked and
+// counted in the same step (a BoxStore). WithShadow makes a limiter decide
+// and count but admit what it would deny. Package rules builds on these.
 package core
