@@ -3,11 +3,14 @@ package rules_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
+	"sync"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/httplimit"
 	"github.com/tollgate-go/tollgate/rules"
 )
 
@@ -289,3 +292,56 @@ func (plainStore) Take(_ context.Context, _ string, l core.Limit, _ int64) (core
 	return core.Decision{Allowed: true, Limit: l}, nil
 }
 func (plainStore) Close() error { return nil }
+
+// TestReplaceUnderLoad: rules replaced while requests are decided. Each
+// request is decided wholly under the old rules or wholly under the new:
+// its fields never mix the two, and none fails.
+func TestReplaceUnderLoad(t *testing.T) {
+	s, _ := store(t)
+	cfg := func(q int64) rules.Config {
+		return rules.Config{Rules: []rules.Rule{{Name: "all", Match: rules.Match{PathPrefixes: []string{"/"}},
+			Limits: []rules.Policy{{Name: "per-ip", Limit: core.PerMinute(q), Key: "ip"}}}}}
+	}
+	e, err := rules.New(s, cfg(100000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := e.Replace(cfg(100000 + int64(i%2)*100000)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				w := httptest.NewRecorder()
+				if out := e.Serve(w, httptest.NewRequest("GET", "/x", nil), ""); out != httplimit.Proceed {
+					t.Errorf("outcome %v", out)
+					return
+				}
+				q, policy := w.Header().Get("X-RateLimit-Limit"), w.Header().Get("RateLimit-Policy")
+				if q != "100000" && q != "200000" || policy != `"per-ip";q=`+q+`;w=60` {
+					t.Errorf("limit %q with policy %q: fields of two rule sets, or neither", q, policy)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-done
+}
