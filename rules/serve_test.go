@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
