@@ -9,6 +9,7 @@ import (
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/core/httplimit"
+	"github.com/tollgate-go/tollgate/core/httplimit/adaptertest"
 	"github.com/tollgate-go/tollgate/keyfuncs"
 	"github.com/tollgate-go/tollgate/rules"
 	"github.com/tollgate-go/tollgate/stores/memstore"
@@ -33,16 +34,6 @@ func fiftyRules() rules.Config {
 	return cfg
 }
 
-// nopWriter keeps the status and header map and discards the body.
-type nopWriter struct {
-	h    http.Header
-	code int
-}
-
-func (w *nopWriter) Header() http.Header         { return w.h }
-func (w *nopWriter) Write(p []byte) (int, error) { return len(p), nil }
-func (w *nopWriter) WriteHeader(code int)        { w.code = code }
-
 // BenchmarkRules is a request matched against 50 rules of 2 limits each,
 // on the memory store: matching plus deciding both limits in one step plus
 // the response fields. The first rule matching, the last, and none are
@@ -61,13 +52,13 @@ func BenchmarkRules(b *testing.B) {
 		r := httptest.NewRequest(http.MethodGet, path, nil)
 		r.RemoteAddr = "203.0.113.7:41000"
 		r.Header.Set("X-Tenant", "acme")
-		w := &nopWriter{h: http.Header{}}
+		w := adaptertest.NewNopWriter()
 		if out := h(w, r); out != httplimit.Proceed {
 			b.Fatalf("outcome %v", out)
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			clear(w.h)
+			w.Reset()
 			h(w, r)
 		}
 	}

@@ -350,15 +350,7 @@ func (e *Engine) gate(ls []*core.Limiter) (*httplimit.Gate, error) {
 }
 
 func (e *Engine) compileList(c *checker, path string, l *List) clist {
-	var out clist
-	for i, s := range l.CIDRs {
-		p, err := parsePrefix(s)
-		if err != nil {
-			c.failf(path+".cidr["+strconv.Itoa(i)+"]", "%q: not an address or CIDR range", s)
-			continue
-		}
-		out.cidrs = append(out.cidrs, p)
-	}
+	out := clist{cidrs: compileCIDRs(c, path, l.CIDRs)}
 	for i := range l.Keys {
 		kv := &l.Keys[i]
 		kp := path + ".keys[" + strconv.Itoa(i) + "]"
@@ -417,13 +409,20 @@ func compileMatch(c *checker, path string, m *Match) matcher {
 		}
 		out.headers = append(out.headers, headerCond{name: http.CanonicalHeaderKey(h.Name), equals: h.Equals})
 	}
-	for i, s := range m.CIDRs {
+	out.cidrs = compileCIDRs(c, path, m.CIDRs)
+	return out
+}
+
+// compileCIDRs reads the ranges of path.cidr.
+func compileCIDRs(c *checker, path string, cidrs []string) []netip.Prefix {
+	var out []netip.Prefix
+	for i, s := range cidrs {
 		p, err := parsePrefix(s)
 		if err != nil {
 			c.failf(path+".cidr["+strconv.Itoa(i)+"]", "%q: not an address or CIDR range", s)
 			continue
 		}
-		out.cidrs = append(out.cidrs, p)
+		out = append(out, p)
 	}
 	return out
 }

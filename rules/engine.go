@@ -242,30 +242,13 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, route string) htt
 	if r.URL != nil && r.URL.Path != "" {
 		path = r.URL.Path
 	}
-	cands := c.candidates(path)
-	if c.mode == FirstMatch {
-		for _, i := range cands {
-			ru := &c.rules[i]
-			if !ru.m.match(&q) {
-				continue
-			}
-			if ru.skip {
-				return httplimit.Proceed
-			}
-			switch ru.keys(&q, keys[:len(ru.specs)]) {
-			case keysMissing:
-				continue
-			case keysDenied:
-				return e.noKey(w, r, ru)
-			}
-			return ru.gate.ServeKeys(w, r, keys[:len(ru.specs)], ru.box(keys[0]))
-		}
-		return httplimit.Proceed
-	}
+	// The rules that apply: under FirstMatch the first that matches and
+	// can key the request; under AllMatches every one, their limits taken
+	// together.
 	var hits [httplimit.MaxLimits]int
 	nh, nk := 0, 0
 	var box *core.Box
-	for _, i := range cands {
+	for _, i := range c.candidates(path) {
 		ru := &c.rules[i]
 		if !ru.m.match(&q) {
 			continue
@@ -285,6 +268,9 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, route string) htt
 		hits[nh] = i
 		nh++
 		nk += len(ru.specs)
+		if c.mode == FirstMatch {
+			break
+		}
 	}
 	switch nh {
 	case 0:

@@ -13,12 +13,7 @@ import (
 // boxer returns the store as a BoxStore, or skips the test.
 func (h *harness) boxer(t *testing.T) (core.BoxStore, *core.ManualClock) {
 	t.Helper()
-	s, clock := h.open(t)
-	bs, ok := s.(core.BoxStore)
-	if !ok {
-		t.Skip("the store does not implement core.BoxStore")
-	}
-	return bs, clock
+	return openAs[core.BoxStore](h, t, "core.BoxStore")
 }
 
 func takeBoxed(t *testing.T, s core.BoxStore, box core.Box, takes ...core.Take) ([]core.Decision, time.Duration) {

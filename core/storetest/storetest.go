@@ -606,12 +606,19 @@ func race(workers int, fn func(w int) error) error {
 // multi returns the store as a MultiStore, or skips the test.
 func (h *harness) multi(t *testing.T) (core.MultiStore, *core.ManualClock) {
 	t.Helper()
+	return openAs[core.MultiStore](h, t, "core.MultiStore")
+}
+
+// openAs returns a fresh store as the optional interface T, or skips the
+// test when the store does not implement it.
+func openAs[T core.Store](h *harness, t *testing.T, name string) (T, *core.ManualClock) {
+	t.Helper()
 	s, clock := h.open(t)
-	ms, ok := s.(core.MultiStore)
+	x, ok := s.(T)
 	if !ok {
-		t.Skip("the store does not implement core.MultiStore")
+		t.Skip("the store does not implement " + name)
 	}
-	return ms, clock
+	return x, clock
 }
 
 func takeMany(t *testing.T, s core.MultiStore, takes ...core.Take) []core.Decision {

@@ -48,7 +48,7 @@ func Benchmark(b *testing.B, a Adapter) {
 		return func(b *testing.B) {
 			r := httptest.NewRequest(http.MethodGet, "/users/42", nil)
 			r.RemoteAddr = "203.0.113.7:41000"
-			w := &nopWriter{h: http.Header{}}
+			w := NewNopWriter()
 			h.ServeHTTP(w, r)
 			if w.code != http.StatusNoContent {
 				b.Fatalf("status %d, want 204", w.code)
@@ -56,7 +56,7 @@ func Benchmark(b *testing.B, a Adapter) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				clear(w.h)
+				w.Reset()
 				h.ServeHTTP(w, r)
 			}
 		}
@@ -70,9 +70,9 @@ func Benchmark(b *testing.B, a Adapter) {
 				n := clients.Add(1)
 				r := httptest.NewRequest(http.MethodGet, "/users/42", nil)
 				r.RemoteAddr = "198.51.100." + strconv.FormatInt(n%250+1, 10) + ":41000"
-				w := &nopWriter{h: http.Header{}}
+				w := NewNopWriter()
 				for pb.Next() {
-					clear(w.h)
+					w.Reset()
 					h.ServeHTTP(w, r)
 				}
 			})
@@ -86,13 +86,28 @@ func Benchmark(b *testing.B, a Adapter) {
 	b.Run("parallel-limited", parallel(build(b, true)))
 }
 
-// nopWriter is a ResponseWriter that keeps the status and header map and
-// discards the body.
-type nopWriter struct {
+// NopWriter is a ResponseWriter for benchmarks: it keeps the status and a
+// header map that Reset clears for the next request, and discards the body,
+// so that only the code under test allocates.
+type NopWriter struct {
 	h    http.Header
 	code int
 }
 
-func (w *nopWriter) Header() http.Header         { return w.h }
-func (w *nopWriter) Write(p []byte) (int, error) { return len(p), nil }
-func (w *nopWriter) WriteHeader(code int)        { w.code = code }
+// NewNopWriter returns an empty NopWriter.
+func NewNopWriter() *NopWriter { return &NopWriter{h: http.Header{}} }
+
+// Header returns the header map.
+func (w *NopWriter) Header() http.Header { return w.h }
+
+// Write discards p.
+func (w *NopWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// WriteHeader keeps code.
+func (w *NopWriter) WriteHeader(code int) { w.code = code }
+
+// Status is the status written, 0 for none.
+func (w *NopWriter) Status() int { return w.code }
+
+// Reset clears the header map and status, keeping the map's storage.
+func (w *NopWriter) Reset() { clear(w.h); w.code = 0 }
