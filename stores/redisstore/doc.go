@@ -49,8 +49,8 @@
 // script reads every state with one MGET, decides each, and writes them
 // all or none; otherwise each algorithm's script, made a function, is
 // called first without writing, then, if every take is admitted, again with
-// writes. From 64 goroutines, a second GCRA limit costs about 13% more time
-// per decision than one (BenchmarkSeveralLimits).
+// writes. From 64 goroutines, a second GCRA limit costs 9–17% more time per
+// decision than one (BenchmarkSeveralLimits, make bench-rules).
 //
 // Store is also a core.BoxStore: TakeBoxed adds a penalty box's two keys to
 // the same script, which reads the box first (a client in it is answered
