@@ -73,6 +73,7 @@ type crule struct {
 	status   int
 	fallback *keySpec
 	penalty  *core.Penalty
+	boxKey   string // the prefix of the rule's box keys
 	shadow   bool
 }
 
@@ -243,6 +244,8 @@ func (e *Engine) compile(cfg *Config) (*compiled, error) {
 			}
 			pen := *r.Penalty
 			cr.penalty = &pen
+			// Apart from every limiter's keys, which begin with a name.
+			cr.boxKey = "\x00penalty:" + r.Name + ":"
 		}
 		if len(c.errs) > 0 || r.Skip {
 			continue

@@ -334,5 +334,5 @@ func (ru *crule) box(key string) *core.Box {
 	if ru.penalty == nil || ru.shadow {
 		return nil // a shadow rule never boxes anyone
 	}
-	return &core.Box{Key: "\x00penalty:" + ru.name + ":" + key, Penalty: *ru.penalty}
+	return &core.Box{Key: ru.boxKey + key, Penalty: *ru.penalty}
 }

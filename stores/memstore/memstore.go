@@ -305,22 +305,22 @@ func (s *Store) takeMany(takes []core.Take, ds []core.Decision, box *core.Box) (
 	if s.closed.Load() {
 		return 0, core.ErrClosed
 	}
+	// hs holds the hashes of the takes' keys, then of the box's two.
 	var hs [core.MaxTakes + 2]uint64
-	var keys [core.MaxTakes + 2]string
 	n := len(takes)
 	for i := range takes {
-		keys[i] = takes[i].Key
+		hs[i] = hashKey(&s.secret, takes[i].Key) | 1
 	}
+	var boxKey, logKey string
+	all := n
 	if box != nil {
-		keys[n], keys[n+1] = core.BoxKeys(box.Key)
-	}
-	var locked [core.MaxTakes + 2]int // the shards to lock, ascending, once each
-	m, all := 0, n
-	if box != nil {
+		boxKey, logKey = core.BoxKeys(box.Key)
+		hs[n], hs[n+1] = hashKey(&s.secret, boxKey)|1, hashKey(&s.secret, logKey)|1
 		all = n + 2
 	}
+	var locked [core.MaxTakes + 2]int // the shards to lock, ascending, once each
+	m := 0
 	for i := 0; i < all; i++ {
-		hs[i] = hashKey(&s.secret, keys[i]) | 1
 		k := int(hs[i] >> 1 & s.mask)
 		j := m
 		for j > 0 && locked[j-1] > k {
@@ -341,11 +341,18 @@ func (s *Store) takeMany(takes []core.Take, ds []core.Decision, box *core.Box) (
 	for _, k := range locked[:m] {
 		s.shards[k].now = now
 	}
-	defer func() {
-		for j := m - 1; j >= 0; j-- {
-			s.shards[locked[j]].mu.Unlock()
-		}
-	}()
+	left := s.decideMany(takes, ds, box, now, &hs, boxKey, logKey)
+	for j := m - 1; j >= 0; j-- {
+		s.shards[locked[j]].mu.Unlock()
+	}
+	return left, nil
+}
+
+// decideMany is takeMany's step, under the locks of every shard it
+// touches: hs are the hashes of the takes' keys and then of the box's
+// (boxKey and logKey).
+func (s *Store) decideMany(takes []core.Take, ds []core.Decision, box *core.Box, now int64, hs *[core.MaxTakes + 2]uint64, boxKey, logKey string) time.Duration {
+	n := len(takes)
 
 	var boxLimit core.Limit
 	var boxState core.State
@@ -353,10 +360,10 @@ func (s *Store) takeMany(takes []core.Take, ds []core.Decision, box *core.Box) (
 	var boxFound bool
 	if box != nil {
 		boxLimit = box.Penalty.BoxLimit()
-		boxSlot, boxFound = s.shardOf(hs[n]).load(hs[n], keys[n], boxLimit.Algorithm, &boxState)
+		boxSlot, boxFound = s.shardOf(hs[n]).load(hs[n], boxKey, boxLimit.Algorithm, &boxState)
 		if d := core.Apply(&boxState, now, boxLimit, 0); !d.Allowed {
 			core.Boxed(takes, ds, d.RetryAfter)
-			return d.RetryAfter, nil
+			return d.RetryAfter
 		}
 	}
 
@@ -387,7 +394,7 @@ func (s *Store) takeMany(takes []core.Take, ds []core.Decision, box *core.Box) (
 			slots[i], found[i] = sh.find(hs[i], t.Key)
 			sh.save(slots[i], found[i], hs[i], t.Key, now, t.Limit.Algorithm, &sts[i], ds[i].ResetAfter, s.perShard)
 		}
-		return 0, nil
+		return 0
 	}
 	// Nothing is consumed: the admitted takes report their keys as they
 	// stay, as a peek does.
@@ -401,28 +408,28 @@ func (s *Store) takeMany(takes []core.Take, ds []core.Decision, box *core.Box) (
 		ds[i] = core.Apply(&st, now, t.Limit, 0)
 	}
 	if box == nil {
-		return 0, nil
+		return 0
 	}
 	// Count the denial; the one that fills the log closes the box.
 	dl := box.Penalty.DenialLimit()
 	var logState core.State
 	dsh := s.shardOf(hs[n+1])
-	dslot, dfound := dsh.load(hs[n+1], keys[n+1], dl.Algorithm, &logState)
+	dslot, dfound := dsh.load(hs[n+1], logKey, dl.Algorithm, &logState)
 	dd := core.Apply(&logState, now, dl, 1)
 	if dd.Allowed && dd.Remaining > 0 {
-		dsh.save(dslot, dfound, hs[n+1], keys[n+1], now, dl.Algorithm, &logState, dd.ResetAfter, s.perShard)
-		return 0, nil
+		dsh.save(dslot, dfound, hs[n+1], logKey, now, dl.Algorithm, &logState, dd.ResetAfter, s.perShard)
+		return 0
 	}
 	if dfound {
 		// The denials that closed the box are forgotten: the state of a
 		// fresh key, which the sweeper drops.
-		dsh.save(dslot, true, hs[n+1], keys[n+1], now, dl.Algorithm, &core.State{}, 0, s.perShard)
+		dsh.save(dslot, true, hs[n+1], logKey, now, dl.Algorithm, &core.State{}, 0, s.perShard)
 	}
 	bsh := s.shardOf(hs[n])
-	boxSlot, boxFound = bsh.find(hs[n], keys[n])
+	boxSlot, boxFound = bsh.find(hs[n], boxKey)
 	bd := core.Apply(&boxState, now, boxLimit, 1)
-	bsh.save(boxSlot, boxFound, hs[n], keys[n], now, boxLimit.Algorithm, &boxState, bd.ResetAfter, s.perShard)
-	return box.Penalty.For, nil
+	bsh.save(boxSlot, boxFound, hs[n], boxKey, now, boxLimit.Algorithm, &boxState, bd.ResetAfter, s.perShard)
+	return box.Penalty.For
 }
 
 func (s *Store) shardOf(h uint64) *shard { return &s.shards[h>>1&s.mask] }
