@@ -90,6 +90,18 @@ func BenchmarkRoundTrip(b *testing.B) {
 					})
 				})
 			}
+			// The same decisions with WithBatching: concurrent calls go in
+			// pipelines; a lone one is sent at once.
+			batched := newStore(b, client, redisstore.WithPrefix("bench:batched:"), redisstore.WithTimeout(time.Second), redisstore.WithBatching(redisstore.DefaultBatchSize, 0))
+			b.Run("gcra-batched", func(b *testing.B) {
+				run(b, func(ctx context.Context, key string) error {
+					d, err := batched.Take(ctx, key, limit, 1)
+					if err == nil && !d.Allowed {
+						b.Fatalf("denied: %+v", d)
+					}
+					return err
+				})
+			})
 			// A client left at go-redis' default (ContextTimeoutEnabled
 			// false): each decision runs on a goroutine of its own so that
 			// the store can stop waiting at its deadline.

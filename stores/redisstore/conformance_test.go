@@ -49,3 +49,13 @@ func TestConformanceCluster(t *testing.T) {
 	c := redistest.SharedCluster(t)
 	conformance(t, c.Client(t, &redis.ClusterOptions{PoolSize: 64, ContextTimeoutEnabled: true}), redisstore.WithHashTag())
 }
+
+func TestConformanceStandaloneBatched(t *testing.T) {
+	srv := redistest.Shared(t)
+	conformance(t, srv.Client(t, &redis.Options{PoolSize: 64, ContextTimeoutEnabled: true}), redisstore.WithBatching(redisstore.DefaultBatchSize, 0))
+}
+
+func TestConformanceClusterBatched(t *testing.T) {
+	c := redistest.SharedCluster(t)
+	conformance(t, c.Client(t, &redis.ClusterOptions{PoolSize: 64, ContextTimeoutEnabled: true}), redisstore.WithHashTag(), redisstore.WithBatching(redisstore.DefaultBatchSize, 100*time.Microsecond))
+}

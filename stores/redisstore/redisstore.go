@@ -65,6 +65,7 @@ type Store struct {
 
 	breaker *breaker   // nil when disabled
 	deny    *denyCache // nil when disabled
+	batch   *batcher   // nil when disabled
 
 	closed atomic.Bool
 }
@@ -83,6 +84,9 @@ type config struct {
 	cooldown    time.Duration
 	denyKeys    int
 	ctxTimeouts *bool
+	batch       int
+	batchWait   time.Duration
+	senders     int
 }
 
 // Option configures a Store.
@@ -219,7 +223,17 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if c.denyKeys > 0 {
 		s.deny = newDenyCache(c.denyKeys)
 	}
+	if c.batch > 0 {
+		s.batch = newBatcher(s, c.batch, cmpOr(c.senders, DefaultBatchSenders), c.batchWait)
+	}
 	return s, nil
+}
+
+func cmpOr(a, b int) int {
+	if a != 0 {
+		return a
+	}
+	return b
 }
 
 // honoursContext reports whether client applies context deadlines to reads
@@ -244,10 +258,14 @@ func (s *Store) CheckLimit(l core.Limit) error {
 	return err
 }
 
-// Close marks the store closed; later calls return core.ErrClosed. It does
-// not close the client, which the caller owns.
+// Close marks the store closed; later calls return core.ErrClosed. It stops
+// the batch senders, if any. It does not close the client, which the caller
+// owns.
 func (s *Store) Close() error {
 	s.closed.Store(true)
+	if s.batch != nil {
+		s.batch.close()
+	}
 	return nil
 }
 
@@ -519,6 +537,10 @@ func (s *Store) eval(ctx context.Context, key string, l core.Limit, p params, co
 func (s *Store) call(ctx context.Context, sc *script, args []any) (*redis.Cmd, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	if s.batch != nil {
+		cmd, err := s.batch.do(ctx, sc, args)
+		return cmd, deadlineErr(ctx, err)
+	}
 	if s.ctxTimeouts {
 		cmd, err := s.run(ctx, sc, args)
 		return cmd, deadlineErr(ctx, err)

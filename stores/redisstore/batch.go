@@ -1,0 +1,211 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Batching defaults: see WithBatching.
+const (
+	DefaultBatchSize    = 64
+	DefaultBatchSenders = 4
+)
+
+// WithBatching sends concurrent decisions together: a call that finds a
+// sender idle is sent at once, alone, so a lone request waits for nothing;
+// calls that arrive while every sender is busy queue, and the next free
+// sender takes up to maxBatch of them (after waiting up to maxWait for more,
+// 0 for not at all) and sends them as one pipeline of EVALSHA commands, which
+// a Cluster client splits per node. Every decision stays exact: each is its
+// own script run. Each caller keeps its own deadline, and a caller that gives
+// up (its context done) before its batch is sent is left out of it, so it
+// counts nothing and fails no one else.
+//
+// maxBatch is at most 1024 (DefaultBatchSize 64 is a good start); senders
+// run at once, each with its own connection (DefaultBatchSenders 4). Close
+// stops them. Default: off.
+func WithBatching(maxBatch int, maxWait time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if maxBatch < 1 || maxBatch > 1024 {
+			return fmt.Errorf("redisstore: batch size %d: want 1 to 1024", maxBatch)
+		}
+		if maxWait < 0 || maxWait > time.Second {
+			return fmt.Errorf("redisstore: batch wait %v: want 0 to 1s", maxWait)
+		}
+		c.batch, c.batchWait = maxBatch, maxWait
+		return nil
+	})
+}
+
+// WithBatchSenders sets how many batches are in flight at once, each on a
+// connection of its own (WithBatching). Default DefaultBatchSenders.
+func WithBatchSenders(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 1 || n > 256 {
+			return fmt.Errorf("redisstore: batch senders %d: want 1 to 256", n)
+		}
+		c.senders = n
+		return nil
+	})
+}
+
+// batcher gathers script calls and sends them in pipelines.
+type batcher struct {
+	s     *Store
+	queue chan *pending
+	max   int
+	wait  time.Duration
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+// pending is one call in a batch. done receives the call's error once its
+// reply is in cmd; it is buffered, so a sender never waits on a caller that
+// gave up.
+type pending struct {
+	ctx  context.Context
+	sc   *script
+	args []any
+	cmd  *redis.Cmd
+	done chan error
+}
+
+func newBatcher(s *Store, max, senders int, wait time.Duration) *batcher {
+	b := &batcher{s: s, queue: make(chan *pending), max: max, wait: wait, stop: make(chan struct{})}
+	for i := 0; i < senders; i++ {
+		b.wg.Add(1)
+		go b.sender()
+	}
+	return b
+}
+
+// errStopped is a call's error when the store closed before sending it.
+var errStopped = errors.New("redisstore: store closed before the call was sent")
+
+// do runs one call through a sender and waits for its reply or ctx.
+func (b *batcher) do(ctx context.Context, sc *script, args []any) (*redis.Cmd, error) {
+	p := &pending{ctx: ctx, sc: sc, args: args, done: make(chan error, 1)}
+	select {
+	case b.queue <- p:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-b.stop:
+		return nil, errStopped
+	}
+	select {
+	case err := <-p.done:
+		return p.cmd, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// sender takes a call, gathers what queued behind it and sends them all.
+func (b *batcher) sender() {
+	defer b.wg.Done()
+	batch := make([]*pending, 0, b.max)
+	var timer *time.Timer
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-b.queue:
+			batch = append(batch, p)
+		case <-b.stop:
+			return
+		}
+		if b.wait > 0 {
+			if timer == nil {
+				timer = time.NewTimer(b.wait)
+			} else {
+				timer.Reset(b.wait)
+			}
+		gather:
+			for len(batch) < b.max {
+				select {
+				case p := <-b.queue:
+					batch = append(batch, p)
+				case <-timer.C:
+					break gather
+				}
+			}
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		} else {
+		drain:
+			for len(batch) < b.max {
+				select {
+				case p := <-b.queue:
+					batch = append(batch, p)
+				default:
+					break drain
+				}
+			}
+		}
+		b.send(batch)
+	}
+}
+
+// send runs a batch: alone as a plain call, else as one pipeline. Calls
+// whose callers have given up are left out.
+func (b *batcher) send(batch []*pending) {
+	live := batch[:0]
+	for _, p := range batch {
+		if err := p.ctx.Err(); err != nil {
+			p.done <- err
+			continue
+		}
+		live = append(live, p)
+	}
+	switch len(live) {
+	case 0:
+		return
+	case 1:
+		p := live[0]
+		var err error
+		p.cmd, err = b.s.run(p.ctx, p.sc, p.args)
+		p.done <- err
+		return
+	}
+	// The pipeline's deadline is the latest of its callers'; each caller
+	// stops waiting at its own.
+	deadline := time.Now().Add(b.s.timeout)
+	for _, p := range live {
+		if d, ok := p.ctx.Deadline(); ok && d.After(deadline) {
+			deadline = d
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	pipe := b.s.client.Pipeline()
+	for _, p := range live {
+		p.cmd = redis.NewCmd(ctx, p.args...)
+		_ = pipe.Process(ctx, noRetry{p.cmd})
+	}
+	_, _ = pipe.Exec(ctx) // each command carries its own error
+	for _, p := range live {
+		err := p.cmd.Err()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// Redis lost the script: this call again, with EVAL.
+			p.cmd, err = b.s.run(p.ctx, p.sc, p.args)
+		}
+		p.done <- err
+	}
+}
+
+// close stops the senders; calls not yet taken fail with errStopped.
+func (b *batcher) close() {
+	b.once.Do(func() {
+		close(b.stop)
+		b.wg.Wait()
+	})
+}

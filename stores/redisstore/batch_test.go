@@ -1,0 +1,204 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/internal/redistest"
+	"github.com/tollgate-go/tollgate/stores/redisstore"
+)
+
+// counter is a go-redis hook that counts what reaches the client: lone
+// commands, pipelines and the largest pipeline; started is signalled as each
+// lone command starts.
+type counter struct {
+	lone, pipes, largest atomic.Int64
+	started              chan string
+}
+
+func (c *counter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.lone.Add(1)
+		if c.started != nil {
+			select {
+			case c.started <- cmd.Name():
+			default:
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.pipes.Add(1)
+		for {
+			old := c.largest.Load()
+			if int64(len(cmds)) <= old || c.largest.CompareAndSwap(old, int64(len(cmds))) {
+				break
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+var _ redis.Hook = (*counter)(nil)
+
+// A lone caller is sent at once, alone: no pipeline, no waiting.
+func TestBatchingSendsALoneCallAlone(t *testing.T) {
+	srv := redistest.Shared(t)
+	client := srv.Client(t, &redis.Options{ContextTimeoutEnabled: true})
+	var c counter
+	client.AddHook(&c)
+	s := newStore(t, client, redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithBatching(64, time.Millisecond))
+	// The first call dials (go-redis sends its handshake as a pipeline) and
+	// loads the script.
+	if _, err := s.Take(context.Background(), "k", core.PerMinute(100), 0); err != nil {
+		t.Fatal(err)
+	}
+	c.lone.Store(0)
+	c.pipes.Store(0)
+	for i := 0; i < 20; i++ {
+		d, err := s.Take(context.Background(), "k", core.PerMinute(100), 1)
+		if err != nil || !d.Allowed || d.Remaining != int64(99-i) {
+			t.Fatalf("take %d: %+v, %v", i, d, err)
+		}
+	}
+	if c.pipes.Load() != 0 || c.lone.Load() != 20 {
+		t.Fatalf("%d pipelines and %d lone commands for 20 serial calls, want none and 20", c.pipes.Load(), c.lone.Load())
+	}
+}
+
+// 64 callers on one key: calls are sent in pipelines, and exactly the quota
+// is admitted, on one server and on a Cluster.
+func TestBatchingUnderConcurrencyIsExact(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		client func(t *testing.T, c *counter) redis.UniversalClient
+		opts   []redisstore.Option
+	}{
+		{"standalone", func(t *testing.T, c *counter) redis.UniversalClient {
+			cl := redistest.Shared(t).Client(t, &redis.Options{PoolSize: 16, ContextTimeoutEnabled: true})
+			cl.AddHook(c)
+			return cl
+		}, nil},
+		{"cluster", func(t *testing.T, c *counter) redis.UniversalClient {
+			cl := redistest.SharedCluster(t).Client(t, &redis.ClusterOptions{PoolSize: 16, ContextTimeoutEnabled: true})
+			cl.AddHook(c)
+			return cl
+		}, []redisstore.Option{redisstore.WithHashTag()}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var c counter
+			opts := append([]redisstore.Option{redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(5 * time.Second), redisstore.WithBatching(64, 0), redisstore.WithBatchSenders(2)}, tt.opts...)
+			s := newStore(t, tt.client(t, &c), opts...)
+			l := core.Limit{Rate: 1000, Period: 24 * time.Hour}
+			var admitted atomic.Int64
+			var wg sync.WaitGroup
+			errs := make(chan error, 64)
+			for w := 0; w < 64; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < 30; i++ {
+						d, err := s.Take(context.Background(), "one-key", l, 1)
+						if err != nil {
+							errs <- err
+							return
+						}
+						if d.Allowed {
+							admitted.Add(1)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			if admitted.Load() != 1000 {
+				t.Fatalf("%d admitted of 1,920 calls, want exactly 1,000", admitted.Load())
+			}
+			if c.pipes.Load() == 0 || c.largest.Load() < 2 {
+				t.Fatalf("%d pipelines, the largest of %d commands: the calls were not batched", c.pipes.Load(), c.largest.Load())
+			}
+			t.Logf("%d pipelines, the largest of %d commands, %d lone commands", c.pipes.Load(), c.largest.Load(), c.lone.Load())
+		})
+	}
+}
+
+// A caller that gives up while its call waits behind a stalled one fails
+// alone: the others are decided, and its call is not counted.
+func TestBatchingCancelledCallerFailsAlone(t *testing.T) {
+	srv := redistest.Shared(t)
+	proxy := redistest.StartProxy(t, srv.Addr)
+	client := redis.NewClient(&redis.Options{Addr: proxy.Addr, ContextTimeoutEnabled: true, MaxRetries: -1,
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}})
+	t.Cleanup(func() { client.Close() })
+	c := counter{started: make(chan string, 1)}
+	client.AddHook(&c)
+	s := newStore(t, client, redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(10*time.Second), redisstore.WithBatching(64, 0), redisstore.WithBatchSenders(1), redisstore.WithoutBreaker())
+	l := core.PerMinute(100)
+	ctx := context.Background()
+	if _, err := s.Take(ctx, "k", l, 0); err != nil { // load the script, open a connection
+		t.Fatal(err)
+	}
+	<-c.started
+
+	proxy.Stall()
+	first := make(chan error, 1)
+	go func() { _, err := s.Take(ctx, "k", l, 1); first <- err }()
+	<-c.started // the first call is on the wire, held by the proxy
+
+	cctx, cancel := context.WithCancel(ctx)
+	gaveUp := make(chan error, 1)
+	go func() { _, err := s.Take(cctx, "k", l, 1); gaveUp <- err }()
+	others := make(chan error, 5)
+	for i := 0; i < 5; i++ {
+		go func() { _, err := s.Take(ctx, "k", l, 1); others <- err }()
+	}
+	cancel()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the cancelled caller: %v, want context.Canceled", err)
+	}
+	proxy.Resume()
+	if err := <-first; err != nil {
+		t.Fatalf("the stalled call: %v", err)
+	}
+	for i := 0; i < 5; i++ {
+		if err := <-others; err != nil {
+			t.Fatalf("a caller beside the cancelled one: %v", err)
+		}
+	}
+	d, err := s.Take(ctx, "k", l, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Remaining != 100-6 {
+		t.Fatalf("remaining %d after 6 decided calls and 1 cancelled, want %d: the cancelled call counted", d.Remaining, 100-6)
+	}
+}
+
+func TestBatchingBadOptions(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer client.Close()
+	for _, o := range []redisstore.Option{redisstore.WithBatching(0, 0), redisstore.WithBatching(2000, 0), redisstore.WithBatching(8, -time.Second), redisstore.WithBatchSenders(0)} {
+		if _, err := redisstore.New(client, o); err == nil {
+			t.Error("a bad batching option was accepted")
+		}
+	}
+}
