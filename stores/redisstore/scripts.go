@@ -26,6 +26,8 @@ var (
 	multiLua string
 	//go:embed lua/multigcra.lua
 	multiGCRALua string
+	//go:embed lua/grant.lua
+	grantLua string
 	//go:embed lua/gcra.lua
 	gcraLua string
 	//go:embed lua/tokenbucket.lua
@@ -85,6 +87,13 @@ var multiScript = func() script {
 // then writes them all or none.
 var multiGCRAScript = func() script {
 	src := prelude + multiGCRALua
+	sum := sha1.Sum([]byte(src))
+	return script{src: src, sha: hex.EncodeToString(sum[:])}
+}()
+
+// grantScript hands out up to n tokens of a fixed window (lease mode).
+var grantScript = func() script {
+	src := prelude + helpers + grantLua
 	sum := sha1.Sum([]byte(src))
 	return script{src: src, sha: hex.EncodeToString(sum[:])}
 }()
