@@ -95,10 +95,10 @@ var (
 type pool struct {
 	mu        sync.Mutex
 	limit     core.Limit
-	tokens    int64 // granted and unused, valid until expires
-	expires   int64 // local time (ns) the tokens' window ends
-	window    int64 // the window's start, in the script's microseconds
-	left      int64 // what Redis had left in the window at the last grant
+	tokens    int64         // granted and unused, valid until expires
+	expires   int64         // local time (ns) the tokens' window ends
+	window    int64         // the window's start, in the script's microseconds
+	left      int64         // what Redis had left in the window at the last grant
 	closeTill int64         // no grant before this (after a partial one)
 	inflight  chan struct{} // closed when the grant in flight is in; nil for none
 	// The request rate: count requests since since; rate is the last
