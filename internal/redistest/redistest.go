@@ -333,7 +333,7 @@ func startCluster() (*Cluster, error) {
 		s, err := start(dir, "--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus[0]),
 			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
 		if err != nil {
-			return nil, err
+			return c, err
 		}
 		c.Servers = append(c.Servers, s)
 		c.Addrs = append(c.Addrs, s.Addr)
@@ -343,10 +343,10 @@ func startCluster() (*Cluster, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("redistest: redis-cli --cluster create: %w\n%s", err, out)
+		return c, fmt.Errorf("redistest: redis-cli --cluster create: %w\n%s", err, out)
 	}
 	if err := c.waitReady(30 * time.Second); err != nil {
-		return nil, err
+		return c, err
 	}
 	return c, nil
 }

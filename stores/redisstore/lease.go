@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,13 +94,14 @@ var (
 
 // pool is a hot key's local tokens.
 type pool struct {
+	key       string // the key, copied
 	mu        sync.Mutex
 	limit     core.Limit
 	tokens    int64         // granted and unused, valid until expires
 	expires   int64         // local time (ns) the tokens' window ends
 	window    int64         // the window's start, in the script's microseconds
 	left      int64         // what Redis had left in the window at the last grant
-	closeTill int64         // no grant before this (after a partial one)
+	closeTill int64         // after a partial grant (the window spent): no grant before this; 0 otherwise
 	inflight  chan struct{} // closed when the grant in flight is in; nil for none
 	// The request rate: count requests since since; rate is the last
 	// PredictWindow's count.
@@ -192,8 +194,11 @@ func (l *Leased) Take(ctx context.Context, key string, lim core.Limit, cost int6
 		return l.takeLeased(ctx, key, v.(*pool), lim, fw, cost)
 	}
 	if l.hot(key) {
-		p := &pool{limit: fw, since: l.now()}
-		v, _ := l.pools.LoadOrStore(key, p)
+		// The key is copied: a caller may pass one that lives in a buffer
+		// it reuses (core.Limiter does), and the pool outlives the call.
+		k := strings.Clone(key)
+		p := &pool{key: k, limit: fw, since: l.now()}
+		v, _ := l.pools.LoadOrStore(k, p)
 		return l.takeLeased(ctx, key, v.(*pool), lim, fw, cost)
 	}
 	d, err := l.s.Take(ctx, key, fw, cost)
@@ -213,8 +218,11 @@ func (l *Leased) hot(key string) bool {
 		l.dropIdle(now)
 	}
 	n, ok := l.seen[key]
-	if !ok && len(l.seen) >= l.cfg.MaxTracked {
-		return false
+	if !ok {
+		if len(l.seen) >= l.cfg.MaxTracked {
+			return false
+		}
+		key = strings.Clone(key) // kept past the call: see Take
 	}
 	n++
 	l.seen[key] = n
@@ -257,6 +265,9 @@ func (l *Leased) takeLeased(ctx context.Context, key string, p *pool, lim, fw co
 		p.rate, p.count, p.since = p.count, 0, now
 	}
 	p.count++
+	if now >= p.expires {
+		p.closeTill = 0 // a new window: its quota is not spent
+	}
 	if cost > lim.Rate {
 		return l.verdict(lim, false, p, now, core.ReasonCostExceedsBurst), nil
 	}
@@ -267,11 +278,16 @@ func (l *Leased) takeLeased(ctx context.Context, key string, p *pool, lim, fw co
 		if p.tokens >= cost {
 			p.tokens -= cost
 			d := l.verdict(lim, true, p, now, core.ReasonOK)
-			l.maybeRefill(key, p, now)
+			l.maybeRefill(p, now)
 			return d, nil
 		}
-		if now < p.closeTill && now < p.expires {
-			// The window's quota is spent: deny without asking.
+		if now < p.expires && p.closeTill != 0 {
+			// The window's quota was spent at the last grant: deny without
+			// waiting, and after the close-wait ask again in the background
+			// (other instances may give tokens back).
+			if now >= p.closeTill && p.inflight == nil && !l.closed.Load() {
+				l.refill(p, max(l.need(p), cost))
+			}
 			return l.verdict(lim, false, p, now, core.ReasonLimited), nil
 		}
 		if ch := p.inflight; ch != nil {
@@ -303,7 +319,7 @@ func (l *Leased) takeLeased(ctx context.Context, key string, p *pool, lim, fw co
 		if p.limit == fw {
 			l.apply(p, g, want, now)
 		}
-		if p.tokens < cost && (now >= p.closeTill || now >= p.expires) {
+		if p.tokens < cost && (p.closeTill == 0 || now >= p.expires) {
 			// A grant that came back short without closing the window (a
 			// limit changed meanwhile): deny rather than ask again at once.
 			return l.verdict(lim, false, p, now, core.ReasonLimited), nil
@@ -322,19 +338,23 @@ func (l *Leased) need(p *pool) int64 {
 
 // maybeRefill starts an asynchronous grant when the pool is below half the
 // predicted need. p.mu is held.
-func (l *Leased) maybeRefill(key string, p *pool, now int64) {
+func (l *Leased) maybeRefill(p *pool, now int64) {
 	need := l.need(p)
 	if p.inflight != nil || p.tokens*2 >= need || now < p.closeTill || l.closed.Load() {
 		return
 	}
+	l.refill(p, need-p.tokens)
+}
+
+// refill asks for want tokens in the background. p.mu is held.
+func (l *Leased) refill(p *pool, want int64) {
 	ch := make(chan struct{})
 	p.inflight = ch
-	want := need - p.tokens
 	fw := p.limit
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		g, err := l.grant(l.ctx, key, fw, want)
+		g, err := l.grant(l.ctx, p.key, fw, want)
 		now := l.now()
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -363,6 +383,8 @@ func (l *Leased) apply(p *pool, g granted, want, now int64) {
 	p.tokens += g.n
 	if g.n < want {
 		p.closeTill = now + int64(l.cfg.CloseWaitWindow)
+	} else {
+		p.closeTill = 0
 	}
 }
 
