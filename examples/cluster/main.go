@@ -51,6 +51,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/internal/redistest"
 )
 
 // clients is how many X-Client values the load comes from.
@@ -104,12 +105,14 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	}
 	defer os.RemoveAll(dir) // deferred first, so it runs after every process has stopped
 
-	cluster, err := startCluster(ctx, dir)
+	// Three masters on free loopback ports, joined with redis-cli --cluster
+	// create; they die with this program.
+	cluster, err := redistest.LaunchCluster()
 	if err != nil {
 		return err
 	}
-	defer cluster.stop()
-	fmt.Fprintf(w, "redis cluster: %s (3 masters, cluster_state:ok), in %s\n", strings.Join(cluster.addrs, " "), dir)
+	defer cluster.Shutdown()
+	fmt.Fprintf(w, "redis cluster: %s (3 masters, cluster_state:ok)\n", strings.Join(cluster.Addrs, " "))
 
 	var apps []*instance
 	defer func() {
@@ -118,7 +121,7 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 		}
 	}()
 	for _, name := range []string{"chi", "gin"} {
-		in, err := startInstance(name, cluster.addrs)
+		in, err := startInstance(name, cluster.Addrs)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate-go/tollgate/internal/redistest"
 )
 
 // TestDeploymentAdmitsTheQuotaPerClient runs the whole deployment, a Redis
@@ -17,7 +19,7 @@ import (
 func TestDeploymentAdmitsTheQuotaPerClient(t *testing.T) {
 	for _, bin := range []string{"redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("%s is not on PATH, and this test needs a real Redis Cluster: %s", bin, installRedis)
+			t.Fatalf("%s is not on PATH, and this test needs a real Redis Cluster: %s", bin, redistest.Install)
 		}
 	}
 	balancers := []string{"go"}
