@@ -5,6 +5,10 @@
 #   make bench   tollgate beside its peers (bench/, six rounds): memory store,
 #                middleware, Redis, memory per key, accuracy; summarised with
 #                benchstat into docs/BENCHMARKS.md and docs/benchmarks.svg
+#   make distributed
+#                N instances sharing one limit through a local Redis, in
+#                consistent, batched and lease mode, under several traffic
+#                shapes; writes docs/DISTRIBUTED.md
 #   make bench-store, bench-adapters, bench-redis, bench-rules
 #                each module's own benchmarks (-count 6, for benchstat);
 #                bench-rules: 50 rules x 2 limits on memory, and one limit
@@ -18,7 +22,7 @@ MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p'
 GO_TEST_FLAGS ?= -race -count=1 -timeout=10m
 BENCH_COUNT ?= 6
 
-.PHONY: test fmt-check vet-test bench-smoke redis-tools bench bench-store bench-adapters bench-redis bench-rules
+.PHONY: test fmt-check vet-test bench-smoke redis-tools bench bench-store bench-adapters bench-redis bench-rules distributed
 
 test: fmt-check redis-tools vet-test bench-smoke
 
@@ -88,3 +92,6 @@ bench-rules: redis-tools
 		(cd stores/redisstore && GOWORK=off go test -run '^$$' -bench 'BenchmarkSeveralLimits' -benchmem -count 1 .) >> $$out/several.txt; \
 	done; \
 	cd bench && GOWORK=off go tool benchstat $$out/rules.txt $$out/several.txt; rm -r $$out
+
+distributed: redis-tools
+	cd bench && GOWORK=off go run ./cmd/distributed -out ../docs/DISTRIBUTED.md
