@@ -162,9 +162,10 @@ func newInstance(addr, prefix, mode string) (*instance, error) {
 	return in, nil
 }
 
-// runCase runs n instances of mode for one window of the limit under shape
-// s, demand the given multiple of the quota, and returns the figures.
-func runCase(ctx context.Context, addr string, s shape, mode string, n int, lim core.Limit, demand float64, senders int) (result, error) {
+// runCase runs n instances of mode under shape s, demand the given multiple
+// of the quota, for one window of the limit (after a warm-up window when
+// warm), and returns the measured window's figures.
+func runCase(ctx context.Context, addr string, s shape, mode string, n int, lim core.Limit, demand float64, senders int, warm bool) (result, error) {
 	prefix := fmt.Sprintf("dist:%d:%s:%s:%d:", time.Now().UnixNano(), s.name, mode, n)
 	var ins []*instance
 	defer func() {
@@ -179,12 +180,18 @@ func runCase(ctx context.Context, addr string, s shape, mode string, n int, lim 
 		}
 		ins = append(ins, in)
 	}
-	// Start at a window boundary (windows are aligned to Unix time), a
-	// little after it, and stop a little before its end: every request
-	// falls in one window.
+	// Two windows of the limit (windows are aligned to Unix time): a
+	// warm-up one, in which the same traffic makes the key hot and gives
+	// lease mode a rate to predict from, then the measured one, at steady
+	// load. Each phase starts a little after its window begins and stops a
+	// little before it ends, so every request falls in its window; only the
+	// measured window's requests are counted.
 	period := lim.Period
-	start := time.Now().Truncate(period).Add(period + period/50)
-	time.Sleep(time.Until(start))
+	first := time.Now().Truncate(period).Add(period + period/50)
+	start := first
+	if warm {
+		start = first.Add(period)
+	}
 	span := period * 9 / 10
 	total := demand * float64(lim.Rate) / span.Seconds() // requests per second, all instances
 	var admitted, decisions, demanded atomic.Int64
@@ -197,47 +204,60 @@ func runCase(ctx context.Context, addr string, s shape, mode string, n int, lim 
 			go func() {
 				defer wg.Done()
 				var mine []time.Duration
-				next := start
-				for {
-					now := time.Now()
-					t := float64(now.Sub(start)) / float64(span)
-					if t >= 1 {
-						break
-					}
-					r := s.rate(i, n, t) * total / float64(senders)
-					if r <= 0 {
-						next = now.Add(time.Millisecond)
-						time.Sleep(time.Millisecond)
-						continue
-					}
-					next = next.Add(time.Duration(float64(time.Second) / r))
-					if d := time.Until(next); d > 0 {
-						time.Sleep(d)
-					} else if -d > 50*time.Millisecond {
-						next = time.Now() // fell behind (a burst starting): do not catch up all at once
-					}
-					demanded.Add(1)
-					t0 := time.Now()
-					d, err := ins[i].store.Take(ctx, "tenant", lim, 1)
-					mine = append(mine, time.Since(t0))
-					if err != nil {
-						firstErr.CompareAndSwap(nil, err)
-						continue
-					}
-					decisions.Add(1)
-					if d.Allowed {
-						admitted.Add(1)
+				for phase := first; !phase.After(start); phase = phase.Add(period) {
+					measured := phase.Equal(start)
+					time.Sleep(time.Until(phase))
+					next := phase
+					for {
+						now := time.Now()
+						t := float64(now.Sub(phase)) / float64(span)
+						if t >= 1 {
+							break
+						}
+						r := s.rate(i, n, t) * total / float64(senders)
+						if r <= 0 {
+							next = now.Add(time.Millisecond)
+							time.Sleep(time.Millisecond)
+							continue
+						}
+						next = next.Add(time.Duration(float64(time.Second) / r))
+						if d := time.Until(next); d > 0 {
+							time.Sleep(d)
+						} else if -d > 50*time.Millisecond {
+							next = time.Now() // fell behind (a burst starting): do not catch up all at once
+						}
+						t0 := time.Now()
+						d, err := ins[i].store.Take(ctx, "tenant", lim, 1)
+						if !measured {
+							continue
+						}
+						demanded.Add(1)
+						mine = append(mine, time.Since(t0))
+						if err != nil {
+							firstErr.CompareAndSwap(nil, err)
+							continue
+						}
+						decisions.Add(1)
+						if d.Allowed {
+							admitted.Add(1)
+						}
 					}
 				}
 				lat[i*senders+g] = mine
 			}()
 		}
 	}
+	// The round trips of the measured window only.
+	time.Sleep(time.Until(start))
+	var before int64
+	for _, in := range ins {
+		before += in.hook.trips.Load()
+	}
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
 		return result{}, err
 	}
-	var trips int64
+	trips := -before
 	for _, in := range ins {
 		trips += in.hook.trips.Load()
 	}
@@ -318,7 +338,7 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	for _, s := range list {
 		for _, n := range ns {
 			for _, m := range modes {
-				r, err := runCase(ctx, srv.Addr, s, m, n, lim, demand, 4)
+				r, err := runCase(ctx, srv.Addr, s, m, n, lim, demand, 4, true)
 				if err != nil {
 					return fmt.Errorf("%s, %s, N=%d: %w", s.name, m, n, err)
 				}
@@ -334,7 +354,7 @@ func run(ctx context.Context, w io.Writer, cfg config) error {
 	protoLim := core.Limit{Rate: 200, Period: 10 * time.Second, Algorithm: core.FixedWindow}
 	if !cfg.quick {
 		for _, m := range modes {
-			r, err := runCase(ctx, srv.Addr, shapes[0], m, 2, protoLim, 240.0/200, 1)
+			r, err := runCase(ctx, srv.Addr, shapes[0], m, 2, protoLim, 240.0/200, 1, false)
 			if err != nil {
 				return fmt.Errorf("prototype case, %s: %w", m, err)
 			}
@@ -368,7 +388,7 @@ func report(cfg config, lim core.Limit, window time.Duration, demand float64, re
 	p("# Distributed limits: consistent, batched and lease mode\n\n")
 	p("Generated by `%s` (`make distributed`) on %s. Do not edit: run it again.\n\n", cmd, time.Now().UTC().Format("2006-01-02"))
 	p("Machine: %s, %d cores, %s, %s. One `redis-server` on a loopback port, started by the command; every instance has its own go-redis client and store, as separate processes would.\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(), redisVersion())
-	p("Each case: N instances send traffic of one shape at one global key limited to %d per %v (fixed window, so every mode meters the same quota), for 90%% of one window; demand is %.0f× the quota. Lease mode runs at its defaults (PredictWindow 1s, MinPrefetch 10, CloseWaitWindow 100ms, HotThreshold 10); batched at batch 64, 4 senders.\n\n", lim.Rate, window, demand)
+	p("Each case: N instances send traffic of one shape at one global key limited to %d per %v (fixed window, so every mode meters the same quota), for 90%% of one window, after a warm-up window of the same traffic (steady load: the key is hot and lease mode has a rate to predict from); demand is %.0f× the quota. Lease mode runs at its defaults (PredictWindow 1s, MinPrefetch 10, CloseWaitWindow 100ms, HotThreshold 10); batched at batch 64, 4 senders.\n\n", lim.Rate, window, demand)
 	p("- **admitted**: requests admitted in the window, against the quota. Over-admission must be 0.\n- **under**: the share of the quota not admitted though demand exceeded it.\n- **RT/decision**: Redis round trips (a command alone, or a pipeline) per decision.\n- **p50, p99**: the latency of one decision, as the caller sees it.\n\n")
 	var overall []result
 	overall = append(overall, results...)
@@ -407,7 +427,7 @@ func report(cfg config, lim core.Limit, window time.Duration, demand float64, re
 	ratio := tp["batched"] / tp["INCR"]
 	p("| batching: ≥ 1.5× a bare INCR loop's decisions/s, 64 callers | %.0f/s against %.0f/s: %.2f× | %s |\n\n", tp["batched"], tp["INCR"], ratio, mark(ratio >= 1.5))
 	if len(proto) > 0 {
-		p("## The prototype's example: two proxies, 20/s for 10 s, 120 requests each\n\nA quota of 200 per 10 s window; each of two instances sends 120 requests spread over it (240 in all).\n\n| mode | admitted of 200 |\n|---|---:|\n")
+		p("## The prototype's example: two proxies, 20/s for 10 s, 120 requests each\n\nA quota of 200 per 10 s window; each of two instances sends 120 requests spread over it (240 in all), from a standing start (no warm-up).\n\n| mode | admitted of 200 |\n|---|---:|\n")
 		for _, r := range proto {
 			p("| %s | %d |\n", r.mode, r.admitted)
 		}
