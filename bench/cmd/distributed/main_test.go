@@ -28,7 +28,7 @@ func TestQuickRun(t *testing.T) {
 		"| even | 2 | consistent | 2000 / 2000 |",
 		"| even | 2 | lease |",
 		"| skewed 90/10 | 2 | batched |",
-		"## Throughput from 64 callers",
+		"## Throughput (one instance)",
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("report lacks %q:\n%s", want, doc)
