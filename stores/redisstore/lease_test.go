@@ -374,3 +374,43 @@ func TestLeaseCopiesKeys(t *testing.T) {
 		}
 	}
 }
+
+// An instance that crashes (never Closes) loses at most its pool: the
+// others go on, and together they admit at most the quota and at least the
+// quota less what the crashed pool held.
+func TestLeaseCrashedInstanceLosesItsPool(t *testing.T) {
+	srv := redistest.Shared(t)
+	clock := core.NewManualClock(time.Date(2030, 1, 1, 1, 0, 0, 0, time.UTC))
+	prefix := uniquePrefix(t)
+	mk := func() *redisstore.Leased {
+		c := srv.Client(t, &redis.Options{ContextTimeoutEnabled: true})
+		l, err := redisstore.NewLeased(newStore(t, c, redisstore.WithPrefix(prefix), redisstore.WithClock(clock)), redisstore.LeaseConfig{HotThreshold: 1, MinPrefetch: 25})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	lim := core.Limit{Rate: 100, Period: time.Hour}
+	crashed, survivor := mk(), mk()
+	defer survivor.Close()
+	admitted := 0
+	for i := 0; i < 5; i++ { // takes a grant of 25, uses 5, then dies holding 20
+		if d, err := crashed.Take(context.Background(), "k", lim, 1); err != nil || !d.Allowed {
+			t.Fatalf("take %d: %+v, %v", i, d, err)
+		}
+		admitted++
+	}
+	for i := 0; i < 300; i++ {
+		d, err := survivor.Take(context.Background(), "k", lim, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Allowed {
+			admitted++
+		}
+	}
+	if admitted > 100 || admitted < 100-20 {
+		t.Fatalf("admitted %d with a crashed instance holding up to 20 tokens: want 80 to 100", admitted)
+	}
+	t.Logf("admitted %d of 100; the crashed instance's pool held the rest", admitted)
+}
