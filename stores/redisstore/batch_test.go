@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -103,32 +102,11 @@ func TestBatchingUnderConcurrencyIsExact(t *testing.T) {
 			opts := append([]redisstore.Option{redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(5 * time.Second), redisstore.WithBatching(64, 0), redisstore.WithBatchSenders(2)}, tt.opts...)
 			s := newStore(t, tt.client(t, &c), opts...)
 			l := core.Limit{Rate: 1000, Period: 24 * time.Hour}
-			var admitted atomic.Int64
-			var wg sync.WaitGroup
-			errs := make(chan error, 64)
-			for w := 0; w < 64; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := 0; i < 30; i++ {
-						d, err := s.Take(context.Background(), "one-key", l, 1)
-						if err != nil {
-							errs <- err
-							return
-						}
-						if d.Allowed {
-							admitted.Add(1)
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Fatal(err)
-			}
-			if admitted.Load() != 1000 {
-				t.Fatalf("%d admitted of 1,920 calls, want exactly 1,000", admitted.Load())
+			admitted := hammer(t, 64, 30, func(int) (core.Decision, error) {
+				return s.Take(context.Background(), "one-key", l, 1)
+			})
+			if admitted != 1000 {
+				t.Fatalf("%d admitted of 1,920 calls, want exactly 1,000", admitted)
 			}
 			if c.pipes.Load() == 0 || c.largest.Load() < 2 {
 				t.Fatalf("%d pipelines, the largest of %d commands: the calls were not batched", c.pipes.Load(), c.largest.Load())

@@ -83,46 +83,24 @@ func TestLeaseNeverOverAdmits(t *testing.T) {
 			clock := core.NewManualClock(time.Date(2030, 1, 1, 1, 0, 0, 0, time.UTC))
 			ins := instances(t, 4, func() redis.UniversalClient { return tt.client(t) }, clock, uniquePrefix(t), redisstore.LeaseConfig{MinPrefetch: 20}, tt.opts...)
 			quota := core.Limit{Rate: 1000, Period: time.Hour}
-			var admitted, decisions atomic.Int64
-			var wg sync.WaitGroup
-			errs := make(chan error, 64)
-			for i, in := range ins {
-				for g := 0; g < 16; g++ {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for r := 0; r < 100; r++ {
-							d, err := in.Take(context.Background(), "tenant", quota, 1)
-							if err != nil {
-								errs <- fmt.Errorf("instance %d: %w", i, err)
-								return
-							}
-							decisions.Add(1)
-							if d.Allowed {
-								admitted.Add(1)
-							}
-						}
-					}()
-				}
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Fatal(err)
-			}
+			// 16 goroutines per instance, 100 decisions each.
+			admitted := hammer(t, 64, 100, func(w int) (core.Decision, error) {
+				return ins[w%4].Take(context.Background(), "tenant", quota, 1)
+			})
+			decisions := int64(64 * 100)
 			grants := int64(0)
 			for _, in := range ins {
 				grants += in.Grants()
 			}
-			t.Logf("admitted %d of quota %d in %d decisions, with %d grants", admitted.Load(), quota.Rate, decisions.Load(), grants)
-			if admitted.Load() > quota.Rate {
-				t.Fatalf("admitted %d, over the quota %d", admitted.Load(), quota.Rate)
+			t.Logf("admitted %d of quota %d in %d decisions, with %d grants", admitted, quota.Rate, decisions, grants)
+			if admitted > quota.Rate {
+				t.Fatalf("admitted %d, over the quota %d", admitted, quota.Rate)
 			}
-			if admitted.Load() < quota.Rate*95/100 {
-				t.Errorf("admitted %d of %d: more than 5%% under", admitted.Load(), quota.Rate)
+			if admitted < quota.Rate*95/100 {
+				t.Errorf("admitted %d of %d: more than 5%% under", admitted, quota.Rate)
 			}
-			if grants*10 > decisions.Load() {
-				t.Errorf("%d grants for %d decisions: want at least 10 decisions per round trip", grants, decisions.Load())
+			if grants*10 > decisions {
+				t.Errorf("%d grants for %d decisions: want at least 10 decisions per round trip", grants, decisions)
 			}
 		})
 	}

@@ -2,16 +2,7 @@
 -- window and the count admitted in it.
 local period = tonumber(ARGV[4])
 local rate = tonumber(ARGV[5])
-local start, count = 0, 0
-local v = field('f')
-if v then
-  local a, b = string.match(v, '^f(%-?%d+):(%-?%d+)$')
-  if a then start, count = tonumber(a), tonumber(b) end
-end
-
-local w = fdiv(now, period) * period
-if start < w then count = 0 elseif start > w then w = start end
-local untl = w + period - now
+local w, count, untl = window(period)
 local function reset(c) if c == 0 then return 0 end return untl end
 
 if cost > rate then return {2, rate - count, reset(count), 0} end

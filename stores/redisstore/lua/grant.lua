@@ -9,15 +9,7 @@
 -- window's.
 local period = tonumber(ARGV[4])
 local rate = tonumber(ARGV[5])
-local start, count = 0, 0
-local v = field('f')
-if v then
-  local a, b = string.match(v, '^f(%-?%d+):(%-?%d+)$')
-  if a then start, count = tonumber(a), tonumber(b) end
-end
-local w = fdiv(now, period) * period
-if start < w then count = 0 elseif start > w then w = start end
-local untl = w + period - now
+local w, count, untl = window(period)
 if ARGV[6] ~= '' then
   local back, from = tonumber(ARGV[6]), tonumber(ARGV[7])
   if from ~= w or count == 0 then return {0, untl, w, rate - count} end

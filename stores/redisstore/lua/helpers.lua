@@ -21,3 +21,19 @@ local function field(tag)
   if type(v) ~= 'string' or string.sub(v, 1, 1) ~= tag then return nil end
   return v
 end
+
+-- window reads a fixed window's state (fixedwindow.lua, grant.lua): 'f',
+-- the start of the window and its count. It returns the window now is in
+-- (or the later one recorded, if the clock stepped back), its count, and
+-- the microseconds until it ends.
+local function window(period)
+  local start, count = 0, 0
+  local v = field('f')
+  if v then
+    local a, b = string.match(v, '^f(%-?%d+):(%-?%d+)$')
+    if a then start, count = tonumber(a), tonumber(b) end
+  end
+  local w = fdiv(now, period) * period
+  if start < w then count = 0 elseif start > w then w = start end
+  return w, count, w + period - now
+end
