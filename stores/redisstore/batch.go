@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate-go/tollgate/core"
 )
 
 // Batching defaults: see WithBatching.
@@ -21,8 +23,9 @@ const (
 // calls that arrive while every sender is busy queue, and the next free
 // sender takes up to maxBatch of them (after waiting up to maxWait for more,
 // 0 for not at all) and sends them as one pipeline of EVALSHA commands, which
-// a Cluster client splits per node. Every decision stays exact: each is its
-// own script run. Each caller keeps its own deadline, and a caller that gives
+// a Cluster client splits per node; on a single server the batch's GCRA
+// decisions share one script call. Every decision stays exact: each is
+// decided alone, in order. Each caller keeps its own deadline, and a caller that gives
 // up (its context done) before its batch is sent is left out of it, so it
 // counts nothing and fails no one else.
 //
@@ -56,7 +59,8 @@ func WithBatchSenders(n int) Option {
 
 // batcher gathers script calls and sends them in pipelines.
 type batcher struct {
-	s     *Store
+	s       *Store
+	combine bool // GCRA decisions of a batch go in one script call (a single server)
 	queue chan *pending
 	max   int
 	wait  time.Duration
@@ -78,6 +82,10 @@ type pending struct {
 
 func newBatcher(s *Store, max, senders int, wait time.Duration) *batcher {
 	b := &batcher{s: s, queue: make(chan *pending), max: max, wait: wait, stop: make(chan struct{})}
+	// On a single server (or a Sentinel failover client, one master) every
+	// key of a batch is on the node, so its GCRA decisions can share one
+	// script call; a Cluster or Ring spreads keys over nodes.
+	_, b.combine = s.client.(*redis.Client)
 	for i := 0; i < senders; i++ {
 		b.wg.Add(1)
 		go b.sender()
@@ -186,13 +194,56 @@ func (b *batcher) send(batch []*pending) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	// GCRA decisions (the default algorithm, alone on their key) share one
+	// script call where they can; the rest go as they are, in the same
+	// pipeline.
+	var gcra []*pending
+	rest := live
+	if b.combine {
+		rest = nil
+		for _, p := range live {
+			if p.sc == &scripts[core.GCRA] {
+				gcra = append(gcra, p)
+			} else {
+				rest = append(rest, p)
+			}
+		}
+		if len(gcra) < 2 {
+			gcra, rest = nil, live
+		}
+	}
 	pipe := b.s.client.Pipeline()
-	for _, p := range live {
+	var combined *redis.Cmd
+	var combinedArgs []any
+	if gcra != nil {
+		combinedArgs = gcraBatchArgs(gcra)
+		combined = redis.NewCmd(ctx, combinedArgs...)
+		_ = pipe.Process(ctx, noRetry{combined})
+	}
+	for _, p := range rest {
 		p.cmd = redis.NewCmd(ctx, p.args...)
 		_ = pipe.Process(ctx, noRetry{p.cmd})
 	}
 	_, _ = pipe.Exec(ctx) // each command carries its own error
-	for _, p := range live {
+	if combined != nil {
+		err := combined.Err()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			combined, err = b.s.run(ctx, &batchGCRAScript, combinedArgs)
+		}
+		var vals []any
+		if err == nil {
+			if vals, err = combined.Slice(); err == nil && len(vals) != 4*len(gcra) {
+				err = fmt.Errorf("redisstore: unexpected batch reply of %d values for %d decisions", len(vals), len(gcra))
+			}
+		}
+		for i, p := range gcra {
+			if err == nil {
+				p.cmd = redis.NewCmdResult(vals[4*i:4*i+4], nil)
+			}
+			p.done <- err
+		}
+	}
+	for _, p := range rest {
 		err := p.cmd.Err()
 		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 			// Redis lost the script: this call again, with EVAL.
@@ -200,6 +251,21 @@ func (b *batcher) send(batch []*pending) {
 		}
 		p.done <- err
 	}
+}
+
+// gcraBatchArgs is the EVALSHA of batchGCRAScript for GCRA calls, each
+// made by eval as "evalsha", sha, "1", key, now, cost, grace, t, burst.
+func gcraBatchArgs(calls []*pending) []any {
+	args := make([]any, 0, 3+len(calls)+4+4*len(calls))
+	args = append(args, "evalsha", batchGCRAScript.sha, len(calls))
+	for _, p := range calls {
+		args = append(args, p.args[3])
+	}
+	args = append(args, "", 0, calls[0].args[6], len(calls))
+	for _, p := range calls {
+		args = append(args, p.args[4], p.args[5], p.args[7], p.args[8])
+	}
+	return args
 }
 
 // close stops the senders; calls not yet taken fail with errStopped.

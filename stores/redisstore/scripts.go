@@ -28,6 +28,8 @@ var (
 	multiGCRALua string
 	//go:embed lua/grant.lua
 	grantLua string
+	//go:embed lua/batchgcra.lua
+	batchGCRALua string
 	//go:embed lua/gcra.lua
 	gcraLua string
 	//go:embed lua/tokenbucket.lua
@@ -87,6 +89,16 @@ var multiScript = func() script {
 // then writes them all or none.
 var multiGCRAScript = func() script {
 	src := prelude + multiGCRALua
+	sum := sha1.Sum([]byte(src))
+	return script{src: src, sha: hex.EncodeToString(sum[:])}
+}()
+
+// batchGCRAScript runs the independent GCRA decisions of a batch in one
+// call (batch.go): gcra.lua made a function, called once per decision. Its
+// head stands in for the prelude: now and grace, which the function reads.
+var batchGCRAScript = func() script {
+	src := "local now\nlocal grace = tonumber(ARGV[3])\n" +
+		"local function alg0(redis, key, cost, ARGV)\n" + gcraLua + "\nend\n" + batchGCRALua
 	sum := sha1.Sum([]byte(src))
 	return script{src: src, sha: hex.EncodeToString(sum[:])}
 }()
