@@ -61,12 +61,12 @@ func WithBatchSenders(n int) Option {
 type batcher struct {
 	s       *Store
 	combine bool // GCRA decisions of a batch go in one script call (a single server)
-	queue chan *pending
-	max   int
-	wait  time.Duration
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	once  sync.Once
+	queue   chan *pending
+	max     int
+	wait    time.Duration
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 // pending is one call in a batch. done receives the call's error once its
