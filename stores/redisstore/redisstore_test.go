@@ -225,32 +225,9 @@ func TestNoScriptStormStillExact(t *testing.T) {
 			}
 		}
 	}()
-	var admitted atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for g := 0; g < 16; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 60; i++ {
-				d, err := s.Take(ctx, "storm", core.PerHour(300), 1)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if d.Allowed {
-					admitted.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(stop)
-	close(errs)
-	for err := range errs {
-		t.Fatalf("Take during the storm: %v", err)
-	}
-	if n := admitted.Load(); n != 300 {
+	defer close(stop)
+	n := hammer(t, 16, 60, func(int) (core.Decision, error) { return s.Take(ctx, "storm", core.PerHour(300), 1) })
+	if n != 300 {
 		t.Fatalf("admitted %d of 960 during %d flushes, want exactly 300", n, flushes.Load())
 	}
 	if stats := commandStats(t, client); stats["eval"] == 0 {
