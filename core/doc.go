@@ -33,8 +33,11 @@
 //     every Period/Rate. It is the leaky bucket used as a meter, so there is
 //     no separate leaky bucket.
 //   - TokenBucket: Burst tokens refilled continuously at Rate per Period. It
-//     admits exactly what GCRA admits (same meter, other representation),
-//     with an exact refill; offered because many users think in tokens.
+//     is the same meter as GCRA in another representation, with an exact
+//     refill; offered because many users think in tokens. It admits exactly
+//     what GCRA admits when Period is a whole multiple of Rate nanoseconds;
+//     otherwise GCRA rounds its emission interval (Period/Rate) up to a whole
+//     nanosecond and so can admit a hair less over long runs.
 //   - FixedWindow: Rate per window of Period, windows aligned to the Unix
 //     epoch. Cheapest to explain; allows 2×Rate across a boundary.
 //   - SlidingWindowCounter: the previous window's count weighted by its
@@ -85,10 +88,21 @@
 //
 // # Failure
 //
-// A Limiter's failure policy decides when its store errs: FailOpen (default;
-// admit uncounted), FailClosed (deny; HTTP adapters answer 503), or a
-// fallback store with the limit divided among instances. Invalid input (an
-// empty key, a negative cost) is never admitted by any policy.
+// A Limiter's failure policy decides when its store errs, and by default it
+// never switches the limit off. Over a RemoteStore (Redis) the default is to
+// fall back to the store's local memory store, holding this instance's share
+// of the limit (WithInstances: the rate and burst divided by the number of
+// instances sharing the quota, 1 if not given); the hook marks those
+// decisions (Event.Fallback) and the failover callback reports each switch
+// and the way back. While the remote store cannot decide, each instance
+// admits at most its share per window, so n instances admit about the quota
+// (with WithInstances(n)) on top of what the remote store had counted in the
+// window before it failed. Over any other store the default is FailClosed
+// (deny; HTTP adapters answer 503). FailOpen (admit uncounted) is available,
+// by name only. A caller whose context is done when the store fails (it
+// closed its connection, reset its stream) is refused under every policy,
+// and invalid input (an empty key, a negative cost) is never admitted by any
+// policy.
 //
 // # Several limits, penalty box, shadow
 //

@@ -19,9 +19,11 @@ const (
 	// used as a meter, so tollgate has no separate leaky bucket.
 	GCRA Algorithm = iota
 	// TokenBucket keeps a bucket of Burst tokens refilled continuously at
-	// Rate per Period. It admits exactly what GCRA admits for the same Limit;
-	// it is offered for users who think in tokens, and computes its refill
-	// exactly rather than from a rounded emission interval.
+	// Rate per Period. For the same Limit it admits exactly what GCRA admits
+	// when Period is a whole multiple of Rate nanoseconds (GCRA rounds its
+	// emission interval Period/Rate up to a whole nanosecond; otherwise the
+	// token bucket can admit a hair more over long runs). It is offered for
+	// users who think in tokens, and computes its refill exactly.
 	TokenBucket
 	// FixedWindow counts requests in windows of Period aligned to the Unix
 	// epoch and admits Rate per window. Cheap and easy to explain, but a

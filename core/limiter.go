@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,17 +13,26 @@ import (
 )
 
 // FailurePolicy says what a Limiter does when its store returns an error.
+//
+// The default is never "unlimited": over a RemoteStore (one that decides
+// outside the process, such as Redis) a Limiter falls back to the store's
+// local store, holding this instance's share of the limit (FailBack, see
+// WithInstances); over any other store it fails closed. Admitting
+// everything while the store is down (FailOpen) must be asked for by name.
 type FailurePolicy uint8
 
 const (
-	// FailOpen admits the request uncounted (ReasonFailOpen). It is the
-	// default: a rate limiter whose store is down should not take the
-	// service down with it.
+	// FailOpen admits the request uncounted (ReasonFailOpen). It is only
+	// ever chosen by name (WithFailOpen): while the store fails, the limit
+	// is off, so a flood that makes the store slow switches its own limit
+	// off.
 	FailOpen FailurePolicy = iota
 	// FailClosed denies the request (ReasonFailClosed, RetryAfter 1s); HTTP
-	// adapters answer 503.
+	// adapters answer 503. The default over a store that is not a
+	// RemoteStore.
 	FailClosed
-	// FailBack decides with a fallback store (set by WithFallback).
+	// FailBack decides with a fallback store: the one set by WithFallback,
+	// or by default a RemoteStore's LocalStore.
 	FailBack
 )
 
@@ -45,6 +56,18 @@ const FailClosedRetryAfter = time.Second
 // failed store (errors.Is(err, ErrStore)) from invalid input.
 var ErrStore = errors.New("tollgate: store failed")
 
+// RemoteStore is a Store that decides outside the process (a Redis server,
+// a cluster) and so can fail to decide while the process is well. LocalStore
+// returns a store in process memory that decides in its place: a Limiter
+// over a RemoteStore falls back to it by default, with its limit divided by
+// the instance count (WithInstances), so that the limit holds while the
+// remote store cannot decide. The RemoteStore owns the local store and
+// closes it in Close.
+type RemoteStore interface {
+	Store
+	LocalStore() Store
+}
+
 // Event describes one decision, for the hook set with WithHook.
 type Event struct {
 	// Policy is the limiter's name.
@@ -58,7 +81,8 @@ type Event struct {
 	// Err is the store's error, if it failed (the decision then follows the
 	// failure policy), or the input error.
 	Err error
-	// Fallback is true when the fallback store decided.
+	// Fallback is true when the fallback store decided (the store failed and
+	// the limiter's policy is FailBack).
 	Fallback bool
 	// Latency is how long the store took.
 	Latency time.Duration
@@ -79,7 +103,7 @@ type Limiter struct {
 	fallback Store
 	fbLimit  Limit
 	hook     func(context.Context, Event)
-	onSwitch func(failing bool, err error)
+	onSwitch *notifier
 	shadow   bool // WithShadow: denials are admitted as ReasonShadow
 	// With onSwitch set, switches counts the switches to and from the
 	// failure policy, so its low bit says the limiter is failing. A call
@@ -94,6 +118,7 @@ type config struct {
 	prefix    *string
 	cost      int64
 	policy    FailurePolicy
+	policySet bool // a policy was named; otherwise the default applies
 	fallback  Store
 	instances int
 	hook      func(context.Context, Event)
@@ -126,8 +151,11 @@ func WithName(name string) Option {
 	})
 }
 
-// WithPrefix sets the prefix put before every key in the store. Default: the
-// name followed by ':', so limiters with different names never share state.
+// WithPrefix sets the prefix put before every key in the store, used as
+// given: two limiters with the same prefix share their keys' state. Default:
+// the name's length, ':', the name and ':' ("5:login:" for "login"), so
+// limiters with different names never share state, whatever the names and
+// keys hold (a name may contain ':'; the length says where it ends).
 func WithPrefix(prefix string) Option {
 	return optionFunc(func(c *config) error {
 		if len(prefix) >= MaxKeyLen {
@@ -149,9 +177,12 @@ func WithCost(n int64) Option {
 	})
 }
 
-// WithFailOpen admits requests when the store fails. This is the default.
+// WithFailOpen admits requests, uncounted, while the store fails. The limit
+// is then off: a store made slow or unreachable (by a flood, a partition,
+// a saturated host) stops limiting exactly when limiting matters. Choose it
+// only where admitting everything costs less than refusing anything.
 func WithFailOpen() Option {
-	return optionFunc(func(c *config) error { c.policy = FailOpen; return nil })
+	return optionFunc(func(c *config) error { c.policy, c.policySet = FailOpen, true; return nil })
 }
 
 // WithShadow puts the limiter in shadow mode: it decides and counts as it
@@ -166,7 +197,23 @@ func WithShadow() Option {
 
 // WithFailClosed denies requests when the store fails.
 func WithFailClosed() Option {
-	return optionFunc(func(c *config) error { c.policy = FailClosed; return nil })
+	return optionFunc(func(c *config) error { c.policy, c.policySet = FailClosed, true; return nil })
+}
+
+// WithInstances says how many processes share the store's quota, so that a
+// fallback (the default over a RemoteStore, or WithFallback's) holds this
+// instance's share: the limit's rate and burst divided by n, each at least
+// 1. While the store cannot decide, n instances together then admit about
+// the quota per window, not n times it. Default 1: each instance alone
+// admits up to the whole quota while the remote store is down.
+func WithInstances(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("tollgate: instances %d: must be at least 1", n)
+		}
+		c.instances = n
+		return nil
+	})
 }
 
 // WithFallback decides with store when the primary store fails, typically a
@@ -183,13 +230,17 @@ func WithFallback(store Store, instances int) Option {
 		if instances < 1 {
 			return fmt.Errorf("tollgate: fallback instances %d: must be at least 1", instances)
 		}
-		c.policy, c.fallback, c.instances = FailBack, store, instances
+		c.policy, c.policySet, c.fallback, c.instances = FailBack, true, store, instances
 		return nil
 	})
 }
 
 // WithHook calls fn after every decision, on the caller's goroutine. fn must
-// be fast and must not retain ev beyond the call.
+// be fast and must not retain ev beyond the call: the request waits for it
+// (a hook that blocks holds up the requests that call it, and only those).
+// A hook that panics does not take the request down: the panic is
+// recovered, the decision stands, and the first such panic is logged with
+// slog.Default.
 func WithHook(fn func(ctx context.Context, ev Event)) Option {
 	return optionFunc(func(c *config) error {
 		if fn == nil {
@@ -204,11 +255,13 @@ func WithHook(fn func(ctx context.Context, ev Event)) Option {
 // limiter switches to its failure policy (the fallback store, fail open or
 // fail closed), with the error that made it switch; and again, with failing
 // false and a nil error, on the first decision the store makes after that.
-// It is called once per switch, on the goroutine of the request that saw it,
-// and must be fast. Only a call that began after the last switch can switch
-// again, so answers already on their way when the store failed (or came back)
-// do not make the hook flap. Invalid input (an empty key) is not a store
-// failure.
+// It is called once per switch, in order, on a goroutine of the limiter's
+// (started for the switch, gone when fn returns), never on a request's: a
+// callback that blocks delays only later callbacks, and one that panics is
+// recovered (and logged once with slog.Default). Only a call that began after
+// the last switch can switch again, so answers already on their way when the
+// store failed (or came back) do not make the hook flap. Invalid input (an
+// empty key) and a caller that went away are not store failures.
 func WithFailoverHook(fn func(failing bool, err error)) Option {
 	return optionFunc(func(c *config) error {
 		if fn == nil {
@@ -242,7 +295,7 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 			return nil, err
 		}
 	}
-	c := config{name: limit.String(), cost: 1}
+	c := config{name: limit.String(), cost: 1, instances: 1}
 	for _, o := range opts {
 		if err := o.apply(&c); err != nil {
 			return nil, err
@@ -251,17 +304,38 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 	if c.cost > limit.EffectiveBurst() {
 		return nil, fmt.Errorf("tollgate: cost %d: larger than the burst %d, so every request would be denied", c.cost, limit.EffectiveBurst())
 	}
-	l := &Limiter{store: store, limit: limit, name: c.name, prefix: c.name + ":", cost: c.cost, policy: c.policy, hook: c.hook, onSwitch: c.onSwitch, shadow: c.shadow}
+	if !c.policySet {
+		// Never unlimited by accident: a remote store's own local store,
+		// or closed.
+		c.policy = FailClosed
+		if rs, ok := store.(RemoteStore); ok {
+			if local := rs.LocalStore(); local != nil {
+				c.policy, c.fallback = FailBack, local
+			}
+		}
+	}
+	l := &Limiter{store: store, limit: limit, name: c.name, prefix: DefaultPrefix(c.name), cost: c.cost, policy: c.policy, hook: c.hook, shadow: c.shadow}
+	if c.onSwitch != nil {
+		l.onSwitch = &notifier{fn: c.onSwitch}
+	}
 	if c.prefix != nil {
 		l.prefix = *c.prefix
 	}
 	l.prefixed, _ = store.(PrefixTaker)
 	l.direct = l.prefixed != nil && l.prefix != "" && l.hook == nil && l.onSwitch == nil && !l.shadow
-	if c.fallback != nil {
+	if c.policy == FailBack {
 		l.fallback = c.fallback
 		l.fbLimit = divideLimit(limit, int64(c.instances))
 	}
 	return l, nil
+}
+
+// DefaultPrefix is the prefix a Limiter named name puts before its keys
+// unless WithPrefix says otherwise: the name's length in decimal, ':', the
+// name, ':'. The length makes the join unambiguous: no two distinct (name,
+// key) pairs give one stored key, whatever bytes either holds.
+func DefaultPrefix(name string) string {
+	return strconv.Itoa(len(name)) + ":" + name + ":"
 }
 
 // keyBufs holds the buffers prefixed keys are built in; buffers that grew
@@ -301,16 +375,22 @@ func (l *Limiter) Limit() Limit { return l.limit }
 // Policy returns the limiter's failure policy.
 func (l *Limiter) Policy() FailurePolicy { return l.policy }
 
+// Prefix returns the prefix the limiter puts before its keys in the store.
+func (l *Limiter) Prefix() string { return l.prefix }
+
 // Take charges the limiter's cost (default 1) to key.
 func (l *Limiter) Take(ctx context.Context, key string) (d Decision, err error) {
 	if l.direct && key != "" {
 		// The common case in one call: a store taking the key in two
 		// parts, no hooks. Anything but a decision goes the long way.
 		// (Named results: the decision is written in place, not copied.)
-		if d, err = l.prefixed.TakePrefixed(ctx, l.prefix, key, l.limit, l.cost); err == nil {
-			d.Policy = l.name
-			return
+		if d, err = l.prefixed.TakePrefixed(ctx, l.prefix, key, l.limit, l.cost); err != nil {
+			// No hooks, no shadow, no failover callback: the policy alone.
+			// (The store is not asked twice.)
+			d, err, _ = l.failed(ctx, l.prefix+key, l.cost, err, 0)
 		}
+		d.Policy = l.name
+		return
 	}
 	return l.TakeN(ctx, key, l.cost)
 }
@@ -337,9 +417,24 @@ func (l *Limiter) TakeN(ctx context.Context, key string, cost int64) (Decision, 
 	d.Policy = l.name
 	l.shade(&d)
 	if l.hook != nil {
-		l.hook(ctx, Event{Policy: l.name, Key: key, Cost: cost, Decision: d, Err: err, Fallback: fb, Latency: time.Since(start)})
+		l.callHook(ctx, Event{Policy: l.name, Key: key, Cost: cost, Decision: d, Err: err, Fallback: fb, Latency: time.Since(start)})
 	}
 	return d, err
+}
+
+// hookPanicked is set by the first hook panic, which is logged; later ones
+// are recovered silently.
+var hookPanicked atomic.Bool
+
+// callHook calls the limiter's hook, recovering a panic: a broken hook must
+// not take the request (or the server) down.
+func (l *Limiter) callHook(ctx context.Context, ev Event) {
+	defer func() {
+		if v := recover(); v != nil && hookPanicked.CompareAndSwap(false, true) {
+			slog.Default().Error("tollgate: a decision hook panicked; the decision stands (later panics are not logged)", "policy", l.name, "panic", fmt.Sprint(v))
+		}
+	}()
+	l.hook(ctx, ev)
 }
 
 func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decision, err error, fallback bool) {
@@ -385,12 +480,27 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 			return d, nil, false
 		}
 	}
-	if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidCost) {
+	return l.failed(ctx, full, cost, err, epoch)
+}
+
+// failed decides, by the limiter's failure policy, a take of cost on the
+// prefixed key full that the store could not decide (err), in a call begun
+// at epoch.
+func (l *Limiter) failed(ctx context.Context, full string, cost int64, err error, epoch uint64) (Decision, error, bool) {
+	if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidCost) || errors.Is(err, ErrInvalidTakes) {
 		return Decision{Reason: ReasonInvalid, Limit: l.limit}, err, false
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		// The caller went away (a closed connection, a reset stream) while
+		// the store was deciding. Its answer no longer matters, so it is
+		// refused: a caller that leaves must never be admitted uncounted,
+		// nor decided by a fallback that has not seen its peers. This says
+		// nothing about the store, so it is no switch.
+		return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: FailClosedRetryAfter}, fmt.Errorf("%w: the caller went away (%w): %w", ErrStore, cerr, err), false
 	}
 	err = fmt.Errorf("%w: %w", ErrStore, err)
 	if l.onSwitch != nil && epoch&1 == 0 && l.switches.CompareAndSwap(epoch, epoch+1) {
-		l.onSwitch(true, err)
+		l.onSwitch.post(true, err)
 	}
 	switch l.policy {
 	case FailClosed:
@@ -411,6 +521,68 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 // its way when the store failed says nothing about the store now.
 func (l *Limiter) recovered(epoch uint64) {
 	if l.onSwitch != nil && epoch&1 == 1 && l.switches.CompareAndSwap(epoch, epoch+1) {
-		l.onSwitch(false, nil)
+		l.onSwitch.post(false, nil)
 	}
+}
+
+// notifier calls a failover callback off the requests' goroutines, one call
+// at a time and in the order of the switches. Its goroutine runs only while
+// calls are queued, so an idle limiter holds none.
+type notifier struct {
+	fn func(failing bool, err error)
+
+	mu      sync.Mutex // guards queue and running
+	queue   []switchEvent
+	running bool
+}
+
+type switchEvent struct {
+	failing bool
+	err     error
+}
+
+// maxQueuedSwitches bounds the switches waiting for a blocked callback; the
+// oldest are dropped past it (switches alternate, so the newest say where
+// the limiter stands).
+const maxQueuedSwitches = 64
+
+func (n *notifier) post(failing bool, err error) {
+	n.mu.Lock()
+	if len(n.queue) >= maxQueuedSwitches {
+		n.queue = append(n.queue[:0], n.queue[2:]...)
+	}
+	n.queue = append(n.queue, switchEvent{failing, err})
+	start := !n.running
+	n.running = true
+	n.mu.Unlock()
+	if start {
+		go n.run()
+	}
+}
+
+func (n *notifier) run() {
+	for {
+		n.mu.Lock()
+		if len(n.queue) == 0 {
+			n.running = false
+			n.mu.Unlock()
+			return
+		}
+		ev := n.queue[0]
+		n.queue = n.queue[1:]
+		n.mu.Unlock()
+		n.call(ev)
+	}
+}
+
+// switchPanicked is set by the first failover callback panic.
+var switchPanicked atomic.Bool
+
+func (n *notifier) call(ev switchEvent) {
+	defer func() {
+		if v := recover(); v != nil && switchPanicked.CompareAndSwap(false, true) {
+			slog.Default().Error("tollgate: a failover callback panicked (later panics are not logged)", "panic", fmt.Sprint(v))
+		}
+	}()
+	n.fn(ev.failing, ev.err)
 }

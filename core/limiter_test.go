@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
@@ -120,7 +121,7 @@ func TestLimiterNamesPrefixesAndCharges(t *testing.T) {
 	if d, _ = login.Peek(ctx, "1.2.3.4"); d.Allowed {
 		t.Fatalf("peek at the spent login bucket: %+v, want denied", d)
 	}
-	if want := []string{"3/m:1.2.3.4", "login:1.2.3.4", "login:1.2.3.4"}; strings.Join(s.keys, ",") != strings.Join(want, ",") {
+	if want := []string{"3:3/m:1.2.3.4", "5:login:1.2.3.4", "5:login:1.2.3.4"}; strings.Join(s.keys, ",") != strings.Join(want, ",") {
 		t.Fatalf("store keys %q, want %q", s.keys, want)
 	}
 	raw := newLimiter(t, s, core.PerMinute(3), core.WithPrefix(""))
@@ -152,7 +153,7 @@ func TestLimiterFailurePolicies(t *testing.T) {
 	t.Run("fail open admits uncounted and reports the error", func(t *testing.T) {
 		s := newMapStore(core.SystemClock)
 		s.fail(down)
-		d, err := newLimiter(t, s, core.PerSecond(1)).Take(ctx, "k")
+		d, err := newLimiter(t, s, core.PerSecond(1), core.WithFailOpen()).Take(ctx, "k")
 		if !d.Allowed || d.Reason != core.ReasonFailOpen || !errors.Is(err, core.ErrStore) || !errors.Is(err, down) {
 			t.Fatalf("got %+v, %v", d, err)
 		}
@@ -221,37 +222,257 @@ func TestLimiterHookSeesEveryDecision(t *testing.T) {
 	}
 }
 
+// switchLog collects failover callbacks, which run off the requests'
+// goroutines.
+type switchLog struct {
+	ch chan switchEv
+}
+
+type switchEv struct {
+	failing bool
+	err     error
+}
+
+func newSwitchLog() *switchLog { return &switchLog{ch: make(chan switchEv, 64)} }
+
+func (s *switchLog) hook(failing bool, err error) { s.ch <- switchEv{failing, err} }
+
+// next waits for the next callback.
+func (s *switchLog) next(t *testing.T) switchEv {
+	t.Helper()
+	select {
+	case ev := <-s.ch:
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no failover callback within 10s")
+		return switchEv{}
+	}
+}
+
+// none checks that no callback is pending once every posted one ran. It
+// runs in a synctest bubble, where synctest.Wait returns once the limiter's
+// callback goroutine has finished.
+func (s *switchLog) none(t *testing.T) {
+	t.Helper()
+	synctest.Wait()
+	select {
+	case ev := <-s.ch:
+		t.Fatalf("unexpected failover callback %+v", ev)
+	default:
+	}
+}
+
 func TestLimiterFailoverHookReportsEachSwitchOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		down := errors.New("connection refused")
+		primary, local := newMapStore(core.SystemClock), newMapStore(core.SystemClock)
+		log := newSwitchLog()
+		lim := newLimiter(t, primary, core.PerSecond(1000), core.WithFallback(local, 2), core.WithFailoverHook(log.hook))
+		ctx := context.Background()
+		run := func(n int) {
+			var wg sync.WaitGroup
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				go func() { defer wg.Done(); lim.Take(ctx, "k") }()
+			}
+			wg.Wait()
+		}
+		run(20)
+		primary.fail(down)
+		run(20)
+		lim.TakeN(ctx, "", 1) // invalid input is no store failure: no switch
+		primary.fail(nil)
+		run(20)
+		primary.fail(down)
+		run(5)
+		got := []switchEv{log.next(t), log.next(t), log.next(t)}
+		if !got[0].failing || !errors.Is(got[0].err, down) || !errors.Is(got[0].err, core.ErrStore) ||
+			got[1].failing || got[1].err != nil || !got[2].failing {
+			t.Fatalf("switches %+v, want: failing (with the error), recovered, failing", got)
+		}
+		primary.fail(nil)
+		run(1)
+		if ev := log.next(t); ev.failing {
+			t.Fatalf("switch %+v after the store came back, want recovered", ev)
+		}
+		log.none(t)
+	})
+}
+
+func TestLimiterFailoverCallbackThatBlocksOrPanicsStallsNoRequest(t *testing.T) {
 	down := errors.New("connection refused")
 	primary, local := newMapStore(core.SystemClock), newMapStore(core.SystemClock)
-	type sw struct {
-		failing bool
-		err     error
-	}
-	var mu sync.Mutex
-	var got []sw
-	lim := newLimiter(t, primary, core.PerSecond(1000), core.WithFallback(local, 2),
-		core.WithFailoverHook(func(failing bool, err error) { mu.Lock(); got = append(got, sw{failing, err}); mu.Unlock() }))
-	ctx := context.Background()
-	run := func(n int) {
-		var wg sync.WaitGroup
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func() { defer wg.Done(); lim.Take(ctx, "k") }()
+	release := make(chan struct{})
+	calls := make(chan bool, 8)
+	lim := newLimiter(t, primary, core.PerSecond(1000), core.WithFallback(local, 1), core.WithFailoverHook(func(failing bool, _ error) {
+		calls <- failing
+		if failing {
+			<-release // blocks until the test lets it go
+			panic("broken callback")
 		}
-		wg.Wait()
+	}))
+	ctx := context.Background()
+	primary.fail(down)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 50; i++ {
+			if d, _ := lim.Take(ctx, "k"); !d.Allowed {
+				t.Errorf("take %d in fallback denied", i)
+			}
+		}
+		primary.fail(nil)
+		for i := 0; i < 50; i++ {
+			if d, err := lim.Take(ctx, "k"); err != nil || !d.Allowed {
+				t.Errorf("take %d after recovery: %+v, %v", i, d, err)
+			}
+		}
+	}()
+	select {
+	case <-done: // 100 requests decided while the callback was blocked
+	case <-time.After(10 * time.Second):
+		t.Fatal("requests stalled behind a blocked failover callback")
 	}
-	run(20)
-	primary.fail(down)
-	run(20)
-	lim.TakeN(ctx, "", 1) // invalid input is no store failure: no switch
-	primary.fail(nil)
-	run(20)
-	primary.fail(down)
-	run(5)
-	if len(got) != 3 || !got[0].failing || !errors.Is(got[0].err, down) || !errors.Is(got[0].err, core.ErrStore) ||
-		got[1].failing || got[1].err != nil || !got[2].failing {
-		t.Fatalf("switches %+v, want: failing (with the error), recovered, failing", got)
+	if failing := <-calls; !failing {
+		t.Fatal("first callback: recovered, want failing")
+	}
+	close(release) // the callback panics now; the next one still runs
+	select {
+	case failing := <-calls:
+		if failing {
+			t.Fatal("second callback: failing, want recovered")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the callback after a panicking one never ran")
+	}
+}
+
+func TestLimiterHookThatPanicsKeepsTheDecision(t *testing.T) {
+	s := newMapStore(core.NewManualClock(time.Unix(1e9, 0)))
+	lim := newLimiter(t, s, core.PerSecond(2), core.WithHook(func(context.Context, core.Event) { panic("broken hook") }))
+	ctx := context.Background()
+	for i, want := range []bool{true, true, false} {
+		d, err := lim.Take(ctx, "k")
+		if err != nil || d.Allowed != want {
+			t.Fatalf("take %d with a panicking hook: %+v, %v; want allowed=%v", i, d, err, want)
+		}
+	}
+}
+
+// remoteStore is a mapStore that names a local store, as a remote store does.
+type remoteStore struct {
+	*mapStore
+	local core.Store
+}
+
+func (r remoteStore) LocalStore() core.Store { return r.local }
+
+func TestLimiterDefaultPolicyIsNeverUnlimited(t *testing.T) {
+	down := errors.New("connection refused")
+	ctx := context.Background()
+	t.Run("a plain store fails closed", func(t *testing.T) {
+		s := newMapStore(core.SystemClock)
+		s.fail(down)
+		lim := newLimiter(t, s, core.PerSecond(10))
+		d, err := lim.Take(ctx, "k")
+		if d.Allowed || d.Reason != core.ReasonFailClosed || !errors.Is(err, down) || lim.Policy() != core.FailClosed {
+			t.Fatalf("got %+v, %v (policy %v); want denied, fail-closed", d, err, lim.Policy())
+		}
+	})
+	t.Run("a remote store falls back to its local store, divided by the instances", func(t *testing.T) {
+		clock := core.NewManualClock(time.Unix(1e9, 0))
+		local := newMapStore(clock)
+		r := remoteStore{newMapStore(clock), local}
+		r.fail(down)
+		var fallbacks int
+		lim := newLimiter(t, r, core.PerMinute(30), core.WithInstances(3),
+			core.WithHook(func(_ context.Context, ev core.Event) {
+				if ev.Fallback {
+					fallbacks++
+				}
+			}))
+		if lim.Policy() != core.FailBack {
+			t.Fatalf("policy %v, want fallback", lim.Policy())
+		}
+		admitted := 0
+		for i := 0; i < 30; i++ {
+			if d, _ := lim.Take(ctx, "k"); d.Allowed {
+				admitted++
+			}
+		}
+		if admitted != 10 || fallbacks != 30 {
+			t.Fatalf("admitted %d (%d by the fallback), want 30/3 = 10 of 30 decided by the fallback", admitted, fallbacks)
+		}
+	})
+	t.Run("one instance by default", func(t *testing.T) {
+		clock := core.NewManualClock(time.Unix(1e9, 0))
+		r := remoteStore{newMapStore(clock), newMapStore(clock)}
+		r.fail(down)
+		lim := newLimiter(t, r, core.PerMinute(5))
+		admitted := 0
+		for i := 0; i < 20; i++ {
+			if d, _ := lim.Take(ctx, "k"); d.Allowed {
+				admitted++
+			}
+		}
+		if admitted != 5 {
+			t.Fatalf("admitted %d of 20 in fallback, want the whole quota 5", admitted)
+		}
+	})
+	t.Run("a named policy wins", func(t *testing.T) {
+		r := remoteStore{newMapStore(core.SystemClock), newMapStore(core.SystemClock)}
+		r.fail(down)
+		d, _ := newLimiter(t, r, core.PerMinute(1), core.WithFailOpen()).Take(ctx, "k")
+		if !d.Allowed || d.Reason != core.ReasonFailOpen {
+			t.Fatalf("fail open by name: %+v", d)
+		}
+	})
+}
+
+// cancelStore fails with the caller's context error once the caller is
+// gone, as a network store honouring the context does.
+type cancelStore struct{ *mapStore }
+
+func (c cancelStore) Take(ctx context.Context, key string, l core.Limit, cost int64) (core.Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return core.Decision{}, err
+	}
+	return c.mapStore.Take(ctx, key, l, cost)
+}
+
+func (c cancelStore) LocalStore() core.Store { return newMapStore(core.SystemClock) }
+
+func TestLimiterCallerThatGoesAwayIsNeverAdmitted(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts []core.Option
+	}{
+		{"default (fallback)", nil},
+		{"fail open", []core.Option{core.WithFailOpen()}},
+		{"explicit fallback", []core.Option{core.WithFallback(newMapStore(core.SystemClock), 1)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				log := newSwitchLog()
+				lim := newLimiter(t, cancelStore{newMapStore(core.SystemClock)}, core.PerMinute(3), append(tt.opts, core.WithFailoverHook(log.hook))...)
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				for i := 0; i < 10; i++ {
+					d, err := lim.Take(ctx, "k")
+					if d.Allowed || d.Reason != core.ReasonFailClosed || !errors.Is(err, context.Canceled) {
+						t.Fatalf("take %d by a caller gone: %+v, %v; want refused", i, d, err)
+					}
+				}
+				log.none(t) // a caller going away says nothing about the store
+			})
+		})
+	}
+}
+
+func TestLimiterInstancesMustBePositive(t *testing.T) {
+	_, err := core.NewLimiter(newMapStore(core.SystemClock), core.PerSecond(1), core.WithInstances(0))
+	if err == nil || !strings.Contains(err.Error(), "instances") {
+		t.Fatalf("WithInstances(0): %v, want an error naming instances", err)
 	}
 }
 
@@ -274,21 +495,24 @@ func (g gatedStore) Take(ctx context.Context, key string, l core.Limit, cost int
 }
 
 func TestLimiterFailoverHookIgnoresAnswersBegunBeforeTheSwitch(t *testing.T) {
-	g := gatedStore{newMapStore(core.SystemClock), make(chan struct{}), make(chan struct{})}
-	var got []bool
-	lim := newLimiter(t, g, core.PerSecond(100), core.WithFailoverHook(func(failing bool, _ error) { got = append(got, failing) }))
-	ctx := context.Background()
-	done := make(chan struct{})
-	go func() { lim.Take(ctx, "slow"); close(done) }()
-	<-g.entered           // a call is on its way to the store
-	lim.Take(ctx, "fail") // the store fails: switch to the policy
-	close(g.release)      // the earlier call succeeds now
-	<-done
-	if len(got) != 1 || !got[0] {
-		t.Fatalf("switches %v after an answer begun before the failure, want only [true]", got)
-	}
-	lim.Take(ctx, "ok") // a call begun after the switch succeeds: switch back
-	if len(got) != 2 || got[1] {
-		t.Fatalf("switches %v, want [true false]", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		g := gatedStore{newMapStore(core.SystemClock), make(chan struct{}), make(chan struct{})}
+		log := newSwitchLog()
+		lim := newLimiter(t, g, core.PerSecond(100), core.WithFailoverHook(log.hook))
+		ctx := context.Background()
+		done := make(chan struct{})
+		go func() { lim.Take(ctx, "slow"); close(done) }()
+		<-g.entered           // a call is on its way to the store
+		lim.Take(ctx, "fail") // the store fails: switch to the policy
+		close(g.release)      // the earlier call succeeds now
+		<-done
+		if ev := log.next(t); !ev.failing {
+			t.Fatalf("first switch %+v, want failing", ev)
+		}
+		log.none(t)         // the answer begun before the failure switched nothing back
+		lim.Take(ctx, "ok") // a call begun after the switch succeeds: switch back
+		if ev := log.next(t); ev.failing {
+			t.Fatalf("second switch %+v, want recovered", ev)
+		}
+	})
 }

@@ -138,8 +138,10 @@ func CanBox(ls []*Limiter) error {
 // callers keep apart the boxes of different rules.
 //
 // Shadow limiters are taken apart, as by TakeAll, and never count towards
-// the box. When the store fails each limiter follows its failure policy and
-// the box is not consulted.
+// the box. When the store fails and every limiter falls back to one BoxStore
+// (by default a RemoteStore's local store), the step is taken there under
+// the box (a box of that store: one closed only in the failing store is not
+// seen); otherwise each limiter follows its own failure policy.
 func TakeAllBoxed(ctx context.Context, box Box, ls []*Limiter, keys []string, ds []Decision) (time.Duration, error) {
 	if err := checkAll(ls, keys, ds); err != nil {
 		return 0, err

@@ -24,9 +24,12 @@ import (
 // Invalid input (an empty key) is refused for the whole step with an error
 // and ReasonInvalid decisions, and nothing is taken. Limiters in shadow mode
 // (WithShadow) are taken apart from the step, each by itself, so that their
-// would-be denials never hold it back. When the store fails,
-// each limiter decides by itself, with its own failure policy, as TakeN
-// does; the error reports the failure. Hooks see each limiter's decision.
+// would-be denials never hold it back. When the store fails, the store is
+// not asked again: if every limiter falls back to one MultiStore (by default
+// a RemoteStore's local store), the step is taken there, atomically, each
+// limit divided among the instances; otherwise each limiter applies its own
+// failure policy, as TakeN does. A caller whose context is done by then is
+// refused. The error reports the failure. Hooks see each limiter's decision.
 func TakeAll(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) error {
 	if err := checkAll(ls, keys, ds); err != nil {
 		return err
@@ -200,9 +203,8 @@ func takeAtomic(ctx context.Context, ms MultiStore, box *Box, ls []*Limiter, key
 			invalidAll(ls, ds)
 			return 0, err
 		}
-		// The store failed: nothing was decided. Each limiter applies its
-		// own failure policy (and fallback), as a lone Take would.
-		return 0, takeEach(ctx, ls, keys, ds)
+		// The store failed: nothing was decided.
+		return takeFailed(ctx, box, ls, keys, ds, err, &epochs, start)
 	}
 	var latency time.Duration
 	if hooked {
@@ -212,8 +214,85 @@ func takeAtomic(ctx context.Context, ms MultiStore, box *Box, ls []*Limiter, key
 		ds[i].Policy = l.name
 		l.recovered(epochs[i])
 		if l.hook != nil {
-			l.hook(ctx, Event{Policy: l.name, Key: keys[i], Cost: l.cost, Decision: ds[i], Latency: latency})
+			l.callHook(ctx, Event{Policy: l.name, Key: keys[i], Cost: l.cost, Decision: ds[i], Latency: latency})
 		}
 	}
 	return left, nil
+}
+
+// takeFailed decides a step its store could not decide (err), without
+// asking that store again. A caller that went away is refused. When every
+// limiter falls back to one MultiStore (a RemoteStore's local store, by
+// default), the step is taken there, atomically and under the box as the
+// store would have, each limit divided among the instances; otherwise each
+// limiter applies its own failure policy, as a lone Take would.
+func takeFailed(ctx context.Context, box *Box, ls []*Limiter, keys []string, ds []Decision, err error, epochs *[MaxTakes]uint64, start time.Time) (time.Duration, error) {
+	var left time.Duration
+	var first error
+	fb := false
+	if ctx.Err() == nil {
+		if fms := sharedFallback(ls, box != nil); fms != nil {
+			serr := fmt.Errorf("%w: %w", ErrStore, err)
+			for i, l := range ls {
+				if l.onSwitch != nil && epochs[i]&1 == 0 && l.switches.CompareAndSwap(epochs[i], epochs[i]+1) {
+					l.onSwitch.post(true, serr)
+				}
+			}
+			var takes [MaxTakes]Take
+			for i, l := range ls {
+				takes[i] = Take{Key: l.prefix + keys[i], Limit: l.fbLimit, Cost: l.cost}
+			}
+			var ferr error
+			if box != nil {
+				left, ferr = fms.(BoxStore).TakeBoxed(ctx, *box, takes[:len(ls)], ds)
+			} else {
+				ferr = fms.TakeMany(ctx, takes[:len(ls)], ds)
+			}
+			first, fb = serr, true
+			if ferr != nil {
+				first = fmt.Errorf("%w (fallback: %w)", serr, ferr)
+				for i, l := range ls {
+					ds[i] = Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: FailClosedRetryAfter}
+				}
+			}
+		}
+	}
+	if !fb {
+		for i, l := range ls {
+			var e error
+			ds[i], e, _ = l.failed(ctx, l.prefix+keys[i], l.cost, err, epochs[i])
+			if first == nil {
+				first = e
+			}
+		}
+	}
+	for i, l := range ls {
+		ds[i].Policy = l.name
+		l.shade(&ds[i])
+		if l.hook != nil {
+			l.callHook(ctx, Event{Policy: l.name, Key: keys[i], Cost: l.cost, Decision: ds[i], Err: first, Fallback: fb, Latency: time.Since(start)})
+		}
+	}
+	return left, first
+}
+
+// sharedFallback returns the MultiStore (a BoxStore when boxed) every
+// limiter of a step falls back to, or nil.
+func sharedFallback(ls []*Limiter, boxed bool) MultiStore {
+	if ls[0].policy != FailBack {
+		return nil
+	}
+	ms, ok := ls[0].fallback.(MultiStore)
+	if !ok {
+		return nil
+	}
+	if _, ok := ms.(BoxStore); boxed && !ok {
+		return nil
+	}
+	for _, l := range ls[1:] {
+		if l.policy != FailBack || l.fallback != ls[0].fallback {
+			return nil
+		}
+	}
+	return ms
 }

@@ -174,3 +174,107 @@ func TestTakeAllTakesShadowLimitsApart(t *testing.T) {
 		}
 	}
 }
+
+// countingMulti counts the calls that reach a failing store.
+type countingMulti struct {
+	mapMulti
+	calls *int
+}
+
+func (c countingMulti) TakeMany(ctx context.Context, takes []core.Take, ds []core.Decision) error {
+	*c.calls++
+	return c.mapMulti.TakeMany(ctx, takes, ds)
+}
+
+func (c countingMulti) Take(ctx context.Context, key string, l core.Limit, cost int64) (core.Decision, error) {
+	*c.calls++
+	return c.mapMulti.Take(ctx, key, l, cost)
+}
+
+// When the shared store fails and every limiter falls back to one
+// MultiStore, the step is taken there in one atomic step, each limit divided
+// among the instances, and the failing store is asked once.
+func TestTakeAllFallsBackAsOneStep(t *testing.T) {
+	clock := core.NewManualClock(t0)
+	m := newMapStore(clock)
+	calls := 0
+	s := countingMulti{mapMulti{m}, &calls}
+	local := mapMulti{newMapStore(clock)}
+	var fallbacks int
+	hook := core.WithHook(func(_ context.Context, ev core.Event) {
+		if ev.Fallback && errors.Is(ev.Err, core.ErrStore) {
+			fallbacks++
+		}
+	})
+	ip := newLimiter(t, s, core.PerMinute(20), core.WithName("per-ip"), core.WithFallback(local, 2), hook)
+	tenant := newLimiter(t, s, core.PerMinute(6), core.WithName("per-tenant"), core.WithFallback(local, 2), hook)
+	m.err = errors.New("down")
+	ds := make([]core.Decision, 2)
+	admitted := 0
+	for i := 0; i < 10; i++ {
+		err := core.TakeAll(context.Background(), []*core.Limiter{ip, tenant}, []string{"1.2.3.4", "acme"}, ds)
+		if !errors.Is(err, core.ErrStore) {
+			t.Fatalf("step %d: err %v, want ErrStore", i, err)
+		}
+		if ds[0].Allowed && ds[1].Allowed {
+			admitted++
+		}
+	}
+	if admitted != 3 {
+		t.Fatalf("admitted %d steps in fallback, want the tenant's share 6/2 = 3", admitted)
+	}
+	if d, _ := local.Take(context.Background(), core.DefaultPrefix("per-ip")+"1.2.3.4", core.PerMinute(10), 0); d.Remaining != 7 {
+		t.Fatalf("per-ip fallback bucket has %d left, want 10-3 = 7: denied steps took nothing", d.Remaining)
+	}
+	if calls != 10 {
+		t.Fatalf("the failing store was asked %d times for 10 steps, want once a step", calls)
+	}
+	if fallbacks != 20 {
+		t.Fatalf("hooks saw %d fallback decisions, want 20", fallbacks)
+	}
+}
+
+// A caller that went away is refused, whatever the policy: never admitted
+// uncounted, never decided by a fallback.
+func TestTakeAllRefusesACallerThatWentAway(t *testing.T) {
+	m := newMapStore(core.NewManualClock(t0))
+	s := cancelMulti{mapMulti{m}}
+	local := mapMulti{newMapStore(core.NewManualClock(t0))}
+	open := newLimiter(t, s, core.PerMinute(5), core.WithName("open"), core.WithFailOpen())
+	back := newLimiter(t, s, core.PerMinute(5), core.WithName("back"), core.WithFallback(local, 1))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, ls := range [][]*core.Limiter{{open, back}, {back, open}, {back}} {
+		ds := make([]core.Decision, len(ls))
+		keys := make([]string, len(ls))
+		for i := range keys {
+			keys[i] = "k"
+		}
+		err := core.TakeAll(ctx, ls, keys, ds)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err %v, want the caller's cancellation", err)
+		}
+		for i, d := range ds {
+			if d.Allowed || d.Reason != core.ReasonFailClosed {
+				t.Fatalf("decision %d for a caller gone: %+v, want refused", i, d)
+			}
+		}
+	}
+}
+
+// cancelMulti fails with the caller's context error once it is done.
+type cancelMulti struct{ mapMulti }
+
+func (c cancelMulti) TakeMany(ctx context.Context, takes []core.Take, ds []core.Decision) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.mapMulti.TakeMany(ctx, takes, ds)
+}
+
+func (c cancelMulti) Take(ctx context.Context, key string, l core.Limit, cost int64) (core.Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return core.Decision{}, err
+	}
+	return c.mapMulti.Take(ctx, key, l, cost)
+}

@@ -175,7 +175,8 @@ type step struct {
 var sequences = map[core.Algorithm][]step{
 	// GCRA: interval T = 100ms, tolerance τ = 1s. Remaining = ⌊(τ−used)/T⌋.
 	core.GCRA: gcraSequence,
-	// The token bucket admits exactly what GCRA admits.
+	// The token bucket admits exactly what GCRA admits here: limit10's
+	// period is a whole multiple of its rate in nanoseconds.
 	core.TokenBucket: gcraSequence,
 	core.FixedWindow: {
 		{at: 0, cost: 3, want: ok(7, 1000*ms)},
