@@ -2,6 +2,10 @@
 #
 #   make test    gofmt check, then go vet, go build and go test -race in every
 #                module on its own (GOWORK=off), as CI runs it
+#   make test-repeat
+#                make test 10 times in a row, then 3 more times with every
+#                core saturated by busy loops; counts tests passed, failed
+#                and skipped per run from go test -json (RUNS, SATURATED)
 #   make bench   tollgate beside its peers (bench/, six rounds): memory store,
 #                middleware, Redis, memory per key, accuracy; summarised with
 #                benchstat into docs/BENCHMARKS.md and docs/benchmarks.svg
@@ -22,9 +26,14 @@ MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p'
 GO_TEST_FLAGS ?= -race -count=1 -timeout=10m
 BENCH_COUNT ?= 6
 
-.PHONY: test fmt-check vet-test bench-smoke redis-tools bench bench-store bench-adapters bench-redis bench-rules distributed
+.PHONY: test test-repeat fmt-check vet-test bench-smoke redis-tools bench bench-store bench-adapters bench-redis bench-rules distributed
 
 test: fmt-check redis-tools vet-test bench-smoke
+
+RUNS ?= 10
+SATURATED ?= 3
+test-repeat:
+	RUNS=$(RUNS) SATURATED=$(SATURATED) scripts/test-repeat.sh
 
 # The Redis store's tests start their own redis-server processes (a standalone
 # server and a three-master cluster, on free loopback ports). Install the
