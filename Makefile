@@ -58,11 +58,15 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt: these files need formatting:"; echo "$$out"; exit 1; fi
 	@echo "gofmt: ok"
 
+# Every module is tested even when an earlier one fails, so one run shows
+# every failure; the target fails at the end, naming the modules.
 vet-test:
-	@for m in $(MODULES); do \
+	@failed=""; \
+	for m in $(MODULES); do \
 		echo "== $$m"; \
-		( cd $$m && GOWORK=off go vet ./... && GOWORK=off go build ./... && GOWORK=off go test $(GO_TEST_FLAGS) ./... ); \
-	done
+		( cd $$m && GOWORK=off go vet ./... && GOWORK=off go build ./... && GOWORK=off go test $(GO_TEST_FLAGS) ./... ) || failed="$$failed $$m"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED modules:$$failed"; exit 1; fi
 
 # The bench module (peers live only there; it needs Go 1.26 for the peers'
 # latest versions, so it stays out of go.work) is vetted, its tests (the
