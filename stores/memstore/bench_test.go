@@ -159,3 +159,18 @@ func BenchmarkTakeMany(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTakeBoxed takes two limits under a penalty box, as a rule with a
+// penalty does: the box is read with the limits in one step.
+func BenchmarkTakeBoxed(b *testing.B) {
+	l := benchLimit(core.GCRA)
+	pen := core.Penalty{Denials: 5, Within: time.Minute, For: time.Hour}
+	s := benchStore(b)
+	takes := []core.Take{{Key: "per-ip:10.0.0.1", Limit: l, Cost: 1}, {Key: "per-tenant:acme", Limit: l, Cost: 1}}
+	ds := make([]core.Decision, 2)
+	box := core.Box{Key: "\x00penalty:api:10.0.0.1", Penalty: pen}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		s.TakeBoxed(ctx, box, takes, ds)
+	}
+}
