@@ -74,7 +74,7 @@ type crule struct {
 	status   int
 	fallback *keySpec
 	penalty  *core.Penalty
-	boxKey   string // the prefix of the rule's box keys
+	boxKey   string // the prefix of the rule's box keys: boxKeyPrefix(name)
 	boxTakes uint16 // the limits its box counts: those keyed as the first
 	shadow   bool
 }
@@ -246,8 +246,7 @@ func (e *Engine) compile(cfg *Config) (*compiled, error) {
 			}
 			pen := *r.Penalty
 			cr.penalty = &pen
-			// Apart from every limiter's keys, which begin with a name.
-			cr.boxKey = "\x00penalty:" + r.Name + ":"
+			cr.boxKey = boxKeyPrefix(r.Name)
 			cr.boxTakes = sameKey(cr.specs)
 			if !shadow && !r.Skip {
 				boxed++
@@ -283,6 +282,14 @@ func (e *Engine) compile(cfg *Config) (*compiled, error) {
 	}
 	out.index()
 	return out, nil
+}
+
+// boxKeyPrefix is the prefix of the box keys of the rule named name: a
+// NUL byte, which no limiter's key begins with (a limit's name is
+// printable), then the name's length and the name, so that no two (rule,
+// client key) pairs share a box key, whatever bytes names and keys hold.
+func boxKeyPrefix(name string) string {
+	return "\x00penalty:" + strconv.Itoa(len(name)) + ":" + name
 }
 
 // sameKey returns the limits, as a core.Box's Takes, keyed by the same
