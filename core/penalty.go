@@ -74,8 +74,9 @@ func (p Penalty) DenialLimit() Limit {
 // denied step counts towards the box only when one of its selected takes
 // denied (its Decision.Allowed is false), so a box keyed by a client is
 // not filled by a limit the client shares with others (a global or a
-// per-tenant limit). The zero value selects every take: every denial of
-// the step counts.
+// per-tenant limit). Takes zero selects every take: every denial of the
+// step counts. A Box needs a Key and a valid Penalty (CheckBox): the zero
+// Box is refused.
 type Box struct {
 	Key     string
 	Penalty Penalty
@@ -98,9 +99,8 @@ func BoxKeys(key string) (box, denials string) { return key + "\x00box", key + "
 // ReasonPenalty and RetryAfter the longest time left in a box, which
 // TakeBoxed also returns. Otherwise it is TakeMany; when the step is
 // denied, the denial counts towards each box that selects a denied take
-// (Box.Takes), and a box whose count reaches Penalty.Denials
-// within Penalty.Within closes for Penalty.For (and forgets the denials
-// counted). The decisions are then the step's own, and TakeBoxed returns
+// (Box.Takes), and a box whose count reaches Penalty.Denials within
+// Penalty.Within closes for Penalty.For (and forgets the denials counted). The decisions are then the step's own, and TakeBoxed returns
 // the longest time left in any box after the step: For of the longest box
 // the step closed, 0 when none is closed. Errors are those of TakeMany, or
 // those of CheckBoxes; on an error nothing is taken or counted.

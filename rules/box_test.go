@@ -157,3 +157,27 @@ func TestPenaltiesBeyondMaxBoxesAreRefused(t *testing.T) {
 		t.Fatalf("mode first: %v", err)
 	}
 }
+
+// A shadow rule matching beside a rule with a penalty leaves that penalty
+// in force: the shadow limit is taken apart and never counts, the other
+// rule's box still closes. (Before, a shadow limit in the step left the box
+// out: no one was boxed while a shadow rule matched too.)
+func TestPenaltyBesideAShadowRule(t *testing.T) {
+	all := rules.Match{PathPrefixes: []string{"/"}}
+	cfg := rules.Config{Mode: rules.AllMatches, Rules: []rules.Rule{
+		{Name: "watch", Shadow: true, Match: all, Limits: []rules.Policy{{Name: "watch", Limit: core.PerMinute(1), Key: "ip"}},
+			Penalty: &core.Penalty{Denials: 1, Within: time.Minute, For: 24 * time.Hour}},
+		{Name: "login", Match: all, Limits: []rules.Policy{{Name: "login", Limit: core.PerMinute(2), Key: "ip"}},
+			Penalty: &core.Penalty{Denials: 1, Within: time.Minute, For: time.Hour}},
+	}}
+	s, _ := store(t)
+	serve := proxied(t, s, cfg)
+	for i := 1; i <= 2; i++ {
+		if r := serve("192.0.2.1", "/login"); r.status != 200 {
+			t.Fatalf("attempt %d: %d, want 200 (the shadow limit never denies)", i, r.status)
+		}
+	}
+	if r := serve("192.0.2.1", "/login"); r.status != 429 || r.h.Get("Retry-After") != "3600" {
+		t.Fatalf("the denial: %d, Retry-After %q; want 429 and 3600 (login's box; the shadow rule's never)", r.status, r.h.Get("Retry-After"))
+	}
+}
