@@ -1,6 +1,6 @@
 module github.com/tollgate-go/tollgate/chimw
 
-go 1.24
+go 1.25.0
 
 require (
 	github.com/tollgate-go/tollgate/core v0.0.0-00010101000000-000000000000

@@ -108,8 +108,10 @@
 //
 // TakeAll takes several limiters on their keys at once: all are consumed,
 // or, if any denies, none (one atomic step when they share a MultiStore).
-// TakeAllBoxed adds a penalty box (Penalty): a client denied K times within
-// a window is refused for a while without a decision, the box checked and
-// counted in the same step (a BoxStore). WithShadow makes a limiter decide
+// TakeAllBoxed adds penalty boxes (Penalty, Box): a client denied K times
+// within a window is refused for a while without a decision, each box
+// checked and counted in the same step (a BoxStore), and counting only the
+// denials of the limits it selects, so a limit shared by many clients
+// never boxes one of them. WithShadow makes a limiter decide
 // and count but admit what it would deny. Package rules builds on these.
 package core

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"time"
 )
@@ -65,12 +66,25 @@ func (p Penalty) DenialLimit() Limit {
 	return Limit{Rate: p.Denials, Period: p.Within, Algorithm: SlidingWindowLog}
 }
 
-// Box names a client's penalty box in a step: Key is the client (the store
-// keeps the box under BoxKeys(Key)), Penalty the rule.
+// Box is one penalty box over a step: Key names the client's box (a store
+// keeps it under BoxKeys(Key)), Penalty says when it closes and for how
+// long, and Takes says which of the step's takes count towards it.
+//
+// Takes is a bit set over the step's takes: bit i selects takes[i]. A
+// denied step counts towards the box only when one of its selected takes
+// denied (its Decision.Allowed is false), so a box keyed by a client is
+// not filled by a limit the client shares with others (a global or a
+// per-tenant limit). Takes zero selects every take: every denial of the
+// step counts. A Box needs a Key and a valid Penalty (CheckBox): the zero
+// Box is refused.
 type Box struct {
 	Key     string
 	Penalty Penalty
+	Takes   uint16
 }
+
+// MaxBoxes is the most boxes one step is under.
+const MaxBoxes = 4
 
 // BoxKeys returns the two keys under which a store keeps the penalty box of
 // key: the box and the denials' log.
@@ -80,30 +94,56 @@ func BoxKeys(key string) (box, denials string) { return key + "\x00box", key + "
 // updated in the same atomic step as the decision, so that a box shared by
 // many instances (Redis) costs no extra round trip.
 //
-// TakeBoxed first looks in box.Key's box. If the client is in it, nothing
-// is taken: every decisions[i] is a denial with Reason ReasonPenalty and
-// RetryAfter the time left, which TakeBoxed also returns. Otherwise it is
-// TakeMany; when that denies, the denial is counted, and the one that makes
-// box.Penalty.Denials within Within closes the box for For (and forgets the
-// denials counted): TakeBoxed then returns For, and decisions are the
-// step's own. It returns 0 when the client is not in the box after the
-// step. Errors are those of TakeMany, or ErrInvalidPenalty.
+// TakeBoxed first looks in every box. If the client is in any of them,
+// nothing is taken: every decisions[i] is a denial with Reason
+// ReasonPenalty and RetryAfter the longest time left in a box, which
+// TakeBoxed also returns. Otherwise it is TakeMany; when the step is
+// denied, the denial counts towards each box that selects a denied take
+// (Box.Takes), and a box whose count reaches Penalty.Denials within
+// Penalty.Within closes for Penalty.For (and forgets the denials counted). The decisions are then the step's own, and TakeBoxed returns
+// the longest time left in any box after the step: For of the longest box
+// the step closed, 0 when none is closed. Errors are those of TakeMany, or
+// those of CheckBoxes; on an error nothing is taken or counted.
 //
 // The conformance suite in core/storetest checks TakeBoxed for every store
 // that implements it.
 type BoxStore interface {
 	MultiStore
-	TakeBoxed(ctx context.Context, box Box, takes []Take, decisions []Decision) (time.Duration, error)
+	TakeBoxed(ctx context.Context, boxes []Box, takes []Take, decisions []Decision) (time.Duration, error)
 }
 
-// CheckBox validates a box's arguments, so every store rejects the same
-// input with the same errors.
+// CheckBox validates one box's penalty and key.
 func CheckBox(box Box) error {
 	if err := box.Penalty.Validate(); err != nil {
 		return err
 	}
 	if len(box.Key) == 0 || len(box.Key)+len("\x00denials") > MaxKeyLen {
 		return &inputError{ErrInvalidKey, "box key of " + strconv.Itoa(len(box.Key)) + " bytes"}
+	}
+	return nil
+}
+
+// CheckBoxes validates the boxes of a step of ntakes takes, so every store
+// rejects the same input with the same errors: 1 to MaxBoxes boxes, each
+// valid (CheckBox), no two with one key, and none selecting a take the step
+// does not have. Errors wrap ErrInvalidPenalty or ErrInvalidKey.
+func CheckBoxes(boxes []Box, ntakes int) error {
+	if len(boxes) == 0 || len(boxes) > MaxBoxes {
+		return &inputError{ErrInvalidPenalty, strconv.Itoa(len(boxes)) + " boxes, want 1 to " + strconv.Itoa(MaxBoxes)}
+	}
+	for i := range boxes {
+		b := &boxes[i]
+		if err := CheckBox(*b); err != nil {
+			return fmt.Errorf("box %d: %w", i, err)
+		}
+		if b.Takes>>max(ntakes, 0) != 0 {
+			return &inputError{ErrInvalidPenalty, "box " + strconv.Itoa(i) + " selects take " + strconv.Itoa(bits.Len16(b.Takes)-1) + " of a step of " + strconv.Itoa(ntakes)}
+		}
+		for j := 0; j < i; j++ {
+			if boxes[j].Key == b.Key {
+				return &inputError{ErrInvalidKey, "box " + strconv.Itoa(i) + " repeats the key of box " + strconv.Itoa(j)}
+			}
+		}
 	}
 	return nil
 }
@@ -131,33 +171,39 @@ func CanBox(ls []*Limiter) error {
 	return nil
 }
 
-// TakeAllBoxed is TakeAll under box (see BoxStore): a client in the box is
-// refused without a decision (ReasonPenalty, RetryAfter the time left) and
-// a denial counts towards the box. It returns the time the client has left
-// in the box after the step, 0 when none. The box key is used as given:
-// callers keep apart the boxes of different rules.
+// TakeAllBoxed is TakeAll under boxes (see BoxStore and Box): a client in
+// any box is refused without a decision, every decision ReasonPenalty with
+// RetryAfter the longest time left in a box; otherwise the step is TakeAll's,
+// and a denied step counts towards each box whose selected limiters (Takes:
+// bit i selects ls[i]; zero selects all) include one that denied. A box
+// reaching its Penalty.Denials within Within closes for For. TakeAllBoxed
+// returns the longest time the client has left in any box after the step,
+// 0 when none. Box keys are used as given: callers keep apart the boxes of
+// different rules and clients, and from the limiters' keys.
 //
-// Shadow limiters are taken apart, as by TakeAll, and never count towards
-// the box. When the store fails and every limiter falls back to one BoxStore
-// (by default a RemoteStore's local store), the step is taken there under
-// the box (a box of that store: one closed only in the failing store is not
-// seen); otherwise each limiter follows its own failure policy.
-func TakeAllBoxed(ctx context.Context, box Box, ls []*Limiter, keys []string, ds []Decision) (time.Duration, error) {
+// Invalid boxes (CheckBoxes) refuse the step as invalid input does, with
+// ReasonInvalid decisions and nothing taken. Shadow limiters are taken
+// apart, as by TakeAll, and never count towards a box; a box that selects
+// only shadow limiters is left out of the step. When the store fails and
+// every limiter falls back to one BoxStore (by default a RemoteStore's local
+// store), the step is taken there under the boxes (boxes of that store: one
+// closed only in the failing store is not seen); otherwise each limiter
+// follows its own failure policy.
+func TakeAllBoxed(ctx context.Context, boxes []Box, ls []*Limiter, keys []string, ds []Decision) (time.Duration, error) {
 	if err := checkAll(ls, keys, ds); err != nil {
 		return 0, err
 	}
 	if err := CanBox(ls); err != nil {
 		return 0, err
 	}
-	if err := CheckBox(box); err != nil {
+	if err := CheckBoxes(boxes, len(ls)); err != nil {
+		invalidAll(ls, ds)
 		return 0, err
 	}
 	for _, l := range ls {
 		if l.shadow {
-			// Shadow limits never put anyone in the box: the step is an
-			// ordinary one.
-			return 0, takeShadowApart(ctx, ls, keys, ds)
+			return takeShadowApart(ctx, boxes, ls, keys, ds)
 		}
 	}
-	return takeAtomic(ctx, sharedMulti(ls), &box, ls, keys, ds)
+	return takeAtomic(ctx, sharedMulti(ls), boxes, ls, keys, ds)
 }

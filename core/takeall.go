@@ -36,7 +36,8 @@ func TakeAll(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) e
 	}
 	for _, l := range ls {
 		if l.shadow {
-			return takeShadowApart(ctx, ls, keys, ds)
+			_, err := takeShadowApart(ctx, nil, ls, keys, ds)
+			return err
 		}
 	}
 	if ms := sharedMulti(ls); ms != nil {
@@ -96,11 +97,13 @@ func invalidAll(ls []*Limiter, ds []Decision) {
 	}
 }
 
-// takeShadowApart takes the enforced limiters together and each shadow one
-// by itself: a limit in shadow mode never decides a request, so its would-be
-// denial must not hold back the enforced limits' step. (A shadow limit counts
-// every request it would admit, whatever the enforced limits decide.)
-func takeShadowApart(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) error {
+// takeShadowApart takes the enforced limiters together, under boxes when
+// there are any, and each shadow one by itself: a limit in shadow mode never
+// decides a request, so its would-be denial must not hold back the enforced
+// limits' step, nor count towards a box. (A shadow limit counts every
+// request it would admit, whatever the enforced limits decide.) It returns
+// the time left in the boxes.
+func takeShadowApart(ctx context.Context, boxes []Box, ls []*Limiter, keys []string, ds []Decision) (time.Duration, error) {
 	var els [MaxTakes]*Limiter
 	var ekeys [MaxTakes]string
 	var eds [MaxTakes]Decision
@@ -119,16 +122,42 @@ func takeShadowApart(ctx context.Context, ls []*Limiter, keys []string, ds []Dec
 		n++
 	}
 	if n == 0 {
-		return first
+		return 0, first
 	}
-	err := TakeAll(ctx, els[:n], ekeys[:n], eds[:n])
+	// The boxes select the enforced limiters by their place in the step
+	// of enforced limiters alone.
+	var ebs [MaxBoxes]Box
+	nb := 0
+	for _, b := range boxes {
+		if b.Takes != 0 {
+			var sel uint16
+			for j := 0; j < n; j++ {
+				if b.Takes&(1<<at[j]) != 0 {
+					sel |= 1 << j
+				}
+			}
+			if sel == 0 {
+				continue // only shadow limiters: nothing it selects can count
+			}
+			b.Takes = sel
+		}
+		ebs[nb] = b
+		nb++
+	}
+	var left time.Duration
+	var err error
+	if nb > 0 {
+		left, err = TakeAllBoxed(ctx, ebs[:nb], els[:n], ekeys[:n], eds[:n])
+	} else {
+		err = TakeAll(ctx, els[:n], ekeys[:n], eds[:n])
+	}
 	for j := 0; j < n; j++ {
 		ds[at[j]] = eds[j]
 	}
 	if err != nil {
-		return err
+		return left, err
 	}
-	return first
+	return left, first
 }
 
 // sharedMulti returns the MultiStore every limiter keeps its state in, or
@@ -151,12 +180,13 @@ var takeBufs = sync.Pool{New: func() any { return new(takeBuf) }}
 
 type takeBuf struct {
 	takes [MaxTakes]Take
+	boxes [MaxBoxes]Box
 	keys  []byte
 }
 
-// takeAtomic takes ls in one step of ms, under box when it is not nil (ms
-// is then a BoxStore), and returns the time left in the box.
-func takeAtomic(ctx context.Context, ms MultiStore, box *Box, ls []*Limiter, keys []string, ds []Decision) (time.Duration, error) {
+// takeAtomic takes ls in one step of ms, under boxes when there are any (ms
+// is then a BoxStore), and returns the time left in the boxes.
+func takeAtomic(ctx context.Context, ms MultiStore, boxes []Box, ls []*Limiter, keys []string, ds []Decision) (time.Duration, error) {
 	var start time.Time
 	hooked := false
 	for _, l := range ls {
@@ -172,11 +202,16 @@ func takeAtomic(ctx context.Context, ms MultiStore, box *Box, ls []*Limiter, key
 		}
 	}
 	tb := takeBufs.Get().(*takeBuf)
-	// The prefixed keys are built in one buffer, sized first so that the
-	// strings made into it stay valid (a store copies a key it keeps).
+	// The prefixed keys, and the boxes' keys, are built in one buffer,
+	// sized first so that the strings made into it stay valid (a store
+	// copies a key it keeps). Copied there, the caller's keys are only
+	// read: they may live on its stack.
 	n := 0
 	for i, l := range ls {
 		n += len(l.prefix) + len(keys[i])
+	}
+	for i := range boxes {
+		n += len(boxes[i].Key)
 	}
 	if cap(tb.keys) < n {
 		tb.keys = make([]byte, 0, n)
@@ -190,8 +225,15 @@ func takeAtomic(ctx context.Context, ms MultiStore, box *Box, ls []*Limiter, key
 	}
 	var left time.Duration
 	var err error
-	if box != nil {
-		left, err = ms.(BoxStore).TakeBoxed(ctx, *box, takes, ds)
+	if len(boxes) > 0 {
+		bs := tb.boxes[:len(boxes)]
+		for i := range boxes {
+			at := len(b)
+			b = append(b, boxes[i].Key...)
+			bs[i] = Box{Key: unsafe.String(&b[at], len(b)-at), Penalty: boxes[i].Penalty, Takes: boxes[i].Takes}
+		}
+		left, err = ms.(BoxStore).TakeBoxed(ctx, bs, takes, ds)
+		clear(bs)
 	} else {
 		err = ms.TakeMany(ctx, takes, ds)
 	}
@@ -199,12 +241,12 @@ func takeAtomic(ctx context.Context, ms MultiStore, box *Box, ls []*Limiter, key
 	tb.keys = b[:0]
 	takeBufs.Put(tb)
 	if err != nil {
-		if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidCost) || errors.Is(err, ErrInvalidTakes) {
+		if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidCost) || errors.Is(err, ErrInvalidTakes) || errors.Is(err, ErrInvalidPenalty) {
 			invalidAll(ls, ds)
 			return 0, err
 		}
 		// The store failed: nothing was decided.
-		return takeFailed(ctx, box, ls, keys, ds, err, &epochs, start)
+		return takeFailed(ctx, boxes, ls, keys, ds, err, &epochs, start)
 	}
 	var latency time.Duration
 	if hooked {
@@ -226,12 +268,12 @@ func takeAtomic(ctx context.Context, ms MultiStore, box *Box, ls []*Limiter, key
 // default), the step is taken there, atomically and under the box as the
 // store would have, each limit divided among the instances; otherwise each
 // limiter applies its own failure policy, as a lone Take would.
-func takeFailed(ctx context.Context, box *Box, ls []*Limiter, keys []string, ds []Decision, err error, epochs *[MaxTakes]uint64, start time.Time) (time.Duration, error) {
+func takeFailed(ctx context.Context, boxes []Box, ls []*Limiter, keys []string, ds []Decision, err error, epochs *[MaxTakes]uint64, start time.Time) (time.Duration, error) {
 	var left time.Duration
 	var first error
 	fb := false
 	if ctx.Err() == nil {
-		if fms := sharedFallback(ls, box != nil); fms != nil {
+		if fms := sharedFallback(ls, len(boxes) > 0); fms != nil {
 			serr := fmt.Errorf("%w: %w", ErrStore, err)
 			for i, l := range ls {
 				if l.onSwitch != nil && epochs[i]&1 == 0 && l.switches.CompareAndSwap(epochs[i], epochs[i]+1) {
@@ -243,8 +285,8 @@ func takeFailed(ctx context.Context, box *Box, ls []*Limiter, keys []string, ds 
 				takes[i] = Take{Key: l.prefix + keys[i], Limit: l.fbLimit, Cost: l.cost}
 			}
 			var ferr error
-			if box != nil {
-				left, ferr = fms.(BoxStore).TakeBoxed(ctx, *box, takes[:len(ls)], ds)
+			if len(boxes) > 0 {
+				left, ferr = fms.(BoxStore).TakeBoxed(ctx, boxes, takes[:len(ls)], ds)
 			} else {
 				ferr = fms.TakeMany(ctx, takes[:len(ls)], ds)
 			}

@@ -1,3 +1,3 @@
 module github.com/tollgate-go/tollgate/keyfuncs
 
-go 1.24
+go 1.25.0

@@ -67,6 +67,30 @@ func BenchmarkRules(b *testing.B) {
 	b.Run("50-rules/last-matches", func(b *testing.B) { serve(b, rule, "/svc49/items") })
 	b.Run("50-rules/none-matches", func(b *testing.B) { serve(b, rule, "/other") })
 
+	// The same rules, each with a penalty box: the box is read in the
+	// limits' step.
+	boxed := fiftyRules()
+	for i := range boxed.Rules {
+		boxed.Rules[i].Penalty = &core.Penalty{Denials: 5, Within: time.Minute, For: time.Hour}
+	}
+	eb, err := rules.New(store, boxed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("50-rules-boxed/last-matches", func(b *testing.B) {
+		serve(b, func(w http.ResponseWriter, r *http.Request) httplimit.Outcome { return eb.Serve(w, r, "") }, "/svc49/items")
+	})
+	// Mode all, two rules matching, each with a penalty.
+	both := rules.Config{Mode: rules.AllMatches, Rules: boxed.Rules[:2]}
+	both.Rules[1].Match.PathPrefixes = both.Rules[0].Match.PathPrefixes
+	ea, err := rules.New(store, both)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("all-2-rules-boxed", func(b *testing.B) {
+		serve(b, func(w http.ResponseWriter, r *http.Request) httplimit.Outcome { return ea.Serve(w, r, "") }, "/svc0/items")
+	})
+
 	// The same two limits in a Gate, keyed by key funcs: no rules.
 	tenant, err := core.NewLimiter(store, core.Limit{Rate: 1_000_000_000, Period: time.Second}, core.WithName("gate-per-tenant"))
 	if err != nil {

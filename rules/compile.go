@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,7 +74,8 @@ type crule struct {
 	status   int
 	fallback *keySpec
 	penalty  *core.Penalty
-	boxKey   string // the prefix of the rule's box keys
+	boxKey   string // the prefix of the rule's box keys: boxKeyPrefix(name)
+	boxTakes uint16 // the limits its box counts: those keyed as the first
 	shadow   bool
 }
 
@@ -137,7 +139,7 @@ func (e *Engine) compile(cfg *Config) (*compiled, error) {
 	out.deny = e.compileList(&c, "deny", &cfg.Deny)
 	ruleAt := make(map[string]int, len(cfg.Rules))
 	policyAt := make(map[string]string)
-	total := 0
+	total, boxed := 0, 0
 	out.rules = make([]crule, len(cfg.Rules))
 	for i := range cfg.Rules {
 		r := &cfg.Rules[i]
@@ -244,8 +246,11 @@ func (e *Engine) compile(cfg *Config) (*compiled, error) {
 			}
 			pen := *r.Penalty
 			cr.penalty = &pen
-			// Apart from every limiter's keys, which begin with a name.
-			cr.boxKey = "\x00penalty:" + r.Name + ":"
+			cr.boxKey = boxKeyPrefix(r.Name)
+			cr.boxTakes = sameKey(cr.specs)
+			if !shadow && !r.Skip {
+				boxed++
+			}
 		}
 		if len(c.errs) > 0 || r.Skip {
 			continue
@@ -266,6 +271,9 @@ func (e *Engine) compile(cfg *Config) (*compiled, error) {
 	if cfg.Mode == AllMatches && total > httplimit.MaxLimits {
 		c.failf("mode", "all: the rules have %d limits in all, and a request matching every rule would be under more than %d", total, httplimit.MaxLimits)
 	}
+	if cfg.Mode == AllMatches && boxed > core.MaxBoxes {
+		c.failf("mode", "all: %d enforced rules have a penalty, and a request matching every rule would be under more than %d penalty boxes", boxed, core.MaxBoxes)
+	}
 	if err := c.err(); err != nil {
 		return nil, err
 	}
@@ -274,6 +282,27 @@ func (e *Engine) compile(cfg *Config) (*compiled, error) {
 	}
 	out.index()
 	return out, nil
+}
+
+// boxKeyPrefix is the prefix of the box keys of the rule named name: a
+// NUL byte, which no limiter's key begins with (a limit's name is
+// printable), then the name's length and the name, so that no two (rule,
+// client key) pairs share a box key, whatever bytes names and keys hold.
+func boxKeyPrefix(name string) string {
+	return "\x00penalty:" + strconv.Itoa(len(name)) + ":" + name
+}
+
+// sameKey returns the limits, as a core.Box's Takes, keyed by the same
+// sources as the first (specs[0]): the limits of the client a rule's box
+// is keyed by, whose denials alone count towards it.
+func sameKey(specs []*keySpec) uint16 {
+	var sel uint16
+	for i, k := range specs {
+		if slices.Equal(k.parts, specs[0].parts) {
+			sel |= 1 << i
+		}
+	}
+	return sel
 }
 
 // index sorts the rules by the first path segment they can match, so that

@@ -84,7 +84,8 @@ type Rule struct {
 	Missing Missing
 	// Penalty, when set, boxes a client denied Penalty.Denials times within
 	// Penalty.Within for Penalty.For. The box's client is the rule's first
-	// limit's key.
+	// limit's key, and only denials by the rule's limits keyed as that one
+	// (the same Key spec) count towards it. Nil: no box.
 	Penalty *core.Penalty
 }
 

@@ -88,14 +88,22 @@
 //
 // # Penalty box
 //
-// A rule with penalty: boxes a client (the rule's first limit's key) denied
-// `denials` times within `within`, for `for`: every request is answered 429
-// with Retry-After the time left in the box, without a decision of the
-// limits, so the box spends no quota. The box lives in the store and is
-// read, decided and counted in the same step as the limits
-// (core.BoxStore): on Redis it is shared by every instance and costs no
-// extra round trip. It needs all of the rule's limits in one store that
-// keeps boxes (memstore, redisstore).
+// A rule with penalty: boxes a client denied `denials` times within
+// `within`, for `for`: every request is answered 429 with Retry-After the
+// time left in the box, without a decision of the limits, so the box spends
+// no quota. The client is the key of the rule's first limit, and only the
+// denials of the rule's limits keyed as that one (the same key: spec, such
+// as ip) count towards its box: a limit the client shares with others (per
+// tenant, per route) never boxes it, or an attacker who spends that limit
+// would box everyone behind it. Under mode: all, each matching rule with a
+// penalty has its own box, counting its own limits' denials: a client in
+// any of them is refused, with the longest time left (at most
+// core.MaxBoxes rules with a penalty in a file under mode: all). A shadow
+// rule boxes no one. The boxes live in the store and are read, decided and
+// counted in the same step as the limits (core.BoxStore): on Redis they are
+// shared by every instance and cost no extra round trip. A penalty needs
+// all of the rule's limits in one store that keeps boxes (memstore,
+// redisstore).
 //
 // # Shadow mode
 //

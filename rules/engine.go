@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/core/httplimit"
@@ -247,7 +248,14 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, route string) htt
 	// together.
 	var hits [httplimit.MaxLimits]int
 	nh, nk := 0, 0
-	var box *core.Box
+	// Each matching rule with a penalty boxes the client of its first
+	// limit, on denials of its limits keyed as that one (crule.boxTakes).
+	// The box keys are joined in kb, on this stack: core copies them before
+	// a store sees them.
+	var boxes [core.MaxBoxes]core.Box
+	var kb [boxKeyBuf]byte
+	bk := kb[:0]
+	nb := 0
 	for _, i := range c.candidates(path) {
 		ru := &c.rules[i]
 		if !ru.m.match(&q) {
@@ -262,8 +270,11 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, route string) htt
 		case keysDenied:
 			return e.noKey(w, r, ru)
 		}
-		if box == nil {
-			box = ru.box(keys[nk])
+		if ru.penalty != nil && !ru.shadow && nb < len(boxes) { // a shadow rule never boxes anyone; compile bounds nb
+			at := len(bk)
+			bk = append(append(bk, ru.boxKey...), keys[nk]...)
+			boxes[nb] = core.Box{Key: unsafe.String(&bk[at], len(bk)-at), Penalty: *ru.penalty, Takes: ru.boxTakes << nk}
+			nb++
 		}
 		hits[nh] = i
 		nh++
@@ -276,10 +287,14 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, route string) htt
 	case 0:
 		return httplimit.Proceed
 	case 1:
-		return c.rules[hits[0]].gate.ServeKeys(w, r, keys[:nk], box)
+		return c.rules[hits[0]].gate.ServeKeys(w, r, keys[:nk], boxes[:nb])
 	}
-	return e.combo(c, hits[:nh]).ServeKeys(w, r, keys[:nk], box)
+	return e.combo(c, hits[:nh]).ServeKeys(w, r, keys[:nk], boxes[:nb])
 }
+
+// boxKeyBuf is the room Serve's stack gives the box keys of a request;
+// longer ones are joined on the heap.
+const boxKeyBuf = 512
 
 func (e *Engine) noKey(w http.ResponseWriter, r *http.Request, ru *crule) httplimit.Outcome {
 	e.event(r.Context(), ru.name, ru.limiters[0].Name(), "no-key", errMissing)
@@ -327,12 +342,4 @@ func (ru *crule) keys(q *request, dst []string) keysResult {
 		return keysDenied
 	}
 	return keysOK
-}
-
-// box is the penalty box of the client key, nil when the rule has none.
-func (ru *crule) box(key string) *core.Box {
-	if ru.penalty == nil || ru.shadow {
-		return nil // a shadow rule never boxes anyone
-	}
-	return &core.Box{Key: ru.boxKey + key, Penalty: *ru.penalty}
 }

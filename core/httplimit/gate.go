@@ -226,11 +226,13 @@ func (g *Gate) Serve(w http.ResponseWriter, r *http.Request, route string) Outco
 
 // ServeKeys is Serve for a caller that has keyed the request itself:
 // keys[i] is the key of the gate's i-th limit ("" sits a shadow limit out;
-// an enforced limit must have a key). Under box (not nil) the limits are
-// taken with core.TakeAllBoxed: a client in the penalty box is denied with
-// Retry-After the time left in it, without a decision of the limits, and a
-// denial that closes the box is answered with the box's time.
-func (g *Gate) ServeKeys(w http.ResponseWriter, r *http.Request, keys []string, box *core.Box) Outcome {
+// an enforced limit must have a key). Under boxes (at most core.MaxBoxes;
+// none is a plain step) the limits are taken with core.TakeAllBoxed, each
+// box's Takes selecting the gate's limits by their place (bit i: the i-th
+// limit, as keys[i]): a client in any box is denied with Retry-After the
+// longest time left in one, without a decision of the limits, and a denial
+// that closes a box is answered with the box's time.
+func (g *Gate) ServeKeys(w http.ResponseWriter, r *http.Request, keys []string, boxes []core.Box) Outcome {
 	if len(keys) != len(g.rules) {
 		g.onError(w, r, fmt.Errorf("%w: %d keys for %d limits", ErrNoKey, len(keys), len(g.rules)))
 		return Failed
@@ -241,18 +243,18 @@ func (g *Gate) ServeKeys(w http.ResponseWriter, r *http.Request, keys []string, 
 			return Failed
 		}
 	}
-	return g.decide(w, r, keys, box)
+	return g.decide(w, r, keys, boxes)
 }
 
-// decide takes every limit on its key and answers.
-func (g *Gate) decide(w http.ResponseWriter, r *http.Request, keys []string, box *core.Box) Outcome {
+// decide takes every limit on its key, under boxes if any, and answers.
+func (g *Gate) decide(w http.ResponseWriter, r *http.Request, keys []string, boxes []core.Box) Outcome {
 	// Every limit is decided before any is answered: with several, in one
 	// step (core.TakeAll), so a request one limit denies takes nothing
 	// from the others.
 	var st decided
 	ctx := r.Context()
 	n := len(g.rules)
-	if n == 1 && box == nil {
+	if n == 1 && len(boxes) == 0 {
 		if keys[0] == "" { // a shadow limit without a key sits the request out
 			return Proceed
 		}
@@ -272,14 +274,20 @@ func (g *Gate) decide(w http.ResponseWriter, r *http.Request, keys []string, box
 			m++
 		}
 	}
+	var sel [core.MaxBoxes]core.Box
 	if m < n { // a shadow limit without a key sits the request out
 		ls, ks = part[:m], partKeys[:m]
+		if len(boxes) <= core.MaxBoxes { // more: core.TakeAllBoxed refuses them
+			var nb int
+			sel, nb = selectTaken(boxes, at[:m])
+			boxes = sel[:nb]
+		}
 	}
 	var err error
 	var left time.Duration
 	switch {
-	case m > 0 && box != nil:
-		left, err = core.TakeAllBoxed(ctx, *box, ls, ks, ds[:m])
+	case m > 0 && len(boxes) > 0:
+		left, err = core.TakeAllBoxed(ctx, boxes, ls, ks, ds[:m])
 	case m > 0:
 		err = core.TakeAll(ctx, ls, ks, ds[:m])
 	}
@@ -304,6 +312,32 @@ func (g *Gate) decide(w http.ResponseWriter, r *http.Request, keys []string, box
 		}
 	}
 	return g.answer(w, r, &st, ds[:n], err)
+}
+
+// selectTaken returns the boxes of a step that takes only the limits at
+// (ascending), each box's Takes renumbered to select them by their place
+// among those taken. A box that selects none of them is left out: the
+// limits it selects sat the request out, and cannot count. (Returned in an
+// array, so that the boxes' keys, which may live on a caller's stack, stay
+// there.)
+func selectTaken(boxes []core.Box, at []int) (sel [core.MaxBoxes]core.Box, n int) {
+	for _, b := range boxes {
+		if b.Takes != 0 {
+			var t uint16
+			for j, i := range at {
+				if b.Takes&(1<<i) != 0 {
+					t |= 1 << j
+				}
+			}
+			if t == 0 {
+				continue
+			}
+			b.Takes = t
+		}
+		sel[n] = b
+		n++
+	}
+	return sel, n
 }
 
 // decisionBufs holds the decisions of several limits: handed to a store

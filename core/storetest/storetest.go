@@ -102,6 +102,8 @@ func Run(t *testing.T, newStore Factory, opts ...Option) {
 	t.Run("penalty box closes on the K-th denial and takes nothing while closed", h.penaltyBox)
 	t.Run("penalty box counts denials within its window only", h.penaltyWindow)
 	t.Run("penalty box under 64 goroutines closes once", h.penaltyHammer)
+	t.Run("penalty boxes count only the denials of the takes they select", h.penaltyMasks)
+	t.Run("penalty boxes: a client in either is refused with the longest time left", h.penaltyEitherBox)
 	t.Run("penalty box: bad input is an error", h.penaltyBadInput)
 	t.Run("bad input is an error, never a panic", h.badInput)
 	t.Run("take after close fails", h.closed)

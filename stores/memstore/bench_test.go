@@ -159,3 +159,29 @@ func BenchmarkTakeMany(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTakeBoxed takes two limits under penalty boxes, as rules with
+// a penalty do: the boxes are read with the limits in one step. One box
+// over both limits (one rule), and two boxes each over its own limit (two
+// rules matched together).
+func BenchmarkTakeBoxed(b *testing.B) {
+	l := benchLimit(core.GCRA)
+	pen := core.Penalty{Denials: 5, Within: time.Minute, For: time.Hour}
+	takes := []core.Take{{Key: "per-ip:10.0.0.1", Limit: l, Cost: 1}, {Key: "per-tenant:acme", Limit: l, Cost: 1}}
+	for _, c := range []struct {
+		name  string
+		boxes []core.Box
+	}{
+		{"one-box", []core.Box{{Key: "\x00penalty:api:10.0.0.1", Penalty: pen}}},
+		{"two-boxes", []core.Box{{Key: "\x00penalty:ip:10.0.0.1", Penalty: pen, Takes: 1 << 0}, {Key: "\x00penalty:tenant:acme", Penalty: pen, Takes: 1 << 1}}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			s := benchStore(b)
+			ds := make([]core.Decision, 2)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				s.TakeBoxed(ctx, c.boxes, takes, ds)
+			}
+		})
+	}
+}

@@ -286,39 +286,68 @@ func (s *Store) TakeMany(_ context.Context, takes []core.Take, ds []core.Decisio
 	return err
 }
 
-// TakeBoxed implements core.BoxStore: TakeMany with the box's two keys
-// locked with the takes', so the box is read, the step decided and a
-// denial counted in one step.
-func (s *Store) TakeBoxed(_ context.Context, box core.Box, takes []core.Take, ds []core.Decision) (time.Duration, error) {
+// TakeBoxed implements core.BoxStore: TakeMany with every box's two keys
+// locked with the takes', in one ascending order, so the boxes are read,
+// the step decided and a denial counted in one step.
+func (s *Store) TakeBoxed(_ context.Context, boxes []core.Box, takes []core.Take, ds []core.Decision) (time.Duration, error) {
 	if err := core.CheckTakeMany(takes, ds); err != nil {
 		return 0, err
 	}
-	if err := core.CheckBox(box); err != nil {
+	if err := core.CheckBoxes(boxes, len(takes)); err != nil {
 		return 0, err
 	}
-	return s.takeMany(takes, ds, &box)
+	return s.takeMany(takes, ds, boxes)
 }
 
-// takeMany is TakeMany, under box when it is not nil; it returns the time
-// left in the box.
-func (s *Store) takeMany(takes []core.Take, ds []core.Decision, box *core.Box) (time.Duration, error) {
+// stepKeys is the most keys one step locks: its takes' and two per box.
+const stepKeys = core.MaxTakes + 2*core.MaxBoxes
+
+// boxSuffix and logSuffix end the keys of a box and of its denials' log
+// (core.BoxKeys).
+var boxSuffix, logSuffix = core.BoxKeys("")
+
+// stackBoxKeys is the most bytes of box keys takeMany builds on its stack.
+const stackBoxKeys = 4 * stackKey
+
+// takeMany is TakeMany, under boxes when there are any; it returns the
+// longest time left in a box.
+func (s *Store) takeMany(takes []core.Take, ds []core.Decision, boxes []core.Box) (time.Duration, error) {
 	if s.closed.Load() {
 		return 0, core.ErrClosed
 	}
-	// hs holds the hashes of the takes' keys, then of the box's two.
-	var hs [core.MaxTakes + 2]uint64
+	// hs holds the hashes of the takes' keys, then of each box's two.
+	var hs [stepKeys]uint64
 	n := len(takes)
 	for i := range takes {
 		hs[i] = hashKey(&s.secret, takes[i].Key) | 1
 	}
-	var boxKey, logKey string
-	all := n
-	if box != nil {
-		boxKey, logKey = core.BoxKeys(box.Key)
-		hs[n], hs[n+1] = hashKey(&s.secret, boxKey)|1, hashKey(&s.secret, logKey)|1
-		all = n + 2
+	// The boxes' keys, box then log for each, joined on the stack when
+	// they fit: the shards keep copies only.
+	var bk [2 * core.MaxBoxes]string
+	if len(boxes) > 0 {
+		size := 0
+		for i := range boxes {
+			size += 2*len(boxes[i].Key) + len(boxSuffix) + len(logSuffix)
+		}
+		var stack [stackBoxKeys]byte
+		buf := stack[:0]
+		if size > len(stack) {
+			buf = make([]byte, 0, size)
+		}
+		for i := range boxes {
+			at := len(buf)
+			buf = append(append(buf, boxes[i].Key...), boxSuffix...)
+			bk[2*i] = unsafe.String(&buf[at], len(buf)-at)
+			at = len(buf)
+			buf = append(append(buf, boxes[i].Key...), logSuffix...)
+			bk[2*i+1] = unsafe.String(&buf[at], len(buf)-at)
+		}
+		for j := range 2 * len(boxes) {
+			hs[n+j] = hashKey(&s.secret, bk[j]) | 1
+		}
 	}
-	var locked [core.MaxTakes + 2]int // the shards to lock, ascending, once each
+	all := n + 2*len(boxes)
+	var locked [stepKeys]int // the shards to lock, ascending, once each
 	m := 0
 	for i := 0; i < all; i++ {
 		k := int(hs[i] >> 1 & s.mask)
@@ -341,7 +370,7 @@ func (s *Store) takeMany(takes []core.Take, ds []core.Decision, box *core.Box) (
 	for _, k := range locked[:m] {
 		s.shards[k].now = now
 	}
-	left := s.decideMany(takes, ds, box, now, &hs, boxKey, logKey)
+	left := s.decideMany(takes, ds, boxes, now, &hs, &bk)
 	for j := m - 1; j >= 0; j-- {
 		s.shards[locked[j]].mu.Unlock()
 	}
@@ -349,22 +378,27 @@ func (s *Store) takeMany(takes []core.Take, ds []core.Decision, box *core.Box) (
 }
 
 // decideMany is takeMany's step, under the locks of every shard it
-// touches: hs are the hashes of the takes' keys and then of the box's
-// (boxKey and logKey).
-func (s *Store) decideMany(takes []core.Take, ds []core.Decision, box *core.Box, now int64, hs *[core.MaxTakes + 2]uint64, boxKey, logKey string) time.Duration {
+// touches: hs are the hashes of the takes' keys and then of the boxes'
+// keys bk (box, log, box, log...).
+func (s *Store) decideMany(takes []core.Take, ds []core.Decision, boxes []core.Box, now int64, hs *[stepKeys]uint64, bk *[2 * core.MaxBoxes]string) time.Duration {
 	n := len(takes)
 
-	var boxLimit core.Limit
-	var boxState core.State
-	var boxSlot int
-	var boxFound bool
-	if box != nil {
-		boxLimit = box.Penalty.BoxLimit()
-		boxSlot, boxFound = s.shardOf(hs[n]).load(hs[n], boxKey, boxLimit.Algorithm, &boxState)
-		if d := core.Apply(&boxState, now, boxLimit, 0); !d.Allowed {
-			core.Boxed(takes, ds, d.RetryAfter)
-			return d.RetryAfter
+	// A client in any box is refused, with the longest time left.
+	var boxStates [core.MaxBoxes]core.State
+	var boxed time.Duration
+	in := false
+	for j := range boxes {
+		bl := boxes[j].Penalty.BoxLimit()
+		h := hs[n+2*j]
+		s.shardOf(h).load(h, bk[2*j], bl.Algorithm, &boxStates[j])
+		if d := core.Apply(&boxStates[j], now, bl, 0); !d.Allowed {
+			in = true
+			boxed = max(boxed, d.RetryAfter)
 		}
+	}
+	if in {
+		core.Boxed(takes, ds, boxed)
+		return boxed
 	}
 
 	var sts [core.MaxTakes]core.State
@@ -396,6 +430,13 @@ func (s *Store) decideMany(takes []core.Take, ds []core.Decision, box *core.Box,
 		}
 		return 0
 	}
+	// Which takes denied, before the admitted ones are reported as peeks.
+	var denied uint16
+	for i := range takes {
+		if !ds[i].Allowed {
+			denied |= 1 << i
+		}
+	}
 	// Nothing is consumed: the admitted takes report their keys as they
 	// stay, as a peek does.
 	for i := range takes {
@@ -407,29 +448,46 @@ func (s *Store) decideMany(takes []core.Take, ds []core.Decision, box *core.Box,
 		s.shardOf(hs[i]).load(hs[i], t.Key, t.Limit.Algorithm, &st)
 		ds[i] = core.Apply(&st, now, t.Limit, 0)
 	}
-	if box == nil {
-		return 0
+	// The denial counts towards each box that selects a take that denied;
+	// the one that fills a box's log closes it.
+	var left time.Duration
+	for j := range boxes {
+		b := &boxes[j]
+		if b.Takes != 0 && b.Takes&denied == 0 {
+			continue
+		}
+		if s.countDenial(b.Penalty, now, hs[n+2*j], bk[2*j], hs[n+2*j+1], bk[2*j+1], &boxStates[j]) {
+			left = max(left, b.Penalty.For)
+		}
 	}
-	// Count the denial; the one that fills the log closes the box.
-	dl := box.Penalty.DenialLimit()
+	return left
+}
+
+// countDenial counts a denial in the log (logKey, hash lh) of the box
+// (boxKey, hash bh, read as boxState) and reports whether it closed the box:
+// the denial that fills the log closes the box for p.For and empties the
+// log.
+func (s *Store) countDenial(p core.Penalty, now int64, bh uint64, boxKey string, lh uint64, logKey string, boxState *core.State) bool {
+	dl := p.DenialLimit()
 	var logState core.State
-	dsh := s.shardOf(hs[n+1])
-	dslot, dfound := dsh.load(hs[n+1], logKey, dl.Algorithm, &logState)
+	dsh := s.shardOf(lh)
+	dslot, dfound := dsh.load(lh, logKey, dl.Algorithm, &logState)
 	dd := core.Apply(&logState, now, dl, 1)
 	if dd.Allowed && dd.Remaining > 0 {
-		dsh.save(dslot, dfound, hs[n+1], logKey, now, dl.Algorithm, &logState, dd.ResetAfter, s.perShard)
-		return 0
+		dsh.save(dslot, dfound, lh, logKey, now, dl.Algorithm, &logState, dd.ResetAfter, s.perShard)
+		return false
 	}
 	if dfound {
 		// The denials that closed the box are forgotten: the state of a
 		// fresh key, which the sweeper drops.
-		dsh.save(dslot, true, hs[n+1], logKey, now, dl.Algorithm, &core.State{}, 0, s.perShard)
+		dsh.save(dslot, true, lh, logKey, now, dl.Algorithm, &core.State{}, 0, s.perShard)
 	}
-	bsh := s.shardOf(hs[n])
-	boxSlot, boxFound = bsh.find(hs[n], boxKey)
-	bd := core.Apply(&boxState, now, boxLimit, 1)
-	bsh.save(boxSlot, boxFound, hs[n], boxKey, now, boxLimit.Algorithm, &boxState, bd.ResetAfter, s.perShard)
-	return box.Penalty.For
+	bl := p.BoxLimit()
+	bsh := s.shardOf(bh)
+	slot, found := bsh.find(bh, boxKey)
+	bd := core.Apply(boxState, now, bl, 1)
+	bsh.save(slot, found, bh, boxKey, now, bl.Algorithm, boxState, bd.ResetAfter, s.perShard)
+	return true
 }
 
 func (s *Store) shardOf(h uint64) *shard { return &s.shards[h>>1&s.mask] }

@@ -346,13 +346,19 @@ var _ core.BoxStore = (*Store)(nil)
 // a denial counted by the one script TakeMany runs, so the box costs no
 // round trip and is shared by every instance on the Redis. Its two keys are
 // kept as a take's would be: under the step's primary key with WithHashTag.
-func (s *Store) TakeBoxed(ctx context.Context, box core.Box, takes []core.Take, ds []core.Decision) (time.Duration, error) {
+func (s *Store) TakeBoxed(ctx context.Context, boxes []core.Box, takes []core.Take, ds []core.Decision) (time.Duration, error) {
 	if err := core.CheckTakeMany(takes, ds); err != nil {
 		return 0, err
 	}
-	if err := core.CheckBox(box); err != nil {
+	if err := core.CheckBoxes(boxes, len(takes)); err != nil {
 		return 0, err
 	}
+	// Placeholder until the script keeps several boxes and their Takes
+	// (the keys branch): one box over every take only.
+	if all := uint16(1)<<len(takes) - 1; len(boxes) != 1 || boxes[0].Takes != 0 && boxes[0].Takes != all {
+		return 0, errors.New("redisstore: several penalty boxes, or a box over some takes: not supported yet")
+	}
+	box := boxes[0]
 	return s.takeMany(ctx, takes, ds, &box)
 }
 
