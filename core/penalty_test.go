@@ -99,8 +99,8 @@ func TestTakeAllBoxedRenumbersBoxesAroundShadowLimiters(t *testing.T) {
 	if got := r.boxes[0]; len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Fatalf("the store got boxes %+v over takes %q, want %+v", got, r.takes[0], want)
 	}
-	if got := strings.Join(r.takes[0], ","); got != "ip:c,global:all" {
-		t.Fatalf("the boxed step took %s, want ip:c,global:all", got)
+	if got := strings.Join(r.takes[0], ","); got != core.DefaultPrefix("ip")+"c,"+core.DefaultPrefix("global")+"all" {
+		t.Fatalf("the boxed step took %s, want the ip and global limiters' keys", got)
 	}
 	if !ds[0].Allowed || !ds[1].Allowed || !ds[2].Allowed || ds[1].Policy != "strict" {
 		t.Fatalf("decisions %+v, want all admitted, in the limiters' order", ds)
