@@ -66,34 +66,66 @@ func (p Penalty) DenialLimit() Limit {
 }
 
 // Box names a client's penalty box in a step: Key is the client (the store
-// keeps the box under BoxKeys(Key)), Penalty the rule.
+// keeps the box under BoxKeys(Key)), Penalty the rule, and Takes which of
+// the step's takes count toward it: bit i selects takes[i], and a denied
+// step counts a denial toward the box only when one of its selected takes
+// denied. Zero selects every take.
 type Box struct {
 	Key     string
 	Penalty Penalty
+	Takes   uint16
 }
+
+// MaxBoxes is the most boxes one TakeBoxed accepts.
+const MaxBoxes = 4
 
 // BoxKeys returns the two keys under which a store keeps the penalty box of
 // key: the box and the denials' log.
 func BoxKeys(key string) (box, denials string) { return key + "\x00box", key + "\x00denials" }
 
 // BoxStore is a MultiStore that also keeps penalty boxes, checked and
-// updated in the same atomic step as the decision, so that a box shared by
-// many instances (Redis) costs no extra round trip.
+// updated in the same step as the decision, so that a box shared by many
+// instances (Redis) costs no extra round trip.
 //
-// TakeBoxed first looks in box.Key's box. If the client is in it, nothing
-// is taken: every decisions[i] is a denial with Reason ReasonPenalty and
-// RetryAfter the time left, which TakeBoxed also returns. Otherwise it is
-// TakeMany; when that denies, the denial is counted, and the one that makes
-// box.Penalty.Denials within Within closes the box for For (and forgets the
-// denials counted): TakeBoxed then returns For, and decisions are the
-// step's own. It returns 0 when the client is not in the box after the
-// step. Errors are those of TakeMany, or ErrInvalidPenalty.
+// TakeBoxed takes 1 to MaxBoxes boxes with distinct keys (CheckBoxes). If
+// the client is in any of them, nothing is taken: every decisions[i] is a
+// denial with Reason ReasonPenalty and RetryAfter the longest time left,
+// which TakeBoxed also returns. Otherwise it is TakeMany; when that
+// denies, the denial is counted toward each box whose selected takes
+// (Box.Takes) include a denied one (decisions[i].Allowed false), and a box
+// reaching its Penalty.Denials within Within closes for For (and forgets
+// the denials counted). It returns the longest time left in any box after
+// the step, 0 when the client is in none. Errors are those of TakeMany, or
+// ErrInvalidPenalty.
 //
 // The conformance suite in core/storetest checks TakeBoxed for every store
 // that implements it.
 type BoxStore interface {
 	MultiStore
-	TakeBoxed(ctx context.Context, box Box, takes []Take, decisions []Decision) (time.Duration, error)
+	TakeBoxed(ctx context.Context, boxes []Box, takes []Take, decisions []Decision) (time.Duration, error)
+}
+
+// CheckBoxes validates the boxes of a step of ntakes takes: 1 to MaxBoxes,
+// with distinct keys, each valid (CheckBox), and no Takes bit at or above
+// ntakes.
+func CheckBoxes(boxes []Box, ntakes int) error {
+	if len(boxes) == 0 || len(boxes) > MaxBoxes {
+		return &inputError{ErrInvalidPenalty, strconv.Itoa(len(boxes)) + " boxes, want 1 to " + strconv.Itoa(MaxBoxes)}
+	}
+	for i := range boxes {
+		if err := CheckBox(boxes[i]); err != nil {
+			return fmt.Errorf("box %d: %w", i, err)
+		}
+		if ntakes < 16 && boxes[i].Takes>>ntakes != 0 {
+			return &inputError{ErrInvalidPenalty, "box " + strconv.Itoa(i) + " selects a take beyond the " + strconv.Itoa(ntakes) + " of the step"}
+		}
+		for j := 0; j < i; j++ {
+			if boxes[j].Key == boxes[i].Key {
+				return &inputError{ErrInvalidPenalty, "box " + strconv.Itoa(i) + " repeats the key of box " + strconv.Itoa(j)}
+			}
+		}
+	}
+	return nil
 }
 
 // CheckBox validates a box's arguments, so every store rejects the same

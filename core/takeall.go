@@ -148,6 +148,7 @@ var takeBufs = sync.Pool{New: func() any { return new(takeBuf) }}
 
 type takeBuf struct {
 	takes [MaxTakes]Take
+	boxes [1]Box
 	keys  []byte
 }
 
@@ -188,7 +189,9 @@ func takeAtomic(ctx context.Context, ms MultiStore, box *Box, ls []*Limiter, key
 	var left time.Duration
 	var err error
 	if box != nil {
-		left, err = ms.(BoxStore).TakeBoxed(ctx, *box, takes, ds)
+		tb.boxes[0] = *box
+		left, err = ms.(BoxStore).TakeBoxed(ctx, tb.boxes[:], takes, ds)
+		tb.boxes[0] = Box{}
 	} else {
 		err = ms.TakeMany(ctx, takes, ds)
 	}

@@ -19,7 +19,7 @@ func (h *harness) boxer(t *testing.T) (core.BoxStore, *core.ManualClock) {
 func takeBoxed(t *testing.T, s core.BoxStore, box core.Box, takes ...core.Take) ([]core.Decision, time.Duration) {
 	t.Helper()
 	ds := make([]core.Decision, len(takes))
-	left, err := s.TakeBoxed(context.Background(), box, takes, ds)
+	left, err := s.TakeBoxed(context.Background(), []core.Box{box}, takes, ds)
 	if err != nil {
 		t.Fatalf("TakeBoxed: unexpected error: %v", err)
 	}
@@ -116,7 +116,7 @@ func (h *harness) penaltyHammer(t *testing.T) {
 	err := race(64, func(int) error {
 		ds := make([]core.Decision, 1)
 		for i := 0; i < 10; i++ {
-			left, err := s.TakeBoxed(context.Background(), box, []core.Take{{Key: "h", Limit: l, Cost: 1}}, ds)
+			left, err := s.TakeBoxed(context.Background(), []core.Box{box}, []core.Take{{Key: "h", Limit: l, Cost: 1}}, ds)
 			if err != nil {
 				return err
 			}
@@ -161,7 +161,7 @@ func (h *harness) penaltyBadInput(t *testing.T) {
 		{"no takes", core.Box{Key: "b", Penalty: good}, nil, core.ErrInvalidTakes},
 	}
 	for _, c := range cases {
-		_, err := s.TakeBoxed(context.Background(), c.box, c.takes, make([]core.Decision, len(c.takes)))
+		_, err := s.TakeBoxed(context.Background(), []core.Box{c.box}, c.takes, make([]core.Decision, len(c.takes)))
 		if !errors.Is(err, c.target) {
 			t.Errorf("%s: err %v, want %v", c.name, err, c.target)
 		}
