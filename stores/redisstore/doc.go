@@ -53,7 +53,7 @@
 // the key, an API key used as a key is not readable in Redis or its dumps,
 // and on a Redis Cluster no client can choose the slot its keys land in
 // (keys built to share one would otherwise pile onto one master). The
-// deny cache, in process memory, holds stored keys too.
+// deny cache, in process memory, keeps keys by their hashes too.
 //
 // Without WithKeySecret a built-in secret is used. It is public: enough on a
 // single server (keys bounded, no credential stored), not on a Cluster or a

@@ -112,14 +112,19 @@ func (k *keyer) hash(dst *[hashLen]byte, key, suffix string) {
 // key returns the stored key of key: prefix, "v2:" and the hash of key,
 // the hash in braces with WithHashTag. It is a new string.
 func (k *keyer) key(key string) string {
+	var h [hashLen]byte
+	k.hash(&h, key, "")
+	return k.stored(&h, key)
+}
+
+// stored returns the stored key of key, whose hash is h.
+func (k *keyer) stored(h *[hashLen]byte, key string) string {
 	if k.legacy {
 		if k.hashTag {
 			return k.prefix + "{" + key + "}"
 		}
 		return k.prefix + key
 	}
-	var h [hashLen]byte
-	k.hash(&h, key, "")
 	var b strings.Builder
 	b.Grow(len(k.prefix) + len(keyVersion) + hashLen + 2)
 	b.WriteString(k.prefix)

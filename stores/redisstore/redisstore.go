@@ -304,15 +304,14 @@ func (s *Store) Take(ctx context.Context, key string, l core.Limit, cost int64) 
 	if err != nil {
 		return core.Decision{}, err
 	}
-	// The deny cache, too, holds stored keys: bounded, and no client's
-	// bytes kept in memory.
-	full := s.keys.key(key)
+	var h [hashLen]byte
+	s.keys.hash(&h, key, "")
 	var now int64
 	if s.deny != nil || s.breaker != nil {
 		now = s.localNow()
 	}
 	if s.deny != nil && cost <= 1 {
-		if d, ok := s.deny.get(full, l, now); ok {
+		if d, ok := s.deny.get(&h, l, now); ok {
 			return d, nil
 		}
 	}
@@ -322,13 +321,13 @@ func (s *Store) Take(ctx context.Context, key string, l core.Limit, cost int64) 
 			return core.Decision{}, err
 		}
 	}
-	d, err := s.eval(ctx, full, l, p, min(cost, p.burst+1))
+	d, err := s.eval(ctx, s.keys.stored(&h, key), l, p, min(cost, p.burst+1))
 	s.settle(ctx, probe, err)
 	if err != nil {
 		return core.Decision{}, err
 	}
 	if s.deny != nil && d.Reason == core.ReasonLimited && cost <= 1 {
-		s.deny.put(full, l, now, d)
+		s.deny.put(&h, l, now, d)
 	}
 	return d, nil
 }
