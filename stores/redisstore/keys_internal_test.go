@@ -67,3 +67,45 @@ func TestSlotPart(t *testing.T) {
 		}
 	}
 }
+
+// Distinct keys are stored under distinct keys (a 128-bit keyed hash: a
+// collision among these would be a broken hash), of one length, and a
+// box's two keys are apart from every take's and share its slot.
+func TestStoredKeysAreDistinctAndBounded(t *testing.T) {
+	for _, hashTag := range []bool{false, true} {
+		k := newKeyer("p:", hashTag, []byte("0123456789abcdef"))
+		seen := map[string]string{}
+		add := func(stored, from string) {
+			if prev, ok := seen[stored]; ok {
+				t.Fatalf("%q and %q are both stored as %q", prev, from, stored)
+			}
+			seen[stored] = from
+		}
+		for i := 0; i < 50_000; i++ {
+			key := strings.Repeat("k", i%7) + itoa(i) + "{x}"
+			s := k.key(key)
+			if len(s) != len("p:v2:")+hashLen+2*b2i(hashTag) || slotPart(s) == "x" {
+				t.Fatalf("key %q stored as %q", key, s)
+			}
+			add(s, "take "+key)
+			box, denials := k.boxKeys(key)
+			if slotPart(box) != slotPart(denials) || !strings.HasSuffix(denials, "}d") {
+				t.Fatalf("box of %q: %q and %q do not share a slot", key, box, denials)
+			}
+			add(box, "box "+key)
+			add(denials, "denials "+key)
+		}
+	}
+	// The secret decides the hash: two secrets, two keys.
+	a, b := newKeyer("p:", false, []byte("0123456789abcdef")), newKeyer("p:", false, []byte("fedcba9876543210"))
+	if a.key("client") == b.key("client") {
+		t.Fatal("two secrets store a key alike")
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
