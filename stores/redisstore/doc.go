@@ -8,7 +8,8 @@
 //
 // The client may be a *redis.Client, a Sentinel failover client, a
 // *redis.ClusterClient or a *redis.Ring: anything that is a
-// redis.UniversalClient. The store does not close it.
+// redis.UniversalClient. The store does not close it. A Cluster or a Ring
+// needs WithKeySecret, the same on every instance (see Keys).
 //
 // # One round trip per decision
 //
