@@ -253,3 +253,22 @@ func TestCrossSlotIsInvalidSetupNotAnOutage(t *testing.T) {
 		}
 	}
 }
+
+// A caller that has gone away (its context cancelled) before a step split
+// by slot is sent still gets the step decided and counted: leaving must not
+// turn the step into a store error, which a fail-open limiter would admit.
+func TestClusterStepOfACallerThatLeftIsDecided(t *testing.T) {
+	s, _, _ := clusterStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	takes := []core.Take{{Key: "ip:left", Limit: core.PerMinute(2), Cost: 1}, {Key: "tenant:left", Limit: core.PerMinute(100), Cost: 1}}
+	for i := 0; i < 3; i++ {
+		ds := make([]core.Decision, 2)
+		if err := s.TakeMany(ctx, takes, ds); err != nil {
+			t.Fatalf("step %d with a cancelled context: %v; want it decided", i+1, err)
+		}
+		if want := i < 2; ds[0].Allowed != want {
+			t.Fatalf("step %d: %+v; want admitted %v (2 a minute)", i+1, ds, want)
+		}
+	}
+}

@@ -429,11 +429,14 @@ type pipeCall struct {
 }
 
 // pipe sends calls in one pipeline (which a Cluster client splits by node
-// and sends at once) within the store's deadline, as call sends one call,
-// and returns the first call's error. Calls Redis answers NOSCRIPT are
-// sent again with EVAL.
+// and sends at once) within the store's deadline, and returns the first
+// call's error. Calls Redis answers NOSCRIPT are sent again with EVAL. The
+// pipeline is detached from the caller's cancellation and deadline: a
+// step is decided whether or not its caller is still there (one that left
+// must not be admitted by a failure policy for leaving), under the store's
+// own deadline.
 func (s *Store) pipe(ctx context.Context, calls []pipeCall) error {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 	defer cancel()
 	if s.ctxTimeouts {
 		return deadlineErr(ctx, s.runPipe(ctx, calls))
