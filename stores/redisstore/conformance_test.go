@@ -49,12 +49,9 @@ func TestConformanceStandaloneWithDenyCache(t *testing.T) {
 	conformance(t, srv.Client(t, &redis.Options{PoolSize: 64}), redisstore.WithDenyCache(1000))
 }
 
+// The Cluster runs the suite without WithHashTag (which a Cluster no longer
+// needs: every key has a slot of its own either way), and batched with it.
 func TestConformanceCluster(t *testing.T) {
-	c := redistest.SharedCluster(t)
-	conformance(t, c.Client(t, &redis.ClusterOptions{PoolSize: 64, ContextTimeoutEnabled: true}), redisstore.WithHashTag(), redisstore.WithKeySecret(testSecret))
-}
-
-func TestConformanceClusterWithoutHashTag(t *testing.T) {
 	c := redistest.SharedCluster(t)
 	conformance(t, c.Client(t, &redis.ClusterOptions{PoolSize: 64, ContextTimeoutEnabled: true}), redisstore.WithKeySecret(testSecret))
 }
