@@ -68,12 +68,16 @@ const MaxTakes = 16
 // decision is its denial, and every other decision is what a peek (cost 0)
 // of its key shows, the state as it stays. Takes must not repeat a key.
 //
-// The first take's key is the step's primary key, the one Take uses too. A
-// store that can act atomically only on keys kept together (Redis Cluster,
-// one hash slot) may keep the step's other keys under the primary, so that
-// they are shared only by steps with the same primary: put first the key
-// every request of the step shares (a tenant, say), and the others are
-// counted within it. The memory store keeps every key apart.
+// Every take is counted under its own key, the one Take uses: a store never
+// keeps one take's state under another's key, so a limit counts the same
+// whatever other limits share its steps, and the order of the takes does
+// not matter. A store that cannot act atomically on every key of a step
+// (Redis Cluster, whose scripts touch one hash slot) may decide every take
+// without consuming and then take each key by itself: a step any take
+// denies at that first decision still changes nothing, but one racing a
+// concurrent step between the two may leave the takes it had consumed
+// consumed although it ends denied. Such a store may admit less than its
+// limits allow under concurrency, never more, and says so in its doc.
 // Errors are those of Take, for the first take at fault, and ErrInvalidTakes
 // for a wrong number of takes or decisions, or a repeated key.
 //

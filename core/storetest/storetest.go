@@ -47,6 +47,7 @@ type Option func(*config)
 type config struct {
 	resolution time.Duration
 	algorithms []core.Algorithm
+	split      bool
 }
 
 // WithResolution declares the store's clock resolution, for stores that keep
@@ -62,6 +63,18 @@ func WithResolution(d time.Duration) Option {
 // subset. The default is every algorithm.
 func WithAlgorithms(a ...core.Algorithm) Option {
 	return func(c *config) { c.algorithms = a }
+}
+
+// WithSplitSteps declares a MultiStore that cannot take a step's keys in
+// one atomic operation (the Redis store on a Cluster, where each key is in
+// a slot of its own): it decides every take without consuming, then takes
+// each key by itself, so that a concurrent step racing between the two may
+// leave takes of a step that ends denied consumed. The suite then checks,
+// under concurrency, that no limit admits more than it allows and that each
+// key holds at least what its admitted steps took (under-admission, never
+// over), instead of exactly that. Every serial scenario is unchanged.
+func WithSplitSteps() Option {
+	return func(c *config) { c.split = true }
 }
 
 // Start is the instant at which every scenario begins: midnight UTC, so it is
@@ -732,7 +745,7 @@ func (h *harness) takeManyHammer(t *testing.T, clientAlg core.Algorithm) {
 			t.Errorf("client-%d: %d admitted, over its 300", c, n)
 		}
 		ds := peekMany(t, s, core.Take{Key: "tenant", Limit: tenant}, core.Take{Key: fmt.Sprintf("client-%d", c), Limit: client})
-		if ds[1].Remaining != client.Rate-n {
+		if ds[1].Remaining != client.Rate-n && !(h.cfg.split && ds[1].Remaining < client.Rate-n) {
 			t.Errorf("client-%d: %d requests admitted but %d remaining, want %d: a denied step consumed it", c, n, ds[1].Remaining, client.Rate-n)
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -28,12 +29,18 @@ const (
 	lease      = "lease"      // tokens are taken from Redis in batches and spent locally
 )
 
+// keySecret keys the hash of every stored key, so that clients cannot
+// choose the Cluster slots their keys land in. Every instance sharing the
+// Cluster must use the same one: here they share this process; a real
+// deployment reads it from its secret store.
+var keySecret = []byte(rand.Text())
+
 // newStore builds an instance's store for mode, over client, with its keys
 // under prefix. Keys are hash-tagged, so that each client's counter lives in
 // one slot of the Cluster whichever instance asks. The func closes the store
 // (not the client, which the caller owns).
 func newStore(mode string, client redis.UniversalClient, prefix string) (core.Store, func(), error) {
-	base, err := redisstore.New(client, redisstore.WithPrefix(prefix), redisstore.WithHashTag())
+	base, err := redisstore.New(client, redisstore.WithPrefix(prefix), redisstore.WithHashTag(), redisstore.WithKeySecret(keySecret))
 	if err != nil {
 		return nil, nil, err
 	}

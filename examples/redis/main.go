@@ -17,6 +17,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -158,13 +159,20 @@ func newClient(ctx context.Context, cfg config) (redis.UniversalClient, error) {
 	return c, nil
 }
 
+// keySecret is the key secret of every instance of this run.
+var keySecret = []byte(rand.Text())
+
 // start builds one instance and serves GET /hello on a free port.
 func start(ctx context.Context, name, prefix string, cfg config, logw io.Writer) (*instance, error) {
 	client, err := newClient(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	opts := []redisstore.Option{redisstore.WithPrefix(prefix), redisstore.WithTimeout(cfg.timeout)}
+	// Every instance sharing the Redis keys the hash of its stored keys
+	// with the same secret (a Cluster requires one, so that clients cannot
+	// choose slots): here they share this process; a real deployment reads
+	// it from its secret store.
+	opts := []redisstore.Option{redisstore.WithPrefix(prefix), redisstore.WithTimeout(cfg.timeout), redisstore.WithKeySecret(keySecret)}
 	if len(cfg.cluster) > 0 {
 		opts = append(opts, redisstore.WithHashTag())
 	}

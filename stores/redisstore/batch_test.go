@@ -111,7 +111,7 @@ func TestBatchingUnderConcurrencyIsExact(t *testing.T) {
 			cl := redistest.SharedCluster(t).Client(t, &redis.ClusterOptions{PoolSize: 16, ContextTimeoutEnabled: true})
 			cl.AddHook(c)
 			return cl
-		}, []redisstore.Option{redisstore.WithHashTag()}, false},
+		}, []redisstore.Option{redisstore.WithHashTag(), redisstore.WithKeySecret(testSecret)}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var c counter

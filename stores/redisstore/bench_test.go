@@ -207,3 +207,24 @@ func BenchmarkSeveralLimits(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDenyCacheHit is a client hammering past its limit with the deny
+// cache on: every decision is answered from process memory, without a
+// round trip and without an allocation.
+func BenchmarkDenyCacheHit(b *testing.B) {
+	srv := redistest.Shared(b)
+	s := newStore(b, srv.Client(b, nil), redisstore.WithPrefix("bench:deny:"), redisstore.WithDenyCache(1000))
+	ctx := context.Background()
+	l := core.PerHour(1)
+	key := "client:" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	s.Take(ctx, key, l, 1)
+	if d, err := s.Take(ctx, key, l, 1); err != nil || d.Allowed {
+		b.Fatalf("the key is not denied: %+v, %v", d, err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if d, _ := s.Take(ctx, key, l, 1); d.Allowed {
+			b.Fatal("admitted")
+		}
+	}
+}

@@ -25,6 +25,10 @@ func uniquePrefix(t testing.TB) string {
 // 64 goroutines on one key under -race on small machines: a generous timeout
 // keeps it about exactness, not latency (the fault tests are about latency).
 func conformance(t *testing.T, client redis.UniversalClient, opts ...redisstore.Option) {
+	var split []storetest.Option
+	if _, ok := client.(*redis.ClusterClient); ok {
+		split = append(split, storetest.WithSplitSteps())
+	}
 	storetest.Run(t, func(t *testing.T, clock core.Clock) core.Store {
 		o := append([]redisstore.Option{redisstore.WithClock(clock), redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(5 * time.Second)}, opts...)
 		s, err := redisstore.New(client, o...)
@@ -32,7 +36,7 @@ func conformance(t *testing.T, client redis.UniversalClient, opts ...redisstore.
 			t.Fatal(err)
 		}
 		return s
-	}, storetest.WithResolution(time.Microsecond))
+	}, append(split, storetest.WithResolution(time.Microsecond))...)
 }
 
 func TestConformanceStandalone(t *testing.T) {
@@ -45,9 +49,11 @@ func TestConformanceStandaloneWithDenyCache(t *testing.T) {
 	conformance(t, srv.Client(t, &redis.Options{PoolSize: 64}), redisstore.WithDenyCache(1000))
 }
 
+// The Cluster runs the suite without WithHashTag (which a Cluster no longer
+// needs: every key has a slot of its own either way), and batched with it.
 func TestConformanceCluster(t *testing.T) {
 	c := redistest.SharedCluster(t)
-	conformance(t, c.Client(t, &redis.ClusterOptions{PoolSize: 64, ContextTimeoutEnabled: true}), redisstore.WithHashTag())
+	conformance(t, c.Client(t, &redis.ClusterOptions{PoolSize: 64, ContextTimeoutEnabled: true}), redisstore.WithKeySecret(testSecret))
 }
 
 func TestConformanceStandaloneBatched(t *testing.T) {
@@ -57,5 +63,5 @@ func TestConformanceStandaloneBatched(t *testing.T) {
 
 func TestConformanceClusterBatched(t *testing.T) {
 	c := redistest.SharedCluster(t)
-	conformance(t, c.Client(t, &redis.ClusterOptions{PoolSize: 64, ContextTimeoutEnabled: true}), redisstore.WithHashTag(), redisstore.WithBatching(redisstore.DefaultBatchSize, 100*time.Microsecond))
+	conformance(t, c.Client(t, &redis.ClusterOptions{PoolSize: 64, ContextTimeoutEnabled: true}), redisstore.WithHashTag(), redisstore.WithKeySecret(testSecret), redisstore.WithBatching(redisstore.DefaultBatchSize, 100*time.Microsecond))
 }

@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"hash/maphash"
-	"strings"
 	"sync"
 	"time"
 
@@ -41,17 +40,19 @@ func newDenyCache(maxKeys int) *denyCache {
 	return c
 }
 
-func (c *denyCache) shard(key string) *denyShard {
-	return &c.shards[maphash.String(c.seed, key)%denyShards]
+func (c *denyCache) shard(h *[hashLen]byte) *denyShard {
+	return &c.shards[maphash.Bytes(c.seed, h[:])%denyShards]
 }
 
-// get returns the remembered denial of key under l, if it still holds at now.
-func (c *denyCache) get(key string, l core.Limit, now int64) (core.Decision, bool) {
-	sh := c.shard(key)
+// get returns the remembered denial of the key whose hash is h under l, if
+// it still holds at now. (Keys are remembered by their hash, as Redis
+// stores them: bounded, and no client's bytes kept in memory.)
+func (c *denyCache) get(h *[hashLen]byte, l core.Limit, now int64) (core.Decision, bool) {
+	sh := c.shard(h)
 	sh.mu.Lock()
-	e, ok := sh.m[key]
+	e, ok := sh.m[string(h[:])]
 	if ok && now >= e.until {
-		delete(sh.m, key)
+		delete(sh.m, string(h[:]))
 		ok = false
 	}
 	sh.mu.Unlock()
@@ -68,14 +69,14 @@ func (c *denyCache) get(key string, l core.Limit, now int64) (core.Decision, boo
 
 // put remembers a denial made at now. A full shard first drops its lapsed
 // entries; if none lapsed, the denial is not remembered.
-func (c *denyCache) put(key string, l core.Limit, now int64, d core.Decision) {
+func (c *denyCache) put(h *[hashLen]byte, l core.Limit, now int64, d core.Decision) {
 	if d.RetryAfter <= 0 || d.Remaining != 0 {
 		return
 	}
-	sh := c.shard(key)
+	sh := c.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if _, ok := sh.m[key]; !ok && len(sh.m) >= c.perShard {
+	if _, ok := sh.m[string(h[:])]; !ok && len(sh.m) >= c.perShard {
 		for k, e := range sh.m {
 			if now >= e.until {
 				delete(sh.m, k)
@@ -85,5 +86,5 @@ func (c *denyCache) put(key string, l core.Limit, now int64, d core.Decision) {
 			return
 		}
 	}
-	sh.m[strings.Clone(key)] = denied{limit: l, until: now + int64(d.RetryAfter), reset: now + int64(d.ResetAfter)}
+	sh.m[string(h[:])] = denied{limit: l, until: now + int64(d.RetryAfter), reset: now + int64(d.ResetAfter)}
 }

@@ -8,7 +8,8 @@
 //
 // The client may be a *redis.Client, a Sentinel failover client, a
 // *redis.ClusterClient or a *redis.Ring: anything that is a
-// redis.UniversalClient. The store does not close it.
+// redis.UniversalClient. The store does not close it. A Cluster or a Ring
+// needs WithKeySecret, the same on every instance (see Keys).
 //
 // # One round trip per decision
 //
@@ -18,8 +19,7 @@
 // (which core.NewLimiter calls) rejects the few limits whose numbers would not
 // stay there: periods that are not whole microseconds, more than one event
 // per microsecond, spans of more than 2^50 µs (35 years). A script touches
-// exactly one key, so it is safe on Redis Cluster; WithHashTag braces the key
-// so that keys of one client can share a slot. Scripts are run with EVALSHA;
+// exactly one key, so it is safe on Redis Cluster. Scripts are run with EVALSHA;
 // when Redis answers NOSCRIPT (after SCRIPT FLUSH, a restart or a failover)
 // the same call is sent again with EVAL. Time is the server's TIME, so app
 // servers with skewed clocks agree; WithClock injects a clock for tests. Every
@@ -41,27 +41,83 @@
 // it, a call runs on the caller's goroutine; without it, each call runs on a
 // goroutine of its own that the store stops waiting for at the deadline.
 //
+// # Keys
+//
+// No byte a client sends is stored in Redis. The key a store is given (the
+// limiter's prefix and the client's key: an IP, a tenant, an API key) is
+// stored as the store's prefix, a format version and a keyed hash of it:
+//
+//	tollgate:v2:1f0c9a…(32 hex digits)      tollgate:v2:{1f0c9a…} with WithHashTag
+//
+// The hash is HMAC-SHA256 truncated to 128 bits, keyed by WithKeySecret. So
+// a stored key is 35 bytes after the prefix (37 with the braces) whatever
+// the key, an API key used as a key is not readable in Redis or its dumps,
+// and on a Redis Cluster no client can choose the slot its keys land in
+// (keys built to share one would otherwise pile onto one master). The
+// deny cache, in process memory, keeps keys by their hashes too.
+//
+// Without WithKeySecret a built-in secret is used. It is public: enough on a
+// single server (keys bounded, no credential stored), not on a Cluster or a
+// Ring, where anyone can compute a key's slot; New refuses a
+// *redis.ClusterClient, a *redis.Ring or WithHashTag without
+// WithKeySecret. Give every instance that shares the Redis the same secret
+// (16 random bytes or more, from the deployment's secret store): an
+// instance with another secret counts every client afresh, in keys of its
+// own. Changing the secret, like changing the prefix, restarts every count.
+//
+// The "v2:" names the format. Version 1, before it, stored the key itself
+// after the prefix (prefix{key} with WithHashTag; on a Cluster a step's
+// other keys under the first one's tag). During a rolling deploy from
+// version 1, old and new instances count each client in two places, and
+// neither sees the other's count: while both run, a client can get up to
+// one extra quota per limit (a 3/m limit admits up to 6 in that minute,
+// TestRollingDeployAcrossTheKeyFormatCountsTwiceAtMost). Penalty boxes are
+// likewise kept apart. Once every instance runs version 2 the old keys
+// expire with their state, within the longest period of any limit; to
+// avoid the double count, roll over in a quiet hour or accept it.
+//
 // # Several limits in one step
 //
-// Store is a core.MultiStore: TakeMany runs one script over every key of a
-// request, so a request one limit denies consumes none of the others, at
-// the cost of one round trip. When every limit is GCRA (the default) the
-// script reads every state with one MGET, decides each, and writes them
-// all or none; otherwise each algorithm's script, made a function, is
-// called first without writing, then, if every take is admitted, again with
-// writes. From 64 goroutines, a second GCRA limit costs 9–17% more time per
-// decision than one (BenchmarkSeveralLimits, make bench-rules).
+// Store is a core.MultiStore: a request under several limits (per IP and
+// per tenant) is admitted by all of them or consumes none. Every limit is
+// counted under its own key, the one Take uses: a step's keys never scope
+// one another, so no limit's count depends on which other limits share a
+// request.
 //
-// Store is also a core.BoxStore: TakeBoxed adds a penalty box's two keys to
-// the same script, which reads the box first (a client in it is answered
-// with the time left, and nothing else runs) and, when the step is denied,
-// counts the denial and closes the box on the K-th. The box is shared by
-// every instance on the Redis and costs no extra round trip. On Redis Cluster one script may only touch one hash slot:
-// with WithHashTag the first take's key is the step's primary key, stored
-// as prefix{key} as Take stores it, and the others are kept under its tag,
-// prefix{primary}key. Put first the key every request of the step shares
-// (the tenant, the API key); the others are then counted within it (a
-// per-IP count per tenant). The deny cache is not consulted for a step.
+// On a single server (a *redis.Client, or a Sentinel failover client) one
+// script decides every take, at the cost of one round trip. When every
+// limit is GCRA (the default) the script reads every state with one MGET,
+// decides each, and writes them all or none; otherwise each algorithm's
+// script, made a function, is called first without writing, then, if every
+// take is admitted, again with writes. From 64 goroutines, a second GCRA
+// limit costs 9–17% more time per decision than one (BenchmarkSeveralLimits,
+// make bench-rules).
+//
+// On a Redis Cluster every key is in a slot of its own, and one script may
+// only touch one slot, so a step is split by slot (also on a Ring, and on a
+// client the store does not recognise): one pipelined round trip decides
+// every take without writing (each on its own node) and reads the step's
+// penalty boxes; if a box is closed the client gets the box's answer, if a
+// take would deny the step is denied and takes nothing, as on one server;
+// otherwise a second round trip takes each key by itself. Two round trips,
+// and not one atomic step: a concurrent request can spend a limit between
+// them, and then the step's other takes stay consumed although the step is
+// denied. That race costs quota (under-admission, only when a limit runs
+// out under concurrent requests), never admits a request past any limit.
+// A *redis.Client pointed at a Cluster node gets CROSSSLOT for a step:
+// the store returns ErrCrossSlot, an invalid setup, which core denies
+// rather than failing open.
+//
+// Store is also a core.BoxStore. On one server TakeBoxed adds each penalty
+// box's two keys to the step's script, which reads the boxes first (a
+// client in any box is answered with the longest time left, and nothing
+// else runs) and, when the step is denied, counts the denial in each box
+// whose selected takes (core.Box.Takes) include a denied one, closing a box
+// on its K-th; the boxes are shared by every instance and cost no extra
+// round trip. On a Cluster the boxes are read in the first round trip and
+// a denial is counted in a third (a box's two keys share a slot); a denial
+// that finds its box closed since is not counted, and the step is answered
+// from the box. The deny cache is not consulted for a step.
 //
 // # Batching
 //
@@ -124,4 +180,32 @@
 // goroutines, 0.58× and 0.72× (19.8 µs against 11.4 µs a call). The gap is
 // Redis' scripting: Redis reports about 13 µs of server time per decision
 // against 0.6 µs per INCR. The client side adds 11 allocations over INCR.
+//
+// # Redis settings
+//
+// Run the Redis tollgate uses with maxmemory-policy noeviction (or give
+// it a Redis of its own without maxmemory). Under an evicting policy
+// (allkeys-lru, allkeys-lfu, allkeys-random, and the volatile-* ones,
+// since every tollgate key has an expiry) a key Redis evicts is a client's
+// quota reset: a flood of short-lived keys (other clients' IPs) can evict
+// a drained counter, and the client starts afresh (TestEvictionResetsAQuota
+// shows it under allkeys-lru).
+//
+// Size maxmemory for the keys alive at once: each distinct (limit, key)
+// seen within the limit's period (GCRA, token bucket: until its quota is
+// whole again; fixed window: to the window's end; sliding window counter:
+// two windows; sliding window log: the period). MEMORY USAGE on Redis 7.0,
+// with the default 9-byte prefix (TestMemoryPerKey -v): 120 bytes for a GCRA,
+// token bucket, fixed window or sliding window counter key, 200 for a
+// sliding window log with one event and about 11 more per event (1,192 at
+// 100), 136 for a closed penalty box. A million clients under one GCRA
+// limit: about 120 MB.
+//
+// Under noeviction, when used memory reaches maxmemory Redis refuses
+// writes with an OOM error. A decision that would consume then fails: the
+// store returns the error (never an admission), and the limiter's failure
+// policy decides: fail open admits everyone while Redis is full, fail
+// closed denies everyone, a fallback store limits locally. Decisions that
+// write nothing (peeks, denials) are still answered. Watch used_memory
+// against maxmemory.
 package redisstore

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
 
 	"github.com/redis/go-redis/v9"
 
@@ -37,4 +38,21 @@ func ExampleNew() {
 		log.Print(err) // Redis failed; d follows the fallback
 	}
 	fmt.Println(d.Allowed, d.Remaining)
+}
+
+// On a Redis Cluster the store needs a key secret, the same on every
+// instance, so that clients cannot choose the slots their keys land in.
+// It needs a Cluster, so it is compiled but not run.
+func ExampleWithKeySecret() {
+	client := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:                 []string{"10.0.0.5:7000", "10.0.0.6:7000", "10.0.0.7:7000"},
+		ContextTimeoutEnabled: true,
+	})
+	defer client.Close()
+	secret := []byte(os.Getenv("TOLLGATE_KEY_SECRET")) // at least 16 random bytes, from the secret store
+	store, err := redisstore.New(client, redisstore.WithKeySecret(secret))
+	if err != nil {
+		log.Fatal(err) // redisstore: key secret: ... bytes, want at least 16 random bytes
+	}
+	defer store.Close()
 }

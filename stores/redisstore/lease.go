@@ -419,10 +419,7 @@ func (l *Leased) script(ctx context.Context, key string, fw core.Limit, want int
 	if s.clock != nil {
 		now = floorDiv(s.clock.Now().UnixNano(), int64(time.Microsecond))
 	}
-	full := s.prefix + key
-	if s.hashTag {
-		full = s.prefix + "{" + key + "}"
-	}
+	full := s.keys.key(key)
 	var probe bool
 	if s.breaker != nil {
 		if probe, err = s.breaker.allow(s.localNow()); err != nil {

@@ -77,7 +77,7 @@ func TestLeaseNeverOverAdmits(t *testing.T) {
 		}, nil},
 		{"cluster", func(t *testing.T) redis.UniversalClient {
 			return redistest.SharedCluster(t).Client(t, &redis.ClusterOptions{PoolSize: 16, ContextTimeoutEnabled: true})
-		}, []redisstore.Option{redisstore.WithHashTag()}},
+		}, []redisstore.Option{redisstore.WithHashTag(), redisstore.WithKeySecret(testSecret)}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := core.NewManualClock(time.Date(2030, 1, 1, 1, 0, 0, 0, time.UTC))

@@ -55,8 +55,8 @@ var (
 // script per call. It is safe for concurrent use.
 type Store struct {
 	client      redis.UniversalClient
-	prefix      string
-	hashTag     bool
+	keys        *keyer
+	split       bool // a step's keys may be on different nodes: see takeMany
 	timeout     time.Duration
 	ctxTimeouts bool       // the client applies context deadlines to its sockets
 	clock       core.Clock // nil: the server's TIME
@@ -78,6 +78,8 @@ var (
 type config struct {
 	prefix      string
 	hashTag     bool
+	secret      []byte
+	legacyKeys  bool // version 1 keys (tests of a rolling deploy)
 	timeout     time.Duration
 	clock       core.Clock
 	failures    int
@@ -109,9 +111,11 @@ func WithPrefix(p string) Option {
 	})
 }
 
-// WithHashTag wraps each key in braces after the prefix, as prefix{key}, so
-// that Redis Cluster places a key by the key alone. Keys that share their
-// braced part share a slot, which multi-key operations need.
+// WithHashTag puts each stored key's hash in braces, as prefix+"v2:{hash}",
+// so that Redis Cluster places a key by its hash alone, whatever the
+// prefix. It needs WithKeySecret, and a prefix without braces. Every key
+// still has a slot of its own: a step of several limits on a Cluster is
+// taken split by slot either way (see the package doc).
 func WithHashTag() Option {
 	return optionFunc(func(c *config) error { c.hashTag = true; return nil })
 }
@@ -208,7 +212,16 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if c.hashTag && c.prefix == "" {
 		return nil, errors.New("redisstore: hash tag: needs a non-empty prefix, so that tollgate's keys stay apart from the application's")
 	}
-	s := &Store{client: client, prefix: c.prefix, hashTag: c.hashTag, timeout: c.timeout, clock: c.clock, base: time.Now()}
+	if err := checkKeys(client, &c); err != nil {
+		return nil, err
+	}
+	s := &Store{client: client, keys: newKeyer(c.prefix, c.hashTag, c.secret), timeout: c.timeout, clock: c.clock, base: time.Now()}
+	s.keys.legacy = c.legacyKeys
+	// Only a single server (or a Sentinel failover client, one master at a
+	// time) holds every key: a Cluster client, a Ring or a client the store
+	// does not know may spread a step's keys over nodes.
+	_, single := client.(*redis.Client)
+	s.split = !single
 	if c.ctxTimeouts != nil {
 		s.ctxTimeouts = *c.ctxTimeouts
 	} else {
@@ -291,12 +304,14 @@ func (s *Store) Take(ctx context.Context, key string, l core.Limit, cost int64) 
 	if err != nil {
 		return core.Decision{}, err
 	}
+	var h [hashLen]byte
+	s.keys.hash(&h, key, "")
 	var now int64
 	if s.deny != nil || s.breaker != nil {
 		now = s.localNow()
 	}
 	if s.deny != nil && cost <= 1 {
-		if d, ok := s.deny.get(key, l, now); ok {
+		if d, ok := s.deny.get(&h, l, now); ok {
 			return d, nil
 		}
 	}
@@ -306,179 +321,15 @@ func (s *Store) Take(ctx context.Context, key string, l core.Limit, cost int64) 
 			return core.Decision{}, err
 		}
 	}
-	d, err := s.eval(ctx, key, l, p, min(cost, p.burst+1))
+	d, err := s.eval(ctx, s.keys.stored(&h, key), l, p, min(cost, p.burst+1))
 	s.settle(ctx, probe, err)
 	if err != nil {
 		return core.Decision{}, err
 	}
 	if s.deny != nil && d.Reason == core.ReasonLimited && cost <= 1 {
-		s.deny.put(key, l, now, d)
+		s.deny.put(&h, l, now, d)
 	}
 	return d, nil
-}
-
-var _ core.MultiStore = (*Store)(nil)
-
-// TakeMany implements core.MultiStore: one script call decides every take
-// and writes them all, or none (see lua/multi.lua).
-//
-// Redis Cluster runs a script only on keys of one hash slot. With
-// WithHashTag the first take's key is the step's primary key: it is stored
-// as Take stores it, prefix{key}, and every other key of the step under its
-// tag, as prefix{primary}key. So a secondary key's state is shared by the
-// steps with the same primary: with per-tenant first and per-IP second, an
-// IP's count is kept per tenant. Put first the key every request of the
-// step shares (the tenant, the API key), and the others are scoped to it.
-// Without WithHashTag every key is prefix+key, as in Take.
-//
-// The deny cache is not consulted: the other takes need Redis anyway.
-func (s *Store) TakeMany(ctx context.Context, takes []core.Take, ds []core.Decision) error {
-	if err := core.CheckTakeMany(takes, ds); err != nil {
-		return err
-	}
-	_, err := s.takeMany(ctx, takes, ds, nil)
-	return err
-}
-
-var _ core.BoxStore = (*Store)(nil)
-
-// TakeBoxed implements core.BoxStore: the box is read, the step decided and
-// a denial counted by the one script TakeMany runs, so the box costs no
-// round trip and is shared by every instance on the Redis. Its two keys are
-// kept as a take's would be: under the step's primary key with WithHashTag.
-func (s *Store) TakeBoxed(ctx context.Context, boxes []core.Box, takes []core.Take, ds []core.Decision) (time.Duration, error) {
-	if err := core.CheckTakeMany(takes, ds); err != nil {
-		return 0, err
-	}
-	if err := core.CheckBoxes(boxes, len(takes)); err != nil {
-		return 0, err
-	}
-	// Placeholder until the script keeps several boxes and their Takes
-	// (the keys branch): one box over every take only.
-	if all := uint16(1)<<len(takes) - 1; len(boxes) != 1 || boxes[0].Takes != 0 && boxes[0].Takes != all {
-		return 0, errors.New("redisstore: several penalty boxes, or a box over some takes: not supported yet")
-	}
-	box := boxes[0]
-	return s.takeMany(ctx, takes, ds, &box)
-}
-
-// takeMany is TakeMany, under box when it is not nil.
-func (s *Store) takeMany(ctx context.Context, takes []core.Take, ds []core.Decision, box *core.Box) (time.Duration, error) {
-	if s.closed.Load() {
-		return 0, core.ErrClosed
-	}
-	n := len(takes)
-	var ps [core.MaxTakes]params
-	for i := range takes {
-		p, err := paramsOf(takes[i].Limit)
-		if err != nil {
-			return 0, fmt.Errorf("take %d: %w", i, err)
-		}
-		ps[i] = p
-	}
-	var bp, lp params
-	if box != nil {
-		var err error
-		if bp, err = paramsOf(box.Penalty.BoxLimit()); err != nil {
-			return 0, fmt.Errorf("%w: for: %w", core.ErrInvalidPenalty, err)
-		}
-		if lp, err = paramsOf(box.Penalty.DenialLimit()); err != nil {
-			return 0, fmt.Errorf("%w: within: %w", core.ErrInvalidPenalty, err)
-		}
-	}
-	var now int64
-	if s.breaker != nil {
-		now = s.localNow()
-	}
-	probe := false
-	if s.breaker != nil {
-		var err error
-		if probe, err = s.breaker.allow(now); err != nil {
-			return 0, err
-		}
-	}
-	var at any = ""
-	if s.clock != nil {
-		at = floorDiv(s.clock.Now().UnixNano(), int64(time.Microsecond))
-	}
-	sc := &multiScript
-	if box == nil {
-		gcra := true
-		for i := range takes {
-			gcra = gcra && takes[i].Limit.Algorithm == core.GCRA
-		}
-		if gcra {
-			sc = &multiGCRAScript
-		}
-	}
-	args := make([]any, 0, 3+n+2+4+5*n+4)
-	nkeys := n
-	if box != nil {
-		nkeys += 2
-	}
-	args = append(args, "evalsha", sc.sha, nkeys)
-	// New strings: the command may outlive the caller's buffers.
-	key := func(i int, k string) string {
-		switch {
-		case !s.hashTag:
-			return s.prefix + k
-		case i == 0:
-			return s.prefix + "{" + k + "}"
-		}
-		return s.prefix + "{" + takes[0].Key + "}" + k
-	}
-	for i := range takes {
-		args = append(args, key(i, takes[i].Key))
-	}
-	if box != nil {
-		bk, dk := core.BoxKeys(box.Key)
-		args = append(args, key(n, bk), key(n+1, dk))
-	}
-	args = append(args, at, 0, s.grace, n)
-	for i := range takes {
-		p := &ps[i]
-		if sc == &multiGCRAScript {
-			args = append(args, min(takes[i].Cost, p.burst+1), p.args[0], p.args[1])
-			continue
-		}
-		args = append(args, int(takes[i].Limit.Algorithm), min(takes[i].Cost, p.burst+1), p.args[0], p.args[1], p.args[2])
-	}
-	if box != nil {
-		args = append(args, bp.args[0], bp.args[1], lp.args[0], lp.args[1])
-	}
-	cmd, err := s.call(ctx, sc, args)
-	s.settle(ctx, probe, err)
-	if err != nil {
-		return 0, s.callError(err, "several limits")
-	}
-	vals, err := cmd.Slice()
-	if box != nil && err == nil && len(vals) == 2 {
-		// The client is in the box: {-1, microseconds left}.
-		if flag, _ := vals[0].(int64); flag == -1 {
-			us, _ := vals[1].(int64)
-			left := time.Duration(max(us, 1)) * time.Microsecond
-			core.Boxed(takes, ds, left)
-			return left, nil
-		}
-	}
-	want := 4 * n
-	if box != nil {
-		want++
-	}
-	if err != nil || len(vals) != want {
-		return 0, fmt.Errorf("redisstore: unexpected script reply %v (%v)", vals, err)
-	}
-	for i := range takes {
-		if ds[i], err = decode(vals[4*i:4*i+4], takes[i].Limit); err != nil {
-			return 0, err
-		}
-	}
-	if box != nil {
-		if closed, _ := vals[4*n].(int64); closed == 1 {
-			return box.Penalty.For, nil
-		}
-	}
-	return 0, nil
 }
 
 // settle tells the breaker, if there is one, how a call ended: a success,
@@ -503,28 +354,11 @@ type noRetry struct{ *redis.Cmd }
 
 func (noRetry) NoRetry() bool { return true }
 
-// eval runs the limit's script on the key and turns its reply into a Decision.
-func (s *Store) eval(ctx context.Context, key string, l core.Limit, p params, cost int64) (core.Decision, error) {
+// eval runs the limit's script on full, a stored key (a new string, which
+// the command may outlive), and turns its reply into a Decision.
+func (s *Store) eval(ctx context.Context, full string, l core.Limit, p params, cost int64) (core.Decision, error) {
 	sc := &scripts[l.Algorithm]
-	// The key is copied into a new string here, so the command may outlive
-	// the caller's buffer (it does when the store stops waiting for it).
-	var full string
-	if s.hashTag {
-		full = s.prefix + "{" + key + "}"
-	} else {
-		full = s.prefix + key
-	}
-	var now any = ""
-	if s.clock != nil {
-		now = floorDiv(s.clock.Now().UnixNano(), int64(time.Microsecond))
-	}
-	args := make([]any, 7, 7+p.nargs)
-	args[0], args[1], args[2], args[3] = "evalsha", sc.sha, "1", full
-	args[4], args[5], args[6] = now, cost, s.grace
-	for i := 0; i < p.nargs; i++ {
-		args = append(args, p.args[i])
-	}
-
+	args := s.evalArgs(full, l, p, cost, s.at())
 	cmd, err := s.call(ctx, sc, args)
 	if err != nil {
 		return core.Decision{}, s.callError(err, l.Algorithm.String())
@@ -534,6 +368,26 @@ func (s *Store) eval(ctx context.Context, key string, l core.Limit, p params, co
 		return core.Decision{}, fmt.Errorf("redisstore: unexpected script reply %v (%v)", vals, err)
 	}
 	return decode(vals, l)
+}
+
+// evalArgs is the EVALSHA of the limit's script on full at now.
+func (s *Store) evalArgs(full string, l core.Limit, p params, cost int64, now any) []any {
+	args := make([]any, 7, 7+p.nargs)
+	args[0], args[1], args[2], args[3] = "evalsha", scripts[l.Algorithm].sha, "1", full
+	args[4], args[5], args[6] = now, cost, s.grace
+	for i := 0; i < p.nargs; i++ {
+		args = append(args, p.args[i])
+	}
+	return args
+}
+
+// at is the instant a script is told: the injected clock's, in
+// microseconds, or "" for the server's TIME.
+func (s *Store) at() any {
+	if s.clock != nil {
+		return floorDiv(s.clock.Now().UnixNano(), int64(time.Microsecond))
+	}
+	return ""
 }
 
 // call runs a script within the store's deadline. go-redis applies context

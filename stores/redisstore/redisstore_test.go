@@ -2,6 +2,9 @@ package redisstore_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -147,7 +150,7 @@ func TestKeysCarryThePrefixAndExpireWithTheirState(t *testing.T) {
 		{core.SlidingWindowLog, time.Second, true},
 	}
 	for _, hashTag := range []bool{false, true} {
-		opts := []redisstore.Option{redisstore.WithPrefix(prefix)}
+		opts := []redisstore.Option{redisstore.WithPrefix(prefix), redisstore.WithKeySecret(testSecret)}
 		if hashTag {
 			opts = append(opts, redisstore.WithHashTag())
 		}
@@ -160,10 +163,7 @@ func TestKeysCarryThePrefixAndExpireWithTheirState(t *testing.T) {
 					t.Fatalf("%v take %d: %+v, %v", tt.alg, i, d, err)
 				}
 			}
-			want := prefix + key
-			if hashTag {
-				want = prefix + "{" + key + "}"
-			}
+			want := storedKey(prefix, key, hashTag)
 			ttl, err := client.PTTL(ctx, want).Result()
 			if err != nil {
 				t.Fatal(err)
@@ -412,4 +412,22 @@ func TestDefaultsColdPoolBurstAdmitsExactlyTheQuota(t *testing.T) {
 			t.Fatalf("round %d: admitted %d of 2,560 with %d store errors; want exactly 1,000 and no errors", round, admitted.Load(), failed.Load())
 		}
 	}
+}
+
+// storedKey is the key a store with testSecret keeps key under: the prefix,
+// "v2:" and the first 128 bits of HMAC-SHA256(secret, key) in hex, braced
+// with WithHashTag. Computed here apart from the store, it pins the format:
+// a change of it would restart every count at a deploy.
+func storedKey(prefix, key string, hashTag bool) string {
+	k := storedKeyWith(prefix, key, testSecret)
+	if hashTag {
+		return prefix + "v2:{" + strings.TrimPrefix(k, prefix+"v2:") + "}"
+	}
+	return k
+}
+
+func storedKeyWith(prefix, key string, secret []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(key))
+	return prefix + "v2:" + hex.EncodeToString(m.Sum(nil)[:16])
 }
