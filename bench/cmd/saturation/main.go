@@ -27,6 +27,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -152,6 +153,7 @@ type result struct {
 	dials                      int64
 	elapsed                    time.Duration
 	poolSize                   int
+	cpu, redisCPU              time.Duration // this process's, and the server's, over the run
 }
 
 func measure(ctx context.Context, addr, kind string, cfg config) (*result, error) {
@@ -199,6 +201,7 @@ func measure(ctx context.Context, addr, kind string, cfg config) (*result, error
 	stop := time.Now().Add(cfg.duration)
 	var wg sync.WaitGroup
 	lats := make([][]time.Duration, cfg.callers)
+	cpu0, rcpu0 := processCPU(), serverCPU(ctx, client)
 	start := time.Now()
 	for g := 0; g < cfg.callers; g++ {
 		wg.Add(1)
@@ -234,6 +237,7 @@ func measure(ctx context.Context, addr, kind string, cfg config) (*result, error
 	}
 	wg.Wait()
 	r.elapsed = time.Since(start)
+	r.cpu, r.redisCPU = processCPU()-cpu0, serverCPU(ctx, client)-rcpu0
 	for _, l := range lats {
 		r.lat = append(r.lat, l...)
 	}
@@ -269,7 +273,38 @@ func (r *result) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  breaker openings: %d\n", r.openings)
 	fmt.Fprintf(w, "  caller latency: p50 %v, p99 %v, p99.9 %v, max %v\n", q(0.5).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond), q(0.999).Round(10*time.Microsecond), q(1).Round(10*time.Microsecond))
+	if r.decided > 0 {
+		fmt.Fprintf(w, "  CPU per decision made by Redis: this process %v, redis-server %v\n",
+			(r.cpu / time.Duration(r.decided)).Round(100*time.Nanosecond), (r.redisCPU / time.Duration(r.decided)).Round(100*time.Nanosecond))
+	}
 	s := r.stats
 	fmt.Fprintf(w, "  pool: hits %d, misses %d, timeouts %d, total conns %d, idle %d, stale %d, waits %d (%v waiting); dialled %d\n",
 		s.Hits, s.Misses, s.Timeouts, s.TotalConns, s.IdleConns, s.StaleConns, s.WaitCount, time.Duration(s.WaitDurationNs).Round(time.Millisecond), r.dials)
+}
+
+// processCPU is the CPU time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// serverCPU is the CPU time the redis-server has used, from INFO cpu.
+func serverCPU(ctx context.Context, client *redis.Client) time.Duration {
+	info, err := client.Info(context.WithoutCancel(ctx), "cpu").Result()
+	if err != nil {
+		return 0
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\r\n") {
+		for _, f := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(line, f); ok {
+				x, _ := strconv.ParseFloat(v, 64)
+				total += x
+			}
+		}
+	}
+	return time.Duration(total * float64(time.Second))
 }
