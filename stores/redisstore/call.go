@@ -23,9 +23,8 @@ import (
 // A caller waits at most the store's timeout, and a healthy connection is
 // never closed because a caller stopped waiting. A command still waiting for
 // a connection from the pool when its caller leaves is withdrawn (it was
-// never sent); one already sent is left to finish on its connection, whose
-// reply then lands in the pool's next user's way no more than any other.
-// Closing it instead (what go-redis does when a context deadline reaches the
+// never sent); one already sent is left to finish on its connection, which
+// then goes back to the pool as healthy as any other. Closing it instead (what go-redis does when a context deadline reaches the
 // socket) makes the next calls dial: on a machine short of CPU the dials
 // miss their deadlines in turn, and the pool churns.
 //
