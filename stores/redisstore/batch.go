@@ -25,9 +25,10 @@ const (
 // 0 for not at all) and sends them as one pipeline of EVALSHA commands, which
 // a Cluster client splits per node; on a single server the batch's GCRA
 // decisions share one script call. Every decision stays exact: each is
-// decided alone, in order. Each caller keeps its own deadline, and a caller that gives
-// up (its context done) before its batch is sent is left out of it, so it
-// counts nothing and fails no one else.
+// decided alone, in order. Each caller waits at most the store's timeout,
+// and a caller whose wait ends before its batch is sent is left out of it,
+// so it counts nothing and fails no one else; a batch once sent runs to its
+// end on its connection.
 //
 // maxBatch is at most 1024 (DefaultBatchSize 64 is a good start); senders
 // run at once, each with its own connection (DefaultBatchSenders 4). Close
@@ -73,11 +74,13 @@ type batcher struct {
 // reply is in cmd; it is buffered, so a sender never waits on a caller that
 // gave up.
 type pending struct {
-	ctx  context.Context
-	sc   *script
-	args []any
-	cmd  *redis.Cmd
-	done chan error
+	ctx      context.Context // the caller's, detached from its cancellation
+	deadline time.Time       // when the caller stops waiting
+	probe    bool            // the breaker's probe
+	sc       *script
+	args     []any
+	cmd      *redis.Cmd
+	done     chan error
 }
 
 func newBatcher(s *Store, max, senders int, wait time.Duration) *batcher {
@@ -96,21 +99,32 @@ func newBatcher(s *Store, max, senders int, wait time.Duration) *batcher {
 // errStopped is a call's error when the store closed before sending it.
 var errStopped = errors.New("redisstore: store closed before the call was sent")
 
-// do runs one call through a sender and waits for its reply or ctx.
-func (b *batcher) do(ctx context.Context, sc *script, args []any) (*redis.Cmd, error) {
-	p := &pending{ctx: ctx, sc: sc, args: args, done: make(chan error, 1)}
+// do runs one call through a sender and waits for its reply, at most the
+// store's timeout. ctx is detached from the request's cancellation; probe
+// says whether the call is the breaker's probe, which the sender settles.
+func (b *batcher) do(ctx context.Context, sc *script, args []any, probe bool) (*redis.Cmd, error) {
+	t := time.NewTimer(b.s.timeout)
+	defer t.Stop()
+	p := &pending{ctx: ctx, deadline: time.Now().Add(b.s.timeout), probe: probe, sc: sc, args: args, done: make(chan error, 1)}
 	select {
 	case b.queue <- p:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	case <-t.C:
+		b.s.settle(probe, errDeadlineLocal)
+		return nil, errDeadline{context.DeadlineExceeded}
 	case <-b.stop:
+		b.s.settle(probe, errStopped)
 		return nil, errStopped
 	}
 	select {
 	case err := <-p.done:
-		return p.cmd, err
-	case <-ctx.Done():
-		return nil, ctx.Err()
+		return p.cmd, deadlineErr(err)
+	case <-t.C:
+		select {
+		case err := <-p.done: // the reply came in as the deadline passed
+			return p.cmd, deadlineErr(err)
+		default:
+			return nil, errDeadline{context.DeadlineExceeded}
+		}
 	}
 }
 
@@ -163,13 +177,18 @@ func (b *batcher) sender() {
 	}
 }
 
-// send runs a batch: alone as a plain call, else as one pipeline. Calls
-// whose callers have given up are left out.
+// send runs a batch: alone as a plain call, else as one pipeline, and
+// tells the breaker how each call ended. Calls whose callers have stopped
+// waiting are left out. What is sent runs to its end, bounded by the
+// client's own timeouts: a caller that stops waiting never closes the
+// sender's connection (see call.go).
 func (b *batcher) send(batch []*pending) {
 	live := batch[:0]
+	now := time.Now()
 	for _, p := range batch {
-		if err := p.ctx.Err(); err != nil {
-			p.done <- err
+		if !now.Before(p.deadline) {
+			b.s.settle(p.probe, errDeadlineLocal)
+			p.done <- errDeadlineLocal
 			continue
 		}
 		live = append(live, p)
@@ -181,19 +200,11 @@ func (b *batcher) send(batch []*pending) {
 		p := live[0]
 		var err error
 		p.cmd, err = b.s.run(p.ctx, p.sc, p.args)
+		b.s.settle(p.probe, err)
 		p.done <- err
 		return
 	}
-	// The pipeline's deadline is the latest of its callers'; each caller
-	// stops waiting at its own.
-	deadline := time.Now().Add(b.s.timeout)
-	for _, p := range live {
-		if d, ok := p.ctx.Deadline(); ok && d.After(deadline) {
-			deadline = d
-		}
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
+	ctx := context.Background()
 	// GCRA decisions (the default algorithm, alone on their key) share one
 	// script call where they can; the rest go as they are, in the same
 	// pipeline.
@@ -240,6 +251,7 @@ func (b *batcher) send(batch []*pending) {
 			if err == nil {
 				p.cmd = redis.NewCmdResult(vals[4*i:4*i+4], nil)
 			}
+			b.s.settle(p.probe, err)
 			p.done <- err
 		}
 	}
@@ -249,6 +261,7 @@ func (b *batcher) send(batch []*pending) {
 			// Redis lost the script: this call again, with EVAL.
 			p.cmd, err = b.s.run(p.ctx, p.sc, p.args)
 		}
+		b.s.settle(p.probe, err)
 		p.done <- err
 	}
 }

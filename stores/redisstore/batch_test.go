@@ -3,7 +3,6 @@ package redisstore_test
 import (
 	"context"
 	"errors"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -135,58 +134,33 @@ func TestBatchingUnderConcurrencyIsExact(t *testing.T) {
 	}
 }
 
-// A caller that gives up while its call waits behind a stalled one fails
-// alone: the others are decided, and its call is not counted.
-func TestBatchingCancelledCallerFailsAlone(t *testing.T) {
+// A caller whose wait ends while its batch is still being gathered is left
+// out of it: it is never admitted and counts nothing, and the caller that
+// joined the batch after it is decided.
+func TestBatchingCallerWhoseWaitEndsIsLeftOut(t *testing.T) {
 	srv := redistest.Shared(t)
-	proxy := redistest.StartProxy(t, srv.Addr)
-	client := redis.NewClient(&redis.Options{Addr: proxy.Addr, ContextTimeoutEnabled: true, MaxRetries: -1,
-		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		}})
-	t.Cleanup(func() { client.Close() })
-	c := counter{started: make(chan string, 1)}
-	client.AddHook(&c)
-	s := newStore(t, client, redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(10*time.Second), redisstore.WithBatching(64, 0), redisstore.WithBatchSenders(1), redisstore.WithoutBreaker())
+	client := srv.Client(t, nil)
+	prefix := uniquePrefix(t)
+	// One sender that gathers for a second; callers wait 600ms.
+	s := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithTimeout(600*time.Millisecond), redisstore.WithBatching(64, time.Second), redisstore.WithBatchSenders(1), redisstore.WithoutBreaker())
+	// The same keys, decided without batching, to look at the counts.
+	direct := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithTimeout(10*time.Second))
 	l := core.PerMinute(100)
 	ctx := context.Background()
-	if _, err := s.Take(ctx, "k", l, 0); err != nil { // load the script, open a connection
-		t.Fatal(err)
-	}
-	<-c.started
 
-	proxy.Stall()
-	first := make(chan error, 1)
-	go func() { _, err := s.Take(ctx, "k", l, 1); first <- err }()
-	<-c.started // the first call is on the wire, held by the proxy
-
-	cctx, cancel := context.WithCancel(ctx)
-	gaveUp := make(chan error, 1)
-	go func() { _, err := s.Take(cctx, "k", l, 1); gaveUp <- err }()
-	others := make(chan error, 5)
-	for i := 0; i < 5; i++ {
-		go func() { _, err := s.Take(ctx, "k", l, 1); others <- err }()
+	// The sender takes the first caller at once and gathers until a second
+	// has passed: the caller's 600ms run out first.
+	d, err := s.Take(ctx, "k", l, 1)
+	if !errors.Is(err, redisstore.ErrTimeout) || d.Allowed {
+		t.Fatalf("the caller whose wait ended: %+v, %v; want ErrTimeout", d, err)
 	}
-	cancel()
-	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
-		t.Fatalf("the cancelled caller: %v, want context.Canceled", err)
+	// A caller that joins the batch now (the sender is still gathering) is
+	// sent with it, some 400ms into its 600ms.
+	if d, err := s.Take(ctx, "k", l, 1); err != nil || !d.Allowed || d.Remaining != 99 {
+		t.Fatalf("the caller that joined the batch later: %+v, %v; want admitted with 99 remaining", d, err)
 	}
-	proxy.Resume()
-	if err := <-first; err != nil {
-		t.Fatalf("the stalled call: %v", err)
-	}
-	for i := 0; i < 5; i++ {
-		if err := <-others; err != nil {
-			t.Fatalf("a caller beside the cancelled one: %v", err)
-		}
-	}
-	d, err := s.Take(ctx, "k", l, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Remaining != 100-6 {
-		t.Fatalf("remaining %d after 6 decided calls and 1 cancelled, want %d: the cancelled call counted", d.Remaining, 100-6)
+	if d, err := direct.Take(ctx, "k", l, 0); err != nil || d.Remaining != 99 {
+		t.Fatalf("after both: %+v, %v; want 99 remaining: the caller left out was counted", d, err)
 	}
 }
 

@@ -103,8 +103,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 				})
 			})
 			// A client left at go-redis' default (ContextTimeoutEnabled
-			// false): each decision runs on a goroutine of its own so that
-			// the store can stop waiting at its deadline.
+			// false): the store runs each call the same way with both
+			// kinds (on a goroutine of its own, so that the caller can stop
+			// waiting at the deadline while the command finishes).
 			plain := srv.Client(b, &redis.Options{PoolSize: 64})
 			s := newStore(b, plain, redisstore.WithPrefix("bench:plain:"), redisstore.WithTimeout(time.Second))
 			b.Run("gcra-default-client", func(b *testing.B) {

@@ -9,26 +9,23 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate-go/tollgate/core"
-	"github.com/tollgate-go/tollgate/stores/memstore"
 	"github.com/tollgate-go/tollgate/stores/redisstore"
 )
 
-// A limit shared by every instance of a service, falling back to a local
-// memory store (a quarter of the limit, for four instances) if Redis fails.
-// It needs a Redis server, so it is compiled but not run.
+// A limit shared by every instance of a service, falling back to the
+// store's local memory store (a quarter of the limit, for four instances)
+// if Redis cannot decide. It needs a Redis server, so it is compiled but not
+// run.
 func ExampleNew() {
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer client.Close()
 	store, err := redisstore.New(client)
 	if err != nil {
 		log.Fatal(err)
 	}
-	local, err := memstore.New()
-	if err != nil {
-		log.Fatal(err)
-	}
+	defer store.Close()
 	lim, err := core.NewLimiter(store, core.PerMinute(100), core.WithName("per-ip"),
-		core.WithFallback(local, 4),
+		core.WithFallback(store.LocalStore(), 4),
 		core.WithFailoverHook(func(failing bool, err error) { log.Printf("redis failing: %v (%v)", failing, err) }))
 	if err != nil {
 		log.Fatal(err)

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -113,13 +114,15 @@ func TestStalledNetworkCostsAtMostTheDeadline(t *testing.T) {
 			if lat[0] < deadline-time.Millisecond || lat[len(lat)-1] > deadline+margin {
 				t.Fatalf("stalled calls took %v to %v, want all within [%v, %v]", lat[0], lat[len(lat)-1], deadline, deadline+margin)
 			}
-			// The request's own, earlier deadline wins.
+			// The request's own, earlier deadline does not cut the store's
+			// short: a decision never depends on whether the caller is
+			// still there.
 			short, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
 			start := time.Now()
-			_, err := s.Take(short, "k", l, 1)
+			d, err := s.Take(short, "k", l, 1)
 			cancel()
-			if took := time.Since(start); err == nil || took > 5*time.Millisecond+margin {
-				t.Fatalf("with a 5ms request deadline: %v after %v", err, took)
+			if took := time.Since(start); !errors.Is(err, redisstore.ErrTimeout) || d.Allowed || took < deadline-time.Millisecond || took > deadline+margin {
+				t.Fatalf("with a 5ms request deadline: %+v, %v after %v; want ErrTimeout after the store's %v", d, err, took, deadline)
 			}
 			proxy.Resume()
 			waitFor(t, func() bool { _, err := s.Take(ctx, "k", l, 1); return err == nil })
@@ -127,25 +130,97 @@ func TestStalledNetworkCostsAtMostTheDeadline(t *testing.T) {
 	}
 }
 
-// TestRequestDeadlinesDoNotOpenTheBreaker: a client that gives up early says
-// nothing about Redis.
-func TestRequestDeadlinesDoNotOpenTheBreaker(t *testing.T) {
-	srv := redistest.Start(t)
-	proxy := redistest.StartProxy(t, srv.Addr)
-	client := redis.NewClient(&redis.Options{Addr: proxy.Addr, ContextTimeoutEnabled: true})
-	t.Cleanup(func() { client.Close() })
-	s := newStore(t, client, redisstore.WithTimeout(time.Second), redisstore.WithBreaker(2, time.Hour))
-	proxy.Stall()
-	for i := 0; i < 5; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Millisecond)
-		_, err := s.Take(ctx, "k", core.PerMinute(10), 1)
-		cancel()
-		if err == nil || errors.Is(err, redisstore.ErrBreakerOpen) {
-			t.Fatalf("call %d with a 2ms request deadline: %v, want a timeout, not the breaker", i, err)
-		}
+// TestCallersThatStopWaitingNeitherOpenTheBreakerNorCloseConnections: a
+// pool of one connection and a Redis that answers late (a stalled network,
+// resumed). Every caller stops waiting at the deadline: the one whose
+// command was sent, and those still waiting for the pool. None of that is
+// Redis failing: the command sent is answered once the network resumes, on
+// the connection it was sent on. The breaker (2 failures, an hour's
+// cool-down) must stay closed, and no connection may be dialled anew. Both
+// kinds of client: one applying context deadlines to its sockets, whose
+// connection a missed deadline used to close, and a default one.
+func TestCallersThatStopWaitingNeitherOpenTheBreakerNorCloseConnections(t *testing.T) {
+	for _, ctxTimeouts := range []bool{true, false} {
+		t.Run(fmt.Sprintf("ContextTimeoutEnabled=%v", ctxTimeouts), func(t *testing.T) {
+			srv := redistest.Shared(t)
+			proxy := redistest.StartProxy(t, srv.Addr)
+			client := redis.NewClient(&redis.Options{Addr: proxy.Addr, ContextTimeoutEnabled: ctxTimeouts, PoolSize: 1})
+			t.Cleanup(func() { client.Close() })
+			s := newStore(t, client, redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(50*time.Millisecond), redisstore.WithBreaker(2, time.Hour))
+			l := core.PerMinute(100)
+			ctx := context.Background()
+			waitFor(t, func() bool { _, err := s.Take(ctx, "warm", l, 1); return err == nil }) // dial, load the script
+			dials := proxy.Accepted.Load()
+
+			proxy.Stall()
+			var wg sync.WaitGroup
+			for i := 0; i < 5; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if d, err := s.Take(ctx, "k", l, 1); !errors.Is(err, redisstore.ErrTimeout) || d.Allowed {
+						t.Errorf("with the network stalled: %+v, %v; want ErrTimeout", d, err)
+					}
+				}()
+			}
+			wg.Wait()
+			proxy.Resume()
+			waitFor(t, func() bool {
+				_, err := s.Take(ctx, "after", l, 1)
+				if errors.Is(err, redisstore.ErrBreakerOpen) {
+					t.Fatalf("the breaker opened: callers that stopped waiting were blamed on Redis")
+				}
+				return err == nil
+			})
+			if n := proxy.Accepted.Load(); n != dials {
+				t.Fatalf("%d connections dialled after callers stopped waiting, want none: a healthy connection was closed", n-dials)
+			}
+			st := client.PoolStats()
+			if st.TotalConns != 1 || st.StaleConns != 0 {
+				t.Fatalf("pool: %d connections, %d removed; want the one, never removed", st.TotalConns, st.StaleConns)
+			}
+			// The one command sent while the network stalled was decided by
+			// Redis, and counted, though its caller had left; the four
+			// withdrawn while they waited for the pool were never sent.
+			var d core.Decision
+			waitFor(t, func() bool { var err error; d, err = s.Take(ctx, "k", l, 0); return err == nil })
+			if d.Remaining != 100-1 {
+				t.Fatalf("after the stall: %d remaining, want 99: the command sent, and only it, counted", d.Remaining)
+			}
+		})
 	}
-	proxy.Resume()
-	waitFor(t, func() bool { _, err := s.Take(context.Background(), "k", core.PerMinute(10), 1); return err == nil })
+}
+
+// TestRedisThatNeverAnswersStillOpensTheBreaker: commands sent into a
+// black hole on established connections fail at the client's ReadTimeout,
+// and that is Redis (or the network) failing: the breaker opens.
+func TestRedisThatNeverAnswersStillOpensTheBreaker(t *testing.T) {
+	srv := redistest.Shared(t)
+	proxy := redistest.StartProxy(t, srv.Addr)
+	const conns = 4
+	client := redis.NewClient(&redis.Options{Addr: proxy.Addr, PoolSize: conns, ReadTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { client.Close() })
+	prefix := uniquePrefix(t)
+	ctx := context.Background()
+	// Every connection of the pool dialled and in use once, through a store
+	// with time to spare.
+	warm := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithTimeout(10*time.Second))
+	waitFor(t, func() bool {
+		var wg sync.WaitGroup
+		for i := 0; i < conns; i++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); warm.Take(ctx, "warm", core.PerMinute(10), 0) }()
+		}
+		wg.Wait()
+		return client.PoolStats().TotalConns == conns
+	})
+	s := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithTimeout(20*time.Millisecond), redisstore.WithBreaker(2, time.Hour))
+	proxy.Stall()
+	t.Cleanup(proxy.Resume)
+	waitFor(t, func() bool {
+		_, err := s.Take(ctx, "k", core.PerMinute(10), 1)
+		return errors.Is(err, redisstore.ErrBreakerOpen)
+	})
 }
 
 // TestKillingRedisFallsBackAndRecovers kills the Redis process while requests

@@ -81,8 +81,6 @@ type Leased struct {
 
 	wg     sync.WaitGroup // refills in flight
 	closed atomic.Bool
-	ctx    context.Context // cancelled by Close: stops refills
-	cancel context.CancelFunc
 
 	grants atomic.Int64 // round trips for grants, for tests and reports
 }
@@ -146,7 +144,6 @@ func NewLeased(base *Store, cfg LeaseConfig) (*Leased, error) {
 		return nil, fmt.Errorf("%w: MaxTracked %d: at least 1", ErrInvalidLease, cfg.MaxTracked)
 	}
 	l := &Leased{s: base, cfg: cfg, seen: map[string]int64{}}
-	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.seenSince = l.now()
 	return l, nil
 }
@@ -250,8 +247,16 @@ func (l *Leased) dropIdle(now int64) {
 
 // takeLeased decides from the key's pool, asking Redis only when the pool
 // cannot answer. Requests that find a grant in flight wait for it rather
-// than ask too.
+// than ask too, at most the store's timeout: like a call to Redis, the wait
+// is the store's, not the request's (see call.go), so a request whose
+// client has gone is decided as any other.
 func (l *Leased) takeLeased(ctx context.Context, key string, p *pool, lim, fw core.Limit, cost int64) (core.Decision, error) {
+	var wait *time.Timer // for a grant in flight; made on first use
+	defer func() {
+		if wait != nil {
+			wait.Stop()
+		}
+	}()
 	now := l.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -292,11 +297,14 @@ func (l *Leased) takeLeased(ctx context.Context, key string, p *pool, lim, fw co
 		}
 		if ch := p.inflight; ch != nil {
 			p.mu.Unlock()
+			if wait == nil {
+				wait = time.NewTimer(l.s.timeout)
+			}
 			select {
 			case <-ch:
-			case <-ctx.Done():
+			case <-wait.C:
 				p.mu.Lock()
-				return core.Decision{}, ctx.Err()
+				return core.Decision{}, fmt.Errorf("%w (%v): waiting for a lease grant in flight", ErrTimeout, l.s.timeout)
 			}
 			p.mu.Lock()
 			now = l.now()
@@ -354,7 +362,7 @@ func (l *Leased) refill(p *pool, want int64) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		g, err := l.grant(l.ctx, p.key, fw, want)
+		g, err := l.grant(context.Background(), p.key, fw, want)
 		now := l.now()
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -420,15 +428,8 @@ func (l *Leased) script(ctx context.Context, key string, fw core.Limit, want int
 		now = floorDiv(s.clock.Now().UnixNano(), int64(time.Microsecond))
 	}
 	full := s.keys.key(key)
-	var probe bool
-	if s.breaker != nil {
-		if probe, err = s.breaker.allow(s.localNow()); err != nil {
-			return granted{}, err
-		}
-	}
 	args := []any{"evalsha", grantScript.sha, "1", full, now, want, s.grace, p.args[0], p.args[1], back, from}
 	cmd, err := s.call(ctx, &grantScript, args)
-	s.settle(ctx, probe, err)
 	if err != nil {
 		return granted{}, s.callError(err, "lease")
 	}
@@ -439,15 +440,15 @@ func (l *Leased) script(ctx context.Context, key string, fw core.Limit, want int
 	return granted{n: vals[0], until: vals[1], window: vals[2], left: vals[3]}, nil
 }
 
-// Close stops the refills, gives back to Redis the unused tokens of windows
+// Close waits for the refills in flight (each ends within the store's
+// timeout), gives back to Redis the unused tokens of windows
 // still open (what it can, within the store's timeout each), and marks the
 // store closed. It does not close base.
 func (l *Leased) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	l.cancel()
-	l.wg.Wait()
+	l.wg.Wait() // each refill ends within the store's timeout
 	now := l.now()
 	var first error
 	l.pools.Range(func(k, v any) bool {

@@ -131,13 +131,6 @@ func (s *Store) takeMany(ctx context.Context, takes []core.Take, ds []core.Decis
 	for j := range boxes {
 		st.bkeys[j][0], st.bkeys[j][1] = s.keys.boxKeys(boxes[j].Key)
 	}
-	probe := false
-	if s.breaker != nil {
-		var err error
-		if probe, err = s.breaker.allow(s.localNow()); err != nil {
-			return 0, err
-		}
-	}
 	st.at = s.at()
 	var left time.Duration
 	var err, late error
@@ -148,11 +141,9 @@ func (s *Store) takeMany(ctx context.Context, takes []core.Take, ds []core.Decis
 	}
 	if err != nil && redis.HasErrorPrefix(err, "CROSSSLOT") {
 		// Redis answered: the setup is wrong, not the server.
-		s.settle(ctx, probe, nil)
 		return 0, fmt.Errorf("%w (%w)", ErrCrossSlot, err)
 	}
 	if err != nil {
-		s.settle(ctx, probe, err)
 		if errors.Is(err, errReply) {
 			return 0, err
 		}
@@ -160,8 +151,9 @@ func (s *Store) takeMany(ctx context.Context, takes []core.Take, ds []core.Decis
 	}
 	// A denial the boxes failed to count (late) is still the step's
 	// decision: returning the error would have the limiters apply their
-	// failure policy to a step Redis has denied. The breaker hears of it.
-	s.settle(ctx, probe, late)
+	// failure policy to a step Redis has denied. (The breaker heard of it
+	// from the pipeline.)
+	_ = late
 	return left, nil
 }
 
@@ -436,19 +428,23 @@ type pipeCall struct {
 // must not be admitted by a failure policy for leaving), under the store's
 // own deadline.
 func (s *Store) pipe(ctx context.Context, calls []pipeCall) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
-	defer cancel()
-	if s.ctxTimeouts {
-		return deadlineErr(ctx, s.runPipe(ctx, calls))
+	probe := false
+	if s.breaker != nil {
+		var err error
+		if probe, err = s.breaker.allow(s.localNow()); err != nil {
+			return err
+		}
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.runPipe(ctx, calls) }()
-	select {
-	case err := <-done:
-		return deadlineErr(ctx, err)
-	case <-ctx.Done():
-		return deadlineErr(ctx, ctx.Err())
+	r := &running{parent: ctx, gone: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		r.err = s.runPipe(r, calls)
+		s.settle(probe, r.err)
+		close(r.done)
+	}()
+	if err := s.await(r); err != nil {
+		return err
 	}
+	return deadlineErr(r.err)
 }
 
 func (s *Store) runPipe(ctx context.Context, calls []pipeCall) error {

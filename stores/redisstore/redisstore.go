@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -12,21 +11,21 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/stores/memstore"
 )
 
 // Defaults of the options.
 const (
 	// DefaultPrefix is put before every key.
 	DefaultPrefix = "tollgate:"
-	// DefaultTimeout bounds each decision. A loopback round trip takes about
-	// 0.05 ms and one inside a data centre well under 1 ms, but a burst of
-	// callers on a cold connection pool waits for connections to be dialled
-	// and for the server's queue: 64 goroutines racing on a new client
-	// missed a 5 ms deadline on nearly every call (bench.TestAccuracy), and
-	// each miss closes a connection, so the misses feed themselves. 100 ms
-	// leaves room for that, for a garbage-collection pause and a busy
-	// server; a dead Redis still costs only the first few requests that
-	// long before the breaker answers at once.
+	// DefaultTimeout bounds how long a caller waits for a decision. A
+	// loopback round trip takes about 0.05 ms and one inside a data centre
+	// well under 1 ms, but a burst of callers on a cold connection pool
+	// waits for connections to be dialled and for the server's queue, and a
+	// machine short of CPU adds its scheduling delays: 64 goroutines racing
+	// on a new client missed a 5 ms deadline on nearly every call
+	// (bench.TestAccuracy). 100 ms leaves room for that, for a
+	// garbage-collection pause and a busy server.
 	DefaultTimeout = 100 * time.Millisecond
 	// DefaultBreakerFailures is how many consecutive failures open the breaker.
 	DefaultBreakerFailures = 5
@@ -43,8 +42,9 @@ const (
 const injectedGrace = time.Minute
 
 var (
-	// ErrTimeout is returned when Redis did not answer within the store's
-	// timeout (or the request's own deadline, if earlier).
+	// ErrTimeout is returned when no answer came within the store's
+	// timeout. The request's own deadline and cancellation do not shorten
+	// it: see WithTimeout.
 	ErrTimeout = errors.New("redisstore: no answer from Redis within the deadline")
 	// ErrBreakerOpen is returned, without asking Redis, while the breaker is
 	// open after repeated failures.
@@ -52,20 +52,21 @@ var (
 )
 
 // Store is a core.Store keeping each key's state in Redis, decided by one Lua
-// script per call. It is safe for concurrent use.
+// script per call. It is safe for concurrent use. Make one with New; the
+// zero value is not usable.
 type Store struct {
-	client      redis.UniversalClient
-	keys        *keyer
-	split       bool // a step's keys may be on different nodes: see takeMany
-	timeout     time.Duration
-	ctxTimeouts bool       // the client applies context deadlines to its sockets
-	clock       core.Clock // nil: the server's TIME
-	grace       int64      // milliseconds added to every expiry
-	base        time.Time  // for local monotonic time, when clock is nil
+	client  redis.UniversalClient
+	keys    *keyer
+	split   bool // a step's keys may be on different nodes: see takeMany
+	timeout time.Duration
+	clock   core.Clock // nil: the server's TIME
+	grace   int64      // milliseconds added to every expiry
+	base    time.Time  // for local monotonic time, when clock is nil
 
-	breaker *breaker   // nil when disabled
-	deny    *denyCache // nil when disabled
-	batch   *batcher   // nil when disabled
+	breaker *breaker        // nil when disabled
+	deny    *denyCache      // nil when disabled
+	batch   *batcher        // nil when disabled
+	local   *memstore.Store // LocalStore
 
 	closed atomic.Bool
 }
@@ -76,19 +77,18 @@ var (
 )
 
 type config struct {
-	prefix      string
-	hashTag     bool
-	secret      []byte
-	legacyKeys  bool // version 1 keys (tests of a rolling deploy)
-	timeout     time.Duration
-	clock       core.Clock
-	failures    int
-	cooldown    time.Duration
-	denyKeys    int
-	ctxTimeouts *bool
-	batch       int
-	batchWait   time.Duration
-	senders     int
+	prefix     string
+	hashTag    bool
+	secret     []byte
+	legacyKeys bool // version 1 keys (tests of a rolling deploy)
+	timeout    time.Duration
+	clock      core.Clock
+	failures   int
+	cooldown   time.Duration
+	denyKeys   int
+	batch      int
+	batchWait  time.Duration
+	senders    int
 }
 
 // Option configures a Store.
@@ -120,8 +120,18 @@ func WithHashTag() Option {
 	return optionFunc(func(c *config) error { c.hashTag = true; return nil })
 }
 
-// WithTimeout bounds each call to Redis. Default DefaultTimeout. A request's
-// own context deadline applies too, if earlier.
+// WithTimeout bounds how long a caller waits for Redis' answer: at most d,
+// then the call returns ErrTimeout. Default DefaultTimeout. It must be
+// positive.
+//
+// Every call runs under this deadline, the store's own, detached from the
+// request's context: neither the request's cancellation (a client that hung
+// up, an HTTP/2 stream reset) nor its own deadline ends the call early, so
+// a client cannot get past its limit by going away. A command the caller
+// stopped waiting for is withdrawn if it has not been sent; once sent it is
+// left to finish on its connection (within the client's ReadTimeout), so a
+// missed deadline never closes a healthy connection: it may have counted in
+// Redis, though its caller was not admitted.
 func WithTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d <= 0 {
@@ -150,8 +160,17 @@ func WithClock(clock core.Clock) Option {
 // store skips Redis for cooldown (returning ErrBreakerOpen at once), then lets
 // one call through as a probe; its success closes the breaker, its failure
 // opens it for another cool-down. Default DefaultBreakerFailures and
-// DefaultBreakerCooldown. Failures caused by the caller's own context (a
-// cancelled or expired request) do not count.
+// DefaultBreakerCooldown.
+//
+// The breaker judges Redis by how its commands end, not by how long their
+// callers waited: a command fails when its connection fails, Redis answers
+// with an error, or no answer comes within the client's ReadTimeout (go-redis'
+// default 5s; set it lower to have a Redis that accepts connections but never
+// answers skipped sooner). A command answered after its caller stopped
+// waiting is a success; one that never left the pool (its caller stopped
+// waiting first, or PoolTimeout passed) says nothing about Redis. So a busy
+// client machine (callers queued for connections or for the CPU) never
+// opens the breaker while Redis answers.
 func WithBreaker(failures int, cooldown time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if failures < 1 {
@@ -185,17 +204,6 @@ func WithDenyCache(maxKeys int) Option {
 	})
 }
 
-// WithContextTimeouts says whether the client applies context deadlines to
-// its connections (go-redis' ContextTimeoutEnabled). The store finds this out
-// by itself for *redis.Client, *redis.ClusterClient and *redis.Ring; this
-// option overrides it, for wrappers. When the client does, each call runs on
-// the caller's goroutine under a context deadline; when it does not, or the
-// store cannot tell, each call runs on a goroutine of its own that the store
-// stops waiting for at the deadline.
-func WithContextTimeouts(enabled bool) Option {
-	return optionFunc(func(c *config) error { c.ctxTimeouts = &enabled; return nil })
-}
-
 // New returns a Store using client, which may be a single-node client, a
 // Sentinel failover client, a Cluster client or a Ring. Close does not close
 // the client. New does not contact Redis; scripts are loaded on first use.
@@ -215,18 +223,17 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if err := checkKeys(client, &c); err != nil {
 		return nil, err
 	}
-	s := &Store{client: client, keys: newKeyer(c.prefix, c.hashTag, c.secret), timeout: c.timeout, clock: c.clock, base: time.Now()}
+	local, err := newLocal(c.clock)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: local store: %w", err)
+	}
+	s := &Store{client: client, keys: newKeyer(c.prefix, c.hashTag, c.secret), timeout: c.timeout, clock: c.clock, base: time.Now(), local: local}
 	s.keys.legacy = c.legacyKeys
 	// Only a single server (or a Sentinel failover client, one master at a
 	// time) holds every key: a Cluster client, a Ring or a client the store
 	// does not know may spread a step's keys over nodes.
 	_, single := client.(*redis.Client)
 	s.split = !single
-	if c.ctxTimeouts != nil {
-		s.ctxTimeouts = *c.ctxTimeouts
-	} else {
-		s.ctxTimeouts = honoursContext(client)
-	}
 	if c.clock != nil {
 		s.grace = int64(injectedGrace / time.Millisecond)
 	}
@@ -249,20 +256,6 @@ func cmpOr(a, b int) int {
 	return b
 }
 
-// honoursContext reports whether client applies context deadlines to reads
-// and writes; go-redis does only with ContextTimeoutEnabled.
-func honoursContext(client redis.UniversalClient) bool {
-	switch c := client.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled
-	}
-	return false
-}
-
 // CheckLimit reports whether the store's scripts can enforce l: its period
 // must be a whole number of microseconds, and its numbers small enough for
 // Lua's doubles (every limit a service would use is).
@@ -272,14 +265,16 @@ func (s *Store) CheckLimit(l core.Limit) error {
 }
 
 // Close marks the store closed; later calls return core.ErrClosed. It stops
-// the batch senders, if any. It does not close the client, which the caller
-// owns.
+// the batch senders, if any, and closes the local store (LocalStore). It
+// does not close the client, which the caller owns. Commands whose callers
+// stopped waiting may still be finishing on their connections; each ends
+// within the client's ReadTimeout.
 func (s *Store) Close() error {
 	s.closed.Store(true)
 	if s.batch != nil {
 		s.batch.close()
 	}
-	return nil
+	return s.local.Close()
 }
 
 // localNow is the store's own time for the breaker and the deny cache: the
@@ -307,7 +302,7 @@ func (s *Store) Take(ctx context.Context, key string, l core.Limit, cost int64) 
 	var h [hashLen]byte
 	s.keys.hash(&h, key, "")
 	var now int64
-	if s.deny != nil || s.breaker != nil {
+	if s.deny != nil {
 		now = s.localNow()
 	}
 	if s.deny != nil && cost <= 1 {
@@ -315,14 +310,7 @@ func (s *Store) Take(ctx context.Context, key string, l core.Limit, cost int64) 
 			return d, nil
 		}
 	}
-	probe := false
-	if s.breaker != nil {
-		if probe, err = s.breaker.allow(now); err != nil {
-			return core.Decision{}, err
-		}
-	}
 	d, err := s.eval(ctx, s.keys.stored(&h, key), l, p, min(cost, p.burst+1))
-	s.settle(ctx, probe, err)
 	if err != nil {
 		return core.Decision{}, err
 	}
@@ -331,28 +319,6 @@ func (s *Store) Take(ctx context.Context, key string, l core.Limit, cost int64) 
 	}
 	return d, nil
 }
-
-// settle tells the breaker, if there is one, how a call ended: a success,
-// a failure, or neither when the caller gave up (no verdict on Redis).
-func (s *Store) settle(ctx context.Context, probe bool, err error) {
-	if s.breaker == nil {
-		return
-	}
-	switch {
-	case err == nil:
-		s.breaker.success(probe)
-	case ctx.Err() != nil:
-		s.breaker.release(probe)
-	default:
-		s.breaker.failure(s.localNow(), probe)
-	}
-}
-
-// noRetry is a command go-redis must not retry: a script that ran but whose
-// reply was lost would consume twice.
-type noRetry struct{ *redis.Cmd }
-
-func (noRetry) NoRetry() bool { return true }
 
 // eval runs the limit's script on full, a stored key (a new string, which
 // the command may outlive), and turns its reply into a Decision.
@@ -388,82 +354,6 @@ func (s *Store) at() any {
 		return floorDiv(s.clock.Now().UnixNano(), int64(time.Microsecond))
 	}
 	return ""
-}
-
-// call runs a script within the store's deadline. go-redis applies context
-// deadlines to its sockets only with ContextTimeoutEnabled; otherwise the
-// call runs on a goroutine of its own, left behind at the deadline (it ends
-// by itself at the client's ReadTimeout; the breaker keeps such calls few).
-func (s *Store) call(ctx context.Context, sc *script, args []any) (*redis.Cmd, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	if s.batch != nil {
-		cmd, err := s.batch.do(ctx, sc, args)
-		return cmd, deadlineErr(ctx, err)
-	}
-	if s.ctxTimeouts {
-		cmd, err := s.run(ctx, sc, args)
-		return cmd, deadlineErr(ctx, err)
-	}
-	type result struct {
-		cmd *redis.Cmd
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		c, e := s.run(ctx, sc, args)
-		done <- result{c, e}
-	}()
-	select {
-	case r := <-done:
-		return r.cmd, deadlineErr(ctx, r.err)
-	case <-ctx.Done():
-		return nil, deadlineErr(ctx, ctx.Err())
-	}
-}
-
-// errDeadline marks a call that ran out of the store's time.
-type errDeadline struct{ err error }
-
-func (e errDeadline) Error() string { return e.err.Error() }
-func (e errDeadline) Unwrap() error { return e.err }
-
-// deadlineErr marks err when it is the deadline's doing: the context's, or
-// a socket timeout.
-func deadlineErr(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	var ne net.Error
-	if (errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil) || (errors.As(err, &ne) && ne.Timeout()) {
-		return errDeadline{err}
-	}
-	return err
-}
-
-// callError is the error a failed call returns: ErrTimeout for a missed
-// deadline, else the client's error, naming what was asked.
-func (s *Store) callError(err error, what string) error {
-	var de errDeadline
-	if errors.As(err, &de) {
-		return fmt.Errorf("%w (%v): %w", ErrTimeout, s.timeout, de.err)
-	}
-	return fmt.Errorf("redisstore: %s: %w", what, err)
-}
-
-// run sends EVALSHA, and EVAL when Redis has lost the script (after SCRIPT
-// FLUSH, a restart or a failover).
-func (s *Store) run(ctx context.Context, sc *script, args []any) (*redis.Cmd, error) {
-	cmd := redis.NewCmd(ctx, args...)
-	err := s.client.Process(ctx, noRetry{cmd})
-	if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
-		return cmd, err
-	}
-	again := make([]any, len(args))
-	copy(again, args)
-	again[0], again[1] = "eval", sc.src
-	cmd = redis.NewCmd(ctx, again...)
-	return cmd, s.client.Process(ctx, noRetry{cmd})
 }
 
 // decode reads a script's reply: {outcome, remaining, reset, retry}, with

@@ -76,6 +76,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"hash tag with an empty prefix", client, []redisstore.Option{redisstore.WithPrefix(""), redisstore.WithHashTag()}, "hash tag"},
 		{"prefix too long", client, []redisstore.Option{redisstore.WithPrefix(strings.Repeat("p", 300))}, "prefix"},
 		{"zero timeout", client, []redisstore.Option{redisstore.WithTimeout(0)}, "timeout"},
+		{"negative timeout", client, []redisstore.Option{redisstore.WithTimeout(-time.Second)}, "timeout"},
 		{"breaker of zero failures", client, []redisstore.Option{redisstore.WithBreaker(0, time.Second)}, "breaker failures"},
 		{"breaker without a cool-down", client, []redisstore.Option{redisstore.WithBreaker(3, 0)}, "cooldown"},
 		{"empty deny cache", client, []redisstore.Option{redisstore.WithDenyCache(0)}, "deny cache"},

@@ -1,0 +1,9 @@
+package e2e_test
+
+import (
+	"testing"
+
+	"github.com/tollgate-go/tollgate/internal/redistest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
