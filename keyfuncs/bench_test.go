@@ -72,7 +72,7 @@ func BenchmarkHugeProxyHeader(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%dKiB", bb.name, size>>10), func(b *testing.B) {
 				r := mustResolver(b, bb.opts...)
 				req := fuzzRequest(bb.remote, bb.lines...)
-								b.ReportAllocs()
+				b.ReportAllocs()
 				for b.Loop() {
 					_, _ = r.Key(req)
 				}
