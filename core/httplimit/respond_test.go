@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,3 +70,91 @@ type discardWriter struct {
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestAcceptsJSONReadsTheFirstKiB checks that content negotiation reads a
+// bounded part of Accept: what lies past the first 1 KiB, or is cut by it,
+// is ignored; what lies within it is read as before.
+func TestAcceptsJSONReadsTheFirstKiB(t *testing.T) {
+	pad := func(n int) string { // n bytes of media ranges that are neither JSON nor text
+		s := strings.Repeat("image/x;q=0.1,", n/14)
+		return s + strings.Repeat(" ", n-len(s))
+	}
+	for _, tt := range []struct {
+		name   string
+		accept []string
+		want   bool
+	}{
+		{"JSON within the first KiB is read", []string{pad(1000) + ",application/json"}, true},
+		{"JSON past the first KiB is ignored", []string{pad(1024) + ",application/json"}, false},
+		{"JSON on a later line within the first KiB is read", []string{pad(500), pad(500), "application/json"}, true},
+		{"JSON on a line past the first KiB is ignored", []string{pad(600), pad(600), "application/json"}, false},
+		{"empty lines count", append(slices.Repeat([]string{""}, 1024), "application/json"), false},
+		{"a range cut by the limit is not read with the weight it lacks", []string{"text/plain;q=0.5," + pad(1024-len("text/plain;q=0.5,application/json")-1) + ",application/json;q=0.1"}, false},
+		{"a range ending at the limit is read", []string{"text/plain;q=0.5," + pad(1024-len("text/plain;q=0.5,application/json")-2) + ",application/json,"}, true},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header["Accept"] = tt.accept
+		if got := httplimit.AcceptsJSON(r); got != tt.want {
+			t.Errorf("%s: AcceptsJSON = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestAcceptWeights checks the qvalue syntax of RFC 9110 section 12.4.2.
+func TestAcceptWeights(t *testing.T) {
+	for accept, want := range map[string]bool{
+		"application/json;q=1.000":                     true,
+		"application/json;q=1.":                        true,
+		"application/json;Q=0.001, text/plain;q=0":     true,
+		"application/json;q=0.001, text/plain;q=0.002": false,
+		"application/json;q=0.5, text/plain;q=0.500":   true, // equal weight: JSON
+		"application/json;q=1.5":                       false,
+		"application/json;q=1.001":                     false,
+		"application/json;q=0.1234":                    false,
+		"application/json;q=-0":                        false,
+		"application/json;q=":                          false,
+		"application/json;q=0.x":                       false,
+		"application/json;charset=utf-8;q=0.9":         true,
+		"application/json;q=0.9;q=0":                   true, // the first q counts
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Accept", accept)
+		if got := httplimit.AcceptsJSON(r); got != want {
+			t.Errorf("Accept %q: AcceptsJSON = %v, want %v", accept, got, want)
+		}
+	}
+}
+
+// TestDenialWorkDoesNotGrowWithAccept checks that neither content
+// negotiation nor a whole denial allocates more for a huge Accept field.
+func TestDenialWorkDoesNotGrowWithAccept(t *testing.T) {
+	l, err := core.NewLimiter(denyStore{}, core.PerMinute(10), core.WithName("per-ip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := httplimit.New(l, httplimit.WithKeyFunc(anyKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var denial []float64
+	for _, size := range []int{0, 64 << 10, 1 << 20} {
+		r := httptest.NewRequest("GET", "/", nil)
+		if size > 0 {
+			r.Header["Accept"] = []string{hugeAccept(size)}
+		}
+		if n := testing.AllocsPerRun(20, func() { httplimit.AcceptsJSON(r) }); n != 0 {
+			t.Errorf("AcceptsJSON of %d bytes: %v allocations, want 0", size, n)
+		}
+		w := &discardWriter{h: http.Header{}}
+		denial = append(denial, testing.AllocsPerRun(20, func() {
+			clear(w.h)
+			g.Serve(w, r, "")
+		}))
+		if w.code != http.StatusTooManyRequests || w.h.Get("Content-Type") != "text/plain; charset=utf-8" {
+			t.Errorf("%d bytes: status %d, Content-Type %q; want 429 in plain text (JSON lies past the first KiB)", size, w.code, w.h.Get("Content-Type"))
+		}
+	}
+	if denial[1] != denial[0] || denial[2] != denial[0] {
+		t.Errorf("allocations of a denial with an Accept of 0, 64 KiB, 1 MiB: %v; want the same", denial)
+	}
+}
