@@ -154,7 +154,12 @@ func TestDenialWorkDoesNotGrowWithAccept(t *testing.T) {
 			t.Errorf("%d bytes: status %d, Content-Type %q; want 429 in plain text (JSON lies past the first KiB)", size, w.code, w.h.Get("Content-Type"))
 		}
 	}
-	if denial[1] != denial[0] || denial[2] != denial[0] {
-		t.Errorf("allocations of a denial with an Accept of 0, 64 KiB, 1 MiB: %v; want the same", denial)
+	// The body buffer comes from a sync.Pool, which the race detector
+	// empties at random: hence a bound rather than equality.
+	for _, n := range denial {
+		if n > 3 {
+			t.Errorf("allocations of a denial with an Accept of 0, 64 KiB, 1 MiB: %v; want at most 3 each", denial)
+			break
+		}
 	}
 }
