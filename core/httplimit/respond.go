@@ -155,9 +155,9 @@ func AcceptsJSON(r *http.Request) bool {
 			typ, params, _ := strings.Cut(part, ";")
 			typ = strings.TrimSpace(typ)
 			switch {
-			case strings.EqualFold(typ, "application/json"), strings.EqualFold(typ, "application/problem+json"), strings.EqualFold(typ, "application/*+json"):
+			case lowerIs(typ, "application/json"), lowerIs(typ, "application/problem+json"), lowerIs(typ, "application/*+json"):
 				qJSON = max(qJSON, qValue(params))
-			case strings.EqualFold(typ, "text/plain"), strings.EqualFold(typ, "text/*"):
+			case lowerIs(typ, "text/plain"), lowerIs(typ, "text/*"):
 				qText = max(qText, qValue(params))
 			}
 		}
@@ -172,7 +172,7 @@ func qValue(params string) int {
 		var p string
 		p, params, _ = strings.Cut(params, ";")
 		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
-		if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
+		if !ok || !lowerIs(strings.TrimSpace(k), "q") {
 			continue
 		}
 		return parseQ(strings.TrimSpace(v))
@@ -206,4 +206,23 @@ func parseQ(v string) int {
 		return 0
 	}
 	return q
+}
+
+// lowerIs reports whether s is t, a lower-case ASCII string, but for the
+// case of ASCII letters. Media types are ASCII tokens: unlike
+// strings.EqualFold, it does not take "ſ" (U+017F) for "s".
+func lowerIs(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != t[i] {
+			return false
+		}
+	}
+	return true
 }
