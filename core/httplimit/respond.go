@@ -79,8 +79,12 @@ func defaultError(w http.ResponseWriter, r *http.Request, err error) {
 // detail) when the client accepts JSON, else the status text and detail as
 // plain text. detail must be valid JSON string content (no quote, backslash
 // or control character). Custom handlers may use it to answer like the
-// defaults.
+// defaults. A status that is not a three-digit code, such as an unset 0, is
+// answered as 500 Internal Server Error: net/http would panic on it.
 func WriteProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	if status < 100 || status > 999 {
+		status = http.StatusInternalServerError
+	}
 	title := http.StatusText(status)
 	var b []byte
 	if AcceptsJSON(r) {

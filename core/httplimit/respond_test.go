@@ -163,3 +163,16 @@ func TestDenialWorkDoesNotGrowWithAccept(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteProblemWithoutAStatus answers a caller that passes no status
+// (0, as the rules did for a fallback key that is missing too) with 500,
+// where net/http panics.
+func TestWriteProblemWithoutAStatus(t *testing.T) {
+	for _, status := range []int{0, -1, 99, 1000} {
+		w := httptest.NewRecorder()
+		httplimit.WriteProblem(w, httptest.NewRequest("GET", "/", nil), status, "Oops.")
+		if w.Code != http.StatusInternalServerError || w.Body.String() != "Internal Server Error: Oops.\n" {
+			t.Errorf("status %d: answered %d %q; want 500", status, w.Code, w.Body.String())
+		}
+	}
+}
