@@ -134,10 +134,11 @@ func TrustHops(n int) IPOption {
 // trusted proxy or CDN, such as "CF-Connecting-IP" or "X-Real-IP". It is
 // honoured only when the connection comes from a range given to
 // TrustProxies, which it requires; if repeated, its last line counts; a
-// value that is not one address (with an optional port) refuses the request.
-// When a trusted peer sends no such header, the X-Forwarded-For (or
-// Forwarded) walk of TrustProxies applies, so traffic from a trusted proxy
-// that does not set the header is still told apart.
+// value that is not one address (with an optional port), or is longer than
+// MaxProxyEntryLen bytes, refuses the request. When a trusted peer sends no
+// such header, the X-Forwarded-For (or Forwarded) walk of TrustProxies
+// applies, so traffic from a trusted proxy that does not set the header is
+// still told apart.
 //
 // X-Forwarded-For and Forwarded are lists, not single-IP headers: trust them
 // with TrustProxies or TrustHops instead.
@@ -307,7 +308,8 @@ func IP(opts ...IPOption) (KeyFunc, error) {
 }
 
 // ClientIP returns the client address of req: unmapped (an IPv4-mapped IPv6
-// address is returned as IPv4) and without zone. When it cannot be
+// address is returned as IPv4, as is an address in a NAT64 prefix, see
+// NAT64Prefixes) and without zone. When it cannot be
 // determined, the error wraps ErrNoKey and says why.
 func (r *IPResolver) ClientIP(req *http.Request) (netip.Addr, error) {
 	if req == nil {
@@ -464,8 +466,7 @@ func listError(name string, n int, st listStep) error {
 	case listCapped:
 		return fmt.Errorf("%w: %s goes on past the %d list elements read from the right", ErrNoKey, name, MaxProxyEntries)
 	}
-	// A walk that reaches the end has found its answer.
-	return fmt.Errorf("%w: %s has no entry %d", ErrNoKey, name, n)
+	return fmt.Errorf("%w: %s has no entry %d", ErrNoKey, name, n) // not reached: the end is an answer
 }
 
 // parse is parseNode, and then an address in one of the resolver's NAT64
