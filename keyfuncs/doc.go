@@ -32,6 +32,13 @@
 // netip.Prefix.Contains, which is false for mapped and zoned addresses,
 // would fail to recognise a trusted proxy.
 //
+// An address in a NAT64 prefix (64:ff9b::/96 and 64:ff9b:1::/96 by default;
+// see NAT64Prefixes) is the IPv4 address it embeds: a translator in front of
+// an IPv6-only service shows every IPv4 client under one /64, and keyed as
+// IPv6 they would all share one bucket. 6to4 and Teredo addresses are not
+// unwrapped: the IPv4 address in them names a tunnel endpoint that the
+// remote host chose, not a client your network saw.
+//
 // IPv4 clients are keyed by address ("192.0.2.1"); IPv6 clients by their
 // /64 ("2001:db8:1:2::/64"), since a single host is commonly given a whole
 // /64 and could otherwise use a fresh address per request. IPv4Prefix and
@@ -80,7 +87,19 @@
 // FromForwarded makes the first two modes read the RFC 7239 Forwarded header
 // (the for= parameter of each element) instead of X-Forwarded-For. "unknown"
 // and obfuscated identifiers ("_hidden") are not addresses: met during the
-// walk, they refuse the request.
+// walk, they refuse the request. Elements are delimited from the right too,
+// a quoted-string running from its closing quote back to its opening one, so
+// the elements your proxies appended read the same whatever the client put
+// to their left; an element whose quotes do not pair up refuses the request
+// when the walk reaches it.
+//
+// The header's size is the client's choice (net/http accepts 1 MiB of
+// header by default), so the walk reads it from the right and no further
+// than it must, without copying it: at most MaxProxyEntries list elements
+// (32; empty ones count), each at most MaxProxyEntryLen bytes (512), the
+// value of a TrustHeader header likewise. A chain that goes on past the
+// limit with every element trusted, or a longer element met by the walk,
+// refuses the request; whatever lies left of the client is never read.
 //
 // # Other keys
 //

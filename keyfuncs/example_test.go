@@ -1,7 +1,9 @@
 package keyfuncs_test
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 
 	"github.com/tollgate-go/tollgate/keyfuncs"
@@ -74,4 +76,51 @@ func ExampleCompose() {
 	fmt.Println(byIPAndPath(r))
 	// Output:
 	// 11:203.0.113.9|11:/api/orders <nil>
+}
+
+// principalKey is the context key under which an (imagined) authentication
+// middleware stores the principal it verified.
+type principalKey struct{}
+
+// A KeyFunc of your own keys by the principal that authentication found,
+// not by the credential the client sent: two tokens of one account share a
+// bucket, and no credential becomes a stored key.
+func ExampleKeyFunc_principal() {
+	byPrincipal := keyfuncs.KeyFunc(func(r *http.Request) (string, error) {
+		id, ok := r.Context().Value(principalKey{}).(string)
+		if !ok || id == "" {
+			return "", fmt.Errorf("%w: not authenticated", keyfuncs.ErrNoKey)
+		}
+		return "user:" + id, nil
+	})
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer eyJhbGciOi...") // verified upstream, not keyed
+	fmt.Println(byPrincipal(r.WithContext(context.WithValue(r.Context(), principalKey{}, "42"))))
+	_, err := byPrincipal(r)
+	fmt.Println(err)
+	// Output:
+	// user:42 <nil>
+	// keyfuncs: no key: not authenticated
+}
+
+// Behind a NAT64 translator, each IPv4 client keeps its own key.
+func ExampleNAT64Prefixes() {
+	byIP, err := keyfuncs.IP() // 64:ff9b::/96 and 64:ff9b:1::/96 by default
+	if err != nil {
+		panic(err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "[64:ff9b::cb00:7109]:4711"
+	fmt.Println(byIP(r))
+
+	// A translator on a network-specific prefix is named, with its length.
+	byIP, err = keyfuncs.IP(keyfuncs.NAT64Prefixes("2001:db8:64::/96"))
+	if err != nil {
+		panic(err)
+	}
+	r.RemoteAddr = "[2001:db8:64::c633:6401]:4711"
+	fmt.Println(byIP(r))
+	// Output:
+	// 203.0.113.9 <nil>
+	// 198.51.100.1 <nil>
 }

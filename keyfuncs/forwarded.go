@@ -5,45 +5,152 @@ import (
 	"strings"
 )
 
-// This file parses the proxy headers. The parsers return the raw entries of
-// a header, leftmost first, and parseNode turns one entry into an address;
-// which entry to believe is decided in ip.go. An entry that carries no usable
-// address is kept as "" so that the walk meets it and fails, rather than
-// silently skipping it and trusting whatever lies further left.
+// This file reads the proxy headers. A proxyList yields the entries of a
+// header one at a time from the right, where the trusted proxies wrote, and
+// parseNode turns one entry into an address; which entry to believe is
+// decided in ip.go. An entry that carries no usable address is yielded as ""
+// so that the walk meets it and fails, rather than silently skipping it and
+// trusting whatever lies further left.
+//
+// The header is never split as a whole: its size is the client's choice (up
+// to net/http's 1 MiB of header by default), while the entries a walk needs
+// are the few on the right. So the lines are read last first, each from its
+// end back to the separator before the entry, and the work is bounded by
+// MaxProxyEntries elements of at most MaxProxyEntryLen bytes, whatever the
+// header holds to their left.
 
-// appendXFF appends the entries of one X-Forwarded-For line to dst. Empty
-// list elements are dropped, as RFC 9110 §5.6.1 asks of list recipients.
-func appendXFF(dst []string, line string) []string {
+// MaxProxyEntries is the most list elements of X-Forwarded-For or Forwarded
+// that a resolver examines in one request, counted from the right, empty
+// elements and empty lines included. A chain of trusted proxies longer than
+// this is refused (the error wraps ErrNoKey), as is TrustHops with a larger
+// count: real chains have a handful of hops, and a client must not buy CPU
+// time with header bytes.
+const MaxProxyEntries = 32
+
+// MaxProxyEntryLen is the longest list element of X-Forwarded-For or
+// Forwarded, whitespace and a Forwarded element's other parameters included,
+// and the longest value of a TrustHeader header, in bytes. A longer one met
+// by a walk refuses the request. An address with a port takes under 64
+// bytes; a Forwarded element with by=, proto= and a host= name fits in 512.
+const MaxProxyEntryLen = 512
+
+// listStep says what proxyList.next found.
+type listStep uint8
+
+const (
+	listEntry   listStep = iota // an entry ("" when its element has no usable address)
+	listEnd                     // no entry is left
+	listCapped                  // MaxProxyEntries elements examined, and the header goes on
+	listTooLong                 // an element longer than MaxProxyEntryLen
+	listBad                     // (from the cut functions only) an element that cannot be delimited
+)
+
+// proxyList yields the entries of a proxy header from the right, lines
+// merged in order, without copying or allocating. Header.Get would read the
+// first line only, and that line may be the client's own.
+type proxyList struct {
+	lines     []string // lines not yet begun, in order
+	rest      string   // the unread, left part of the current line
+	inLine    bool     // rest belongs to a line being read
+	forwarded bool     // RFC 7239 Forwarded, not X-Forwarded-For
+	elems     int      // list elements examined
+}
+
+// next returns the next entry from the right. Empty elements are skipped, as
+// RFC 9110 section 5.6.1 asks of list recipients, but count towards
+// MaxProxyEntries. A Forwarded element without exactly one well-formed for=
+// parameter is the entry "". A Forwarded element whose quotes do not pair up
+// is the entry "", and the rest of its line is not read: where it starts
+// cannot be known.
+func (l *proxyList) next() (string, listStep) {
 	for {
-		elem, rest, more := strings.Cut(line, ",")
-		if elem = trimOWS(elem); elem != "" {
-			dst = append(dst, elem)
+		if !l.inLine {
+			if len(l.lines) == 0 {
+				return "", listEnd
+			}
+			l.rest, l.lines = l.lines[len(l.lines)-1], l.lines[:len(l.lines)-1]
+			l.inLine = true
 		}
-		if !more {
-			return dst
+		if l.elems == MaxProxyEntries {
+			return "", listCapped
 		}
-		line = rest
+		l.elems++
+		var elem string
+		st := listEntry
+		if l.forwarded {
+			l.rest, elem, l.inLine, st = cutLastForwarded(l.rest)
+		} else {
+			l.rest, elem, l.inLine, st = cutLastXFF(l.rest)
+		}
+		switch st {
+		case listTooLong:
+			l.inLine = false
+			return "", listTooLong
+		case listBad:
+			l.inLine = false
+			return "", listEntry
+		}
+		if elem = trimOWS(elem); elem == "" {
+			continue
+		}
+		if l.forwarded {
+			elem = forParam(elem)
+		}
+		return elem, listEntry
 	}
 }
 
-// appendForwardedFor appends the for= value of each element of one RFC 7239
-// Forwarded line to dst: "" for an element without exactly one well-formed
-// for= parameter. An unterminated quoted-string makes the rest of the line
-// one "" entry: its extent cannot be known.
-func appendForwardedFor(dst []string, line string) []string {
-	for {
-		elem, rest, more, ok := cutUnquoted(line, ',')
-		if !ok {
-			return append(dst, "")
-		}
-		if elem = trimOWS(elem); elem != "" {
-			dst = append(dst, forParam(elem))
-		}
-		if !more {
-			return dst
-		}
-		line = rest
+// cutLastXFF slices an X-Forwarded-For line around its last comma. The
+// element is looked for in the last MaxProxyEntryLen+1 bytes only.
+func cutLastXFF(s string) (before, elem string, found bool, st listStep) {
+	lo := max(0, len(s)-MaxProxyEntryLen-1)
+	if i := strings.LastIndexByte(s[lo:], ','); i >= 0 {
+		return s[:lo+i], s[lo+i+1:], true, listEntry
 	}
+	if len(s) > MaxProxyEntryLen {
+		return "", "", false, listTooLong
+	}
+	return "", s, false, listEntry
+}
+
+// cutLastForwarded slices a Forwarded line around its last comma outside
+// quoted-strings, reading from the right: a quote preceded by an odd number
+// of backslashes is escaped, any other quote closes a quoted-string (or,
+// inside one, opens it). For a well-formed line this is how a reading from
+// the left delimits it; and the elements the trusted proxies appended are
+// delimited alike whatever the client wrote to their left. An escaped quote
+// outside a quoted-string, or a string still open at the start of the line,
+// makes the element one that cannot be delimited (listBad). The element is
+// looked for in the last MaxProxyEntryLen+1 bytes only.
+func cutLastForwarded(s string) (before, elem string, found bool, st listStep) {
+	lo := max(0, len(s)-MaxProxyEntryLen-1)
+	quoted := false
+	for i := len(s) - 1; i >= lo; i-- {
+		switch c := s[i]; {
+		case c == '"':
+			j := i // s[j:i] are the backslashes before the quote
+			for j > lo && s[j-1] == '\\' {
+				j--
+			}
+			if (i-j)%2 == 1 { // an escaped quote
+				if !quoted {
+					return "", "", false, listBad
+				}
+				i = j
+				continue
+			}
+			quoted = !quoted
+		case !quoted && c == ',':
+			return s[:i], s[i+1:], true, listEntry
+		}
+	}
+	switch {
+	case len(s) > MaxProxyEntryLen:
+		return "", "", false, listTooLong
+	case quoted:
+		return "", "", false, listBad
+	}
+	return "", s, false, listEntry
 }
 
 // forParam returns the unquoted value of the single for= pair of a

@@ -31,6 +31,8 @@ type IPResolver struct {
 	forwarded bool           // read Forwarded, not X-Forwarded-For
 	v4Bits    int            // 0 means 32
 	v6Bits    int            // 0 means 64
+	nat64     []netip.Prefix // NAT64 prefixes unwrapped, when nat64Set
+	nat64Set  bool           // false: defaultNAT64
 }
 
 // IPOption configures an IPResolver. Options are checked by NewIPResolver,
@@ -47,6 +49,8 @@ type ipConfig struct {
 	forwarded bool
 	v4Bits    int // 0 until set; IPResolver.Key applies the default
 	v6Bits    int
+	nat64     []netip.Prefix
+	nat64Set  bool
 }
 
 type ipOption func(*ipConfig) error
@@ -62,9 +66,11 @@ func (o ipOption) apply(c *ipConfig) error { return o(c) }
 // address nor a prefix is an error naming it.
 //
 // Write IPv4 ranges as IPv4: an IPv4-mapped range ("::ffff:10.0.0.0/104")
-// is taken as its IPv4 equivalent, but an IPv6 range shorter than /96 (such
-// as "::/0") matches IPv6 addresses only, since IPv4 peers are unmapped
-// before they are checked.
+// is taken as its IPv4 equivalent, as is a range inside a /96 NAT64 prefix
+// ("64:ff9b::a00:0/104"), but an IPv6 range shorter than /96 (such as
+// "::/0") matches IPv6 addresses only, since IPv4 peers, mapped or seen
+// through NAT64, are unmapped before they are checked. A range inside a
+// NAT64 prefix of another length is refused by NewIPResolver.
 func TrustProxies(cidrs ...string) IPOption {
 	return ipOption(func(c *ipConfig) error {
 		for _, s := range cidrs {
@@ -116,8 +122,8 @@ func TrustProxyPrefixes(prefixes ...netip.Prefix) IPOption {
 // own key.
 func TrustHops(n int) IPOption {
 	return ipOption(func(c *ipConfig) error {
-		if n < 1 {
-			return fmt.Errorf("keyfuncs: TrustHops(%d): n must be at least 1", n)
+		if n < 1 || n > MaxProxyEntries {
+			return fmt.Errorf("keyfuncs: TrustHops(%d): n must be in 1..%d (MaxProxyEntries)", n, MaxProxyEntries)
 		}
 		c.hops = n
 		return nil
@@ -128,10 +134,11 @@ func TrustHops(n int) IPOption {
 // trusted proxy or CDN, such as "CF-Connecting-IP" or "X-Real-IP". It is
 // honoured only when the connection comes from a range given to
 // TrustProxies, which it requires; if repeated, its last line counts; a
-// value that is not one address (with an optional port) refuses the request.
-// When a trusted peer sends no such header, the X-Forwarded-For (or
-// Forwarded) walk of TrustProxies applies, so traffic from a trusted proxy
-// that does not set the header is still told apart.
+// value that is not one address (with an optional port), or is longer than
+// MaxProxyEntryLen bytes, refuses the request. When a trusted peer sends no
+// such header, the X-Forwarded-For (or Forwarded) walk of TrustProxies
+// applies, so traffic from a trusted proxy that does not set the header is
+// still told apart.
 //
 // X-Forwarded-For and Forwarded are lists, not single-IP headers: trust them
 // with TrustProxies or TrustHops instead.
@@ -184,6 +191,62 @@ func IPv4Prefix(bits int) IPOption {
 	})
 }
 
+// defaultNAT64 are the NAT64 prefixes unwrapped unless NAT64Prefixes says
+// otherwise: RFC 6052's well-known prefix, and the first /96 of RFC 8215's
+// local-use 64:ff9b:1::/48. Both have the /96 format, IPv4 in the last 32
+// bits; within 64:ff9b:1::/96 no other RFC 6052 format can embed an IPv4
+// address outside 0.0.0.0/8, so reading it as /96 cannot misplace one.
+var defaultNAT64 = []netip.Prefix{
+	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("64:ff9b:1::/96"),
+}
+
+// NAT64Prefixes names the NAT64 prefixes (RFC 6052) through which IPv4
+// clients reach this server as IPv6 addresses: a stateless translator in
+// front of an IPv6-only service (SIIT-DC, RFC 7755) shows the IPv4 client
+// 192.0.2.1 as 64:ff9b::c000:201. An address in one of these prefixes is
+// taken as the IPv4 address embedded in it, before any trust check or
+// keying, as an IPv4-mapped address is: each IPv4 client keeps its own key,
+// where the /64 rule would put every client of the translator in one bucket.
+//
+// By default (without this option, and in the zero IPResolver) the
+// well-known prefix 64:ff9b::/96 and 64:ff9b:1::/96, the first /96 of RFC
+// 8215's local-use 64:ff9b:1::/48, are unwrapped. A translator on another
+// prefix (your own network-specific prefix, or a longer one carved from
+// 64:ff9b:1::/48) must be named here, with its length: 32, 40, 48, 56, 64 or
+// 96 bits, which says where the IPv4 bits lie (RFC 6052 section 2.2). The
+// given prefixes replace the default list; the option may be given several
+// times, the lists adding up; NAT64Prefixes() with no prefix unwraps none.
+//
+// 6to4 (2002::/16) and Teredo (2001::/32) addresses are not unwrapped: they
+// are tunnels set up by the remote host, not translations made by your
+// network, and the IPv4 address they carry names a tunnel endpoint (a 6to4
+// router, a Teredo server or the client's NAT) that the host chose or
+// shares, not the client. They are keyed like any IPv6 address.
+func NAT64Prefixes(cidrs ...string) IPOption {
+	return ipOption(func(c *ipConfig) error {
+		if !c.nat64Set {
+			c.nat64, c.nat64Set = []netip.Prefix{}, true
+		}
+		for _, s := range cidrs {
+			p, err := netip.ParsePrefix(strings.TrimSpace(s))
+			if err != nil {
+				return fmt.Errorf("keyfuncs: NAT64Prefixes: %q is not a CIDR prefix: %w", s, err)
+			}
+			if !p.Addr().Is6() || p.Addr().Is4In6() {
+				return fmt.Errorf("keyfuncs: NAT64Prefixes: %q is not an IPv6 prefix", s)
+			}
+			switch p.Bits() {
+			case 32, 40, 48, 56, 64, 96:
+			default:
+				return fmt.Errorf("keyfuncs: NAT64Prefixes: %q: the length must be 32, 40, 48, 56, 64 or 96 (RFC 6052)", s)
+			}
+			c.nat64 = append(c.nat64, p.Masked())
+		}
+		return nil
+	})
+}
+
 // NewIPResolver returns a resolver configured by opts. It returns the first
 // option's error, or an error for options that contradict each other.
 func NewIPResolver(opts ...IPOption) (*IPResolver, error) {
@@ -204,6 +267,23 @@ func NewIPResolver(opts ...IPOption) (*IPResolver, error) {
 	case c.forwarded && c.hops == 0 && !c.ranges:
 		return nil, errors.New("keyfuncs: FromForwarded requires TrustProxies or TrustHops")
 	}
+	nat64 := defaultNAT64
+	if c.nat64Set {
+		nat64 = c.nat64
+	}
+	for i, t := range c.trusted {
+		for _, p := range nat64 {
+			if !t.Addr().Is6() || t.Bits() < p.Bits() || !p.Contains(t.Addr()) {
+				continue
+			}
+			// Addresses in p are checked as the IPv4 they embed, so a
+			// trusted range inside it must be that IPv4 range.
+			if p.Bits() != 96 {
+				return nil, fmt.Errorf("keyfuncs: trusted range %s lies in the NAT64 prefix %s, whose addresses are checked as IPv4: write it as an IPv4 range", t, p)
+			}
+			c.trusted[i] = netip.PrefixFrom(embeddedIPv4(t.Addr(), 96), t.Bits()-96)
+		}
+	}
 	return &IPResolver{
 		trusted:   c.trusted,
 		ranges:    c.ranges,
@@ -212,6 +292,8 @@ func NewIPResolver(opts ...IPOption) (*IPResolver, error) {
 		forwarded: c.forwarded,
 		v4Bits:    c.v4Bits,
 		v6Bits:    c.v6Bits,
+		nat64:     c.nat64,
+		nat64Set:  c.nat64Set,
 	}, nil
 }
 
@@ -226,7 +308,8 @@ func IP(opts ...IPOption) (KeyFunc, error) {
 }
 
 // ClientIP returns the client address of req: unmapped (an IPv4-mapped IPv6
-// address is returned as IPv4) and without zone. When it cannot be
+// address is returned as IPv4, as is an address in a NAT64 prefix, see
+// NAT64Prefixes) and without zone. When it cannot be
 // determined, the error wraps ErrNoKey and says why.
 func (r *IPResolver) ClientIP(req *http.Request) (netip.Addr, error) {
 	if req == nil {
@@ -237,7 +320,7 @@ func (r *IPResolver) ClientIP(req *http.Request) (netip.Addr, error) {
 		// connects over a Unix socket (RemoteAddr "@" or "").
 		return r.nthFromRight(req)
 	}
-	peer, ok := parseNode(req.RemoteAddr)
+	peer, ok := r.parse(req.RemoteAddr)
 	if !ok {
 		return netip.Addr{}, fmt.Errorf("%w: remote address %s is not an IP address", ErrNoKey, quote(req.RemoteAddr))
 	}
@@ -247,7 +330,10 @@ func (r *IPResolver) ClientIP(req *http.Request) (netip.Addr, error) {
 	if r.header != "" {
 		if vs := req.Header[r.header]; len(vs) > 0 {
 			v := vs[len(vs)-1]
-			a, ok := parseNode(trimOWS(v))
+			if len(v) > MaxProxyEntryLen {
+				return netip.Addr{}, fmt.Errorf("%w: %s is longer than %d bytes", ErrNoKey, r.header, MaxProxyEntryLen)
+			}
+			a, ok := r.parse(trimOWS(v))
 			if !ok {
 				return netip.Addr{}, fmt.Errorf("%w: %s %s is not an IP address", ErrNoKey, r.header, quote(v))
 			}
@@ -309,20 +395,13 @@ func plainIPv4(remote string) (string, bool) {
 	return host, true
 }
 
-// chain returns the entries of the proxy header in force, every line merged
-// in order, leftmost first. Header.Get would read the first line only, and
-// that line may be the client's own.
-func (r *IPResolver) chain(req *http.Request, dst []string) (name string, entries []string) {
+// list returns the entries of the proxy header in force, to be read from the
+// right.
+func (r *IPResolver) list(req *http.Request) (name string, l proxyList) {
 	if r.forwarded {
-		for _, line := range req.Header[headerForwarded] {
-			dst = appendForwardedFor(dst, line)
-		}
-		return headerForwarded, dst
+		return headerForwarded, proxyList{lines: req.Header[headerForwarded], forwarded: true}
 	}
-	for _, line := range req.Header[headerXFF] {
-		dst = appendXFF(dst, line)
-	}
-	return headerXFF, dst
+	return headerXFF, proxyList{lines: req.Header[headerXFF]}
 }
 
 // walk returns the rightmost entry of the proxy header that is not in a
@@ -332,37 +411,99 @@ func (r *IPResolver) chain(req *http.Request, dst []string) (name string, entrie
 // vouched for. If every entry is trusted the request started inside, and the
 // leftmost entry is returned: it lies in a trusted range, so a forger can at
 // worst share an internal host's bucket, never pick an arbitrary key. Without
-// the header, the peer (a trusted proxy) is the client.
+// the header, the peer (a trusted proxy) is the client. Entries are read
+// from the right and no further than needed, within MaxProxyEntries.
 func (r *IPResolver) walk(req *http.Request, peer netip.Addr) (netip.Addr, error) {
-	var buf [16]string
-	name, entries := r.chain(req, buf[:0])
+	name, l := r.list(req)
 	a := peer
-	for i := len(entries) - 1; i >= 0; i-- {
+	for n := 1; ; n++ {
+		e, st := l.next()
+		if st == listEnd {
+			return a, nil
+		}
+		if st != listEntry {
+			return netip.Addr{}, listError(name, n, st)
+		}
 		var ok bool
-		if a, ok = parseNode(entries[i]); !ok {
-			return netip.Addr{}, fmt.Errorf("%w: %s entry %d from the right, %s, is not an IP address", ErrNoKey, name, len(entries)-i, quote(entries[i]))
+		if a, ok = r.parse(e); !ok {
+			return netip.Addr{}, fmt.Errorf("%w: %s entry %d from the right, %s, is not an IP address", ErrNoKey, name, n, quote(e))
 		}
 		if !r.isTrusted(a) {
 			return a, nil
 		}
 	}
-	return a, nil
 }
 
 // nthFromRight returns the entry of the proxy header written by the
-// outermost of r.hops trusted proxies.
+// outermost of r.hops trusted proxies. The entries to its right are counted,
+// not parsed; those to its left are not read.
 func (r *IPResolver) nthFromRight(req *http.Request) (netip.Addr, error) {
-	var buf [16]string
-	name, entries := r.chain(req, buf[:0])
-	if len(entries) < r.hops {
-		return netip.Addr{}, fmt.Errorf("%w: %s has %d entries, fewer than TrustHops(%d)", ErrNoKey, name, len(entries), r.hops)
+	name, l := r.list(req)
+	for n := 1; ; n++ {
+		e, st := l.next()
+		if st == listEnd {
+			return netip.Addr{}, fmt.Errorf("%w: %s has %d entries, fewer than TrustHops(%d)", ErrNoKey, name, n-1, r.hops)
+		}
+		if st != listEntry {
+			return netip.Addr{}, listError(name, n, st)
+		}
+		if n < r.hops {
+			continue
+		}
+		a, ok := r.parse(e)
+		if !ok {
+			return netip.Addr{}, fmt.Errorf("%w: %s entry %d from the right, %s, is not an IP address", ErrNoKey, name, r.hops, quote(e))
+		}
+		return a, nil
 	}
-	e := entries[len(entries)-r.hops]
-	a, ok := parseNode(e)
-	if !ok {
-		return netip.Addr{}, fmt.Errorf("%w: %s entry %d from the right, %s, is not an IP address", ErrNoKey, name, r.hops, quote(e))
+}
+
+// listError is the error of a walk that stopped at entry n for st.
+func listError(name string, n int, st listStep) error {
+	switch st {
+	case listTooLong:
+		return fmt.Errorf("%w: %s entry %d from the right is longer than %d bytes", ErrNoKey, name, n, MaxProxyEntryLen)
+	case listCapped:
+		return fmt.Errorf("%w: %s goes on past the %d list elements read from the right", ErrNoKey, name, MaxProxyEntries)
 	}
-	return a, nil
+	return fmt.Errorf("%w: %s has no entry %d", ErrNoKey, name, n) // not reached: the end is an answer
+}
+
+// parse is parseNode, and then an address in one of the resolver's NAT64
+// prefixes is the IPv4 address it embeds.
+func (r *IPResolver) parse(s string) (netip.Addr, bool) {
+	a, ok := parseNode(s)
+	if !ok || !a.Is6() {
+		return a, ok
+	}
+	nat64 := defaultNAT64
+	if r.nat64Set {
+		nat64 = r.nat64
+	}
+	for _, p := range nat64 {
+		if p.Contains(a) {
+			return embeddedIPv4(a, p.Bits()), true
+		}
+	}
+	return a, true
+}
+
+// embeddedIPv4 returns the IPv4 address that a NAT64 prefix of the given
+// length embeds in a: the 32 bits after the prefix, skipping bits 64 to 71
+// (RFC 6052 section 2.2). The bits after them, zero in a translator's
+// addresses, are ignored, so no more than one key per IPv4 address results.
+func embeddedIPv4(a netip.Addr, bits int) netip.Addr {
+	b := a.As16()
+	var v4 [4]byte
+	j := bits / 8
+	for i := range v4 {
+		if j == 8 {
+			j++
+		}
+		v4[i] = b[j]
+		j++
+	}
+	return netip.AddrFrom4(v4)
 }
 
 func (r *IPResolver) isTrusted(a netip.Addr) bool {

@@ -36,12 +36,19 @@ var (
 // which may be a secret.
 //
 // Choose maxLen as the longest legitimate value: 64 to 256 bytes fits API
-// keys and UUIDs; a bearer JWT may need 2048. Stores cap whole keys (the core
-// module's MaxKeyLen is 4096 bytes, prefix included). Header returns an error
-// for an empty or invalid header name or a maxLen below 1.
+// keys, tenant ids and UUIDs. Stores cap whole keys (the core module's
+// MaxKeyLen is 4096 bytes, prefix included). Header returns an error for an
+// empty or invalid header name or a maxLen below 1.
 //
 // The value is the client's own text: key only by headers that an
 // authentication step has checked, or every forged value is a fresh bucket.
+// Where that step finds a principal (a user, an account, an OAuth client),
+// key by the principal rather than by the credential: write a KeyFunc that
+// reads the identity your authentication middleware stored in the request's
+// context. A credential is a poor key: one principal holds several (tokens
+// are reissued, and an Authorization field the authentication layer accepts
+// can be written more than one way, such as the scheme's case), each a
+// bucket of its own, and the key is then a secret that the store keeps.
 func Header(name string, maxLen int) (KeyFunc, error) {
 	if !isToken(name) {
 		return nil, fmt.Errorf("keyfuncs: Header(%q): not a valid header name", name)

@@ -79,8 +79,12 @@ func defaultError(w http.ResponseWriter, r *http.Request, err error) {
 // detail) when the client accepts JSON, else the status text and detail as
 // plain text. detail must be valid JSON string content (no quote, backslash
 // or control character). Custom handlers may use it to answer like the
-// defaults.
+// defaults. A status that is not a three-digit code, such as an unset 0, is
+// answered as 500 Internal Server Error: net/http would panic on it.
 func WriteProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	if status < 100 || status > 999 {
+		status = http.StatusInternalServerError
+	}
 	title := http.StatusText(status)
 	var b []byte
 	if AcceptsJSON(r) {
@@ -119,41 +123,110 @@ func write(w http.ResponseWriter, status int, contentType string, body []byte, v
 	_, _ = w.Write(body)
 }
 
+// maxAccept is how many bytes of the Accept field AcceptsJSON reads: a
+// browser's Accept is under 300 bytes, and the field's size (up to 1 MiB
+// with net/http's defaults) is the client's choice, read on every denial.
+const maxAccept = 1024
+
 // AcceptsJSON reports whether r's Accept field prefers JSON to plain text:
 // application/json, application/problem+json or application/*+json is
 // acceptable (q > 0) with a weight at least that of any text type listed.
 // A missing Accept, or one that reaches JSON only through */*, gets text.
+//
+// Only the first 1 KiB of the field (its lines in order, each counting at
+// least one byte) is read: media ranges beyond it, or cut by it, are ignored,
+// so the answer costs the same whatever the client sends. Weights follow RFC
+// 9110's qvalue syntax ("0.5", "1", at most three decimals); a malformed one
+// makes its range unacceptable. AcceptsJSON does not allocate.
 func AcceptsJSON(r *http.Request) bool {
-	var qJSON, qText float64 = -1, -1
+	qJSON, qText := -1, -1 // thousandths; -1: not listed
+	budget := maxAccept
 	for _, line := range r.Header["Accept"] {
-		for part := range strings.SplitSeq(line, ",") {
+		if budget <= 0 {
+			break
+		}
+		whole := len(line) <= budget
+		if !whole {
+			line = line[:budget]
+		}
+		budget -= max(len(line), 1)
+		for line != "" {
+			part, rest, more := strings.Cut(line, ",")
+			if !more && !whole {
+				break // cut by the budget: its weight may lie beyond
+			}
+			line = rest
 			typ, params, _ := strings.Cut(part, ";")
-			typ = strings.ToLower(strings.TrimSpace(typ))
-			q := qValue(params)
+			typ = strings.TrimSpace(typ)
 			switch {
-			case typ == "application/json", typ == "application/problem+json", typ == "application/*+json":
-				qJSON = max(qJSON, q)
-			case typ == "text/plain", typ == "text/*":
-				qText = max(qText, q)
+			case lowerIs(typ, "application/json"), lowerIs(typ, "application/problem+json"), lowerIs(typ, "application/*+json"):
+				qJSON = max(qJSON, qValue(params))
+			case lowerIs(typ, "text/plain"), lowerIs(typ, "text/*"):
+				qText = max(qText, qValue(params))
 			}
 		}
 	}
 	return qJSON > 0 && qJSON >= qText
 }
 
-// qValue reads the q parameter of a media range's parameters; 1 when absent,
-// 0 when malformed.
-func qValue(params string) float64 {
-	for p := range strings.SplitSeq(params, ";") {
+// qValue reads the q parameter of a media range's parameters, in
+// thousandths: 1000 when absent, 0 when malformed.
+func qValue(params string) int {
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
 		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
-		if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
+		if !ok || !lowerIs(strings.TrimSpace(k), "q") {
 			continue
 		}
-		q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil || q < 0 || q > 1 {
-			return 0
-		}
+		return parseQ(strings.TrimSpace(v))
+	}
+	return 1000
+}
+
+// parseQ parses a qvalue (RFC 9110 section 12.4.2: "0" or "1", then
+// optionally "." and up to three digits, at most 1) in thousandths, or
+// returns 0 when v is not one.
+func parseQ(v string) int {
+	if v == "" || v[0] != '0' && v[0] != '1' {
+		return 0
+	}
+	q := int(v[0]-'0') * 1000
+	if len(v) == 1 {
 		return q
 	}
-	return 1
+	if v[1] != '.' || len(v) > 5 {
+		return 0
+	}
+	scale := 100
+	for _, c := range []byte(v[2:]) {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		q += int(c-'0') * scale
+		scale /= 10
+	}
+	if q > 1000 {
+		return 0
+	}
+	return q
+}
+
+// lowerIs reports whether s is t, a lower-case ASCII string, but for the
+// case of ASCII letters. Media types are ASCII tokens: unlike
+// strings.EqualFold, it does not take "ſ" (U+017F) for "s".
+func lowerIs(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != t[i] {
+			return false
+		}
+	}
+	return true
 }
