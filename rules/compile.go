@@ -237,6 +237,9 @@ func (e *Engine) compile(cfg *Config) (*compiled, error) {
 			if r.Missing.Status != 0 {
 				c.fail(path+".missing.status", errors.New("action fallback takes no status"))
 			}
+			// A request whose fallback key cannot be read either is
+			// denied as under MissingDeny.
+			cr.status = DefaultMissingStatus
 		default:
 			c.failf(path+".missing.action", "%d: want deny, skip or fallback", r.Missing.Action)
 		}

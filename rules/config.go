@@ -155,7 +155,9 @@ const (
 	// MissingFallback keys the request by Missing.Fallback instead (the
 	// client IP, say). Fallback keys are kept apart from the primary keys,
 	// so a client cannot send a header that names another's fallback
-	// bucket.
+	// bucket. A request whose fallback key cannot be read either (an
+	// unparsable forwarded address from a trusted proxy) is denied with
+	// DefaultMissingStatus.
 	MissingFallback
 )
 

@@ -43,6 +43,7 @@ func TestMissingKey(t *testing.T) {
 		{"fallback keys by the IP", api("api", rules.Missing{Action: rules.MissingFallback, Fallback: "ip"}), absent, 200, "api"},
 		{"fallback: a header sent twice", api("api", rules.Missing{Action: rules.MissingFallback, Fallback: "ip"}), twice, 200, "api"},
 		{"a key that is there", api("api", rules.Missing{}), []string{"X-Api-Key", "k1"}, 200, "api"},
+		{"fallback whose own key is missing too answers 401", api("api", rules.Missing{Action: rules.MissingFallback, Fallback: "header:X-Client"}), absent, 401, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
