@@ -1,6 +1,6 @@
 module github.com/tollgate-go/tollgate/internal/e2e
 
-go 1.24
+go 1.25.0
 
 require (
 	github.com/go-chi/chi/v5 v5.5.0

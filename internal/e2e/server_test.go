@@ -147,7 +147,7 @@ func (b boxed) Serve(w http.ResponseWriter, r *http.Request, _ string) httplimit
 		http.Error(w, "no key", http.StatusBadRequest)
 		return httplimit.Failed
 	}
-	return b.g.ServeKeys(w, r, []string{key}, &core.Box{Key: "box:" + key, Penalty: b.penalty})
+	return b.g.ServeKeys(w, r, []string{key}, []core.Box{{Key: "box:" + key, Penalty: b.penalty}})
 }
 
 func (boxed) UsesRoute() bool { return false }
