@@ -180,11 +180,15 @@ func runMode(ctx context.Context, w io.Writer, cfg config, mode, prefix string, 
 
 // tally is what the answers were.
 type tally struct {
-	byInstance map[string]*[2]int // instance → 200s, 429s
+	byInstance map[string]*[3]int // instance → 200s, 429s, 503s of the limiter
 	sent       [clients]int
 	admitted   [clients]int
 	denied     [clients]int
-	other      map[string]int // "gin: 503 Service Unavailable" or a transport error → how many
+	// refused counts the limiter's own 503s (with Retry-After): Redis could
+	// not decide within the deadline and the limiter failed closed. Such a
+	// request took nothing from the quota.
+	refused [clients]int
+	other   map[string]int // "gin: 502 Bad Gateway" or a transport error → how many
 }
 
 func clientName(i int) string { return "client-" + strconv.Itoa(i+1) }
@@ -208,13 +212,13 @@ func drive(ctx context.Context, url string, n, c int) (*tally, error) {
 			}
 		}
 	}()
-	t := &tally{byInstance: map[string]*[2]int{}, other: map[string]int{}}
+	t := &tally{byInstance: map[string]*[3]int{}, other: map[string]int{}}
 	var mu sync.Mutex // guards t
 	var wg sync.WaitGroup
 	for range c {
 		wg.Go(func() {
 			for client := range jobs {
-				status, inst, err := send(ctx, hc, url, clientName(client))
+				status, inst, retry, err := send(ctx, hc, url, clientName(client))
 				mu.Lock()
 				t.sent[client]++
 				switch {
@@ -228,6 +232,9 @@ func drive(ctx context.Context, url string, n, c int) (*tally, error) {
 				case status == http.StatusTooManyRequests:
 					t.denied[client]++
 					t.row(inst)[1]++
+				case status == http.StatusServiceUnavailable && retry:
+					t.refused[client]++
+					t.row(inst)[2]++
 				default:
 					t.other[inst+": "+strconv.Itoa(status)+" "+http.StatusText(status)]++
 				}
@@ -242,10 +249,10 @@ func drive(ctx context.Context, url string, n, c int) (*tally, error) {
 	return t, nil
 }
 
-func (t *tally) row(inst string) *[2]int {
+func (t *tally) row(inst string) *[3]int {
 	r := t.byInstance[inst]
 	if r == nil {
-		r = new([2]int)
+		r = new([3]int)
 		t.byInstance[inst] = r
 	}
 	return r
@@ -253,19 +260,19 @@ func (t *tally) row(inst string) *[2]int {
 
 // send makes one request as client and returns the status and the
 // instance that answered.
-func send(ctx context.Context, hc *http.Client, url, client string) (int, string, error) {
+func send(ctx context.Context, hc *http.Client, url, client string) (status int, instance string, retryAfter bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, "", err
+		return 0, "", false, err
 	}
 	req.Header.Set("X-Client", client)
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, "", err
+		return 0, "", false, err
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get("X-Instance"), nil
+	return resp.StatusCode, resp.Header.Get("X-Instance"), resp.Header.Get("Retry-After") != "", nil
 }
 
 // report prints the tables of one mode and checks each client's count.
@@ -279,10 +286,10 @@ func send(ctx context.Context, hc *http.Client, url, client string) (int, string
 // minute may be admitted that minute's quota too.
 func report(w io.Writer, cfg config, mode string, t *tally, start time.Time, elapsed time.Duration, apps []*instance) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	fmt.Fprintln(tw, "instance\t200s\t429s")
+	fmt.Fprintln(tw, "instance\t200s\t429s\t503s")
 	for _, in := range apps {
 		r := t.row(in.name)
-		fmt.Fprintf(tw, "%s\t%d\t%d\n", in.name, r[0], r[1])
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", in.name, r[0], r[1], r[2])
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -313,7 +320,12 @@ func report(w io.Writer, cfg config, mode string, t *tally, start time.Time, ela
 		if earned > 0 {
 			line += fmt.Sprintf(" (+%d earned back during the run)", earned)
 		}
-		floor := min(sent, int(cfg.quota)) // what a mode that loses nothing admits at least
+		if r := t.refused[i]; r > 0 {
+			line += fmt.Sprintf(" (%d refused with 503: Redis did not decide within the deadline and the limiter failed closed)", r)
+		}
+		// What a mode that loses nothing admits at least, of the requests
+		// Redis decided.
+		floor := min(sent-t.refused[i], int(cfg.quota))
 		switch {
 		case got > allowed:
 			line += ": OVER-ADMISSION"
