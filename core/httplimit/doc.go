@@ -43,8 +43,9 @@
 // say). Every limit must allow, and they are taken together (core.TakeAll):
 // when their limiters share a store that is a core.MultiStore (the memory
 // and the Redis stores are), in one atomic step, so a request one limit
-// denies takes nothing from the others. On Redis Cluster the first limit's
-// key is the step's primary key (see the redisstore package). The X- fields describe the limit closest to denying (the
+// denies takes nothing from the others. Each limit is counted under its own
+// key; on Redis Cluster the step is decided, then taken slot by slot (see
+// the redisstore package). The X- fields describe the limit closest to denying (the
 // denial with the longest wait, else the fewest remaining);
 // RateLimit-Policy and RateLimit list every limit.
 //

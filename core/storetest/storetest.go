@@ -646,9 +646,7 @@ func takeMany(t *testing.T, s core.MultiStore, takes ...core.Take) []core.Decisi
 	return ds
 }
 
-// peekMany peeks keys in one step whose first key is primary: a store may
-// keep a step's other keys under its first (Redis Cluster must), so the
-// suite reads them the way it wrote them.
+// peekMany peeks keys in one step, as the suite wrote them.
 func peekMany(t *testing.T, s core.MultiStore, takes ...core.Take) []core.Decision {
 	t.Helper()
 	for i := range takes {
