@@ -321,11 +321,13 @@ func report(w io.Writer, cfg config, mode string, t *tally, start time.Time, ela
 			line += fmt.Sprintf(" (+%d earned back during the run)", earned)
 		}
 		if r := t.refused[i]; r > 0 {
-			line += fmt.Sprintf(" (%d refused with 503: Redis did not decide within the deadline and the limiter failed closed)", r)
+			line += fmt.Sprintf(" (%d refused with 503: Redis did not answer within the deadline and the limiter failed closed; each may have been counted)", r)
 		}
-		// What a mode that loses nothing admits at least, of the requests
-		// Redis decided.
-		floor := min(sent-t.refused[i], int(cfg.quota))
+		// What a mode that loses nothing admits at least. A request refused
+		// with 503 may still have been counted: its command reached Redis
+		// and was decided after its caller stopped waiting (never an
+		// admission the client sees), so each refusal may cost one.
+		floor := max(min(sent-t.refused[i], int(cfg.quota))-t.refused[i], 0)
 		switch {
 		case got > allowed:
 			line += ": OVER-ADMISSION"

@@ -140,8 +140,8 @@ func TestReportJudgesEachClient(t *testing.T) {
 		{"consistent mode admitting one less fails", consistent, 19, 0, true, "client-1: admitted 19 of 60, quota 20 a minute: UNDER-ADMISSION\n"},
 		{"lease mode admitting one less passes and says by how much", lease, 19, 0, false, "client-1: admitted 19 of 60, quota 20 a minute: 5.0% under, never over: the instances share one count\n"},
 		{"lease mode admitting one more fails", lease, 21, 0, true, "client-1: admitted 21 of 60, quota 20 a minute: OVER-ADMISSION\n"},
-		{"consistent mode admitting all Redis decided, 45 refused, passes", consistent, 15, 45, false, "client-1: admitted 15 of 60, quota 20 a minute (45 refused with 503: Redis did not decide within the deadline and the limiter failed closed): the instances share one count\n"},
-		{"consistent mode admitting fewer than Redis decided fails", consistent, 14, 45, true, "UNDER-ADMISSION\n"},
+		{"consistent mode with refusals that may each have been counted passes", consistent, 16, 4, false, "client-1: admitted 16 of 60, quota 20 a minute (4 refused with 503: Redis did not answer within the deadline and the limiter failed closed; each may have been counted): the instances share one count\n"},
+		{"consistent mode admitting fewer than the refusals explain fails", consistent, 15, 4, true, "UNDER-ADMISSION\n"},
 		{"consistent mode with refusals admitting one more fails", consistent, 21, 10, true, "OVER-ADMISSION\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
