@@ -69,14 +69,14 @@ func runFloodAttack(t *testing.T, s *memstore.Store, clock *core.ManualClock, vi
 func TestFloodNeverResetsALimitedKey(t *testing.T) {
 	for _, a := range floodAttacks {
 		t.Run(a.name, func(t *testing.T) {
-			// 16,384 keys over the default 256 shards: 64 a shard. The
-			// flood is 12 times that, so that even a victim that ties
-			// with every flood key (and would be evicted at 1 in 64 of
-			// its shard's evictions under a random order) is not spared
-			// by luck: 704 evictions in its shard.
-			const maxKeys = 1 << 14
+			// 4,096 keys over 16 shards: 256 a shard. The flood is 12
+			// times that, so that even a victim that ties with every
+			// flood key (and so would go at 1 in 256 of its shard's
+			// evictions under a random order) is not spared by luck:
+			// 2,816 evictions in its shard.
+			const maxKeys = 1 << 12
 			clock := core.NewManualClock(t0.Add(10 * time.Second)) // inside a minute's window
-			s := newStore(t, memstore.WithClock(clock), memstore.WithMaxKeys(maxKeys), memstore.WithSweepInterval(0))
+			s := newStore(t, memstore.WithClock(clock), memstore.WithShards(16), memstore.WithMaxKeys(maxKeys), memstore.WithSweepInterval(0))
 			runFloodAttack(t, s, clock, a.victim, a.flood, a.advance, 12*maxKeys)
 			st := s.Stats()
 			if st.Keys > maxKeys {

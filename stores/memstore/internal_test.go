@@ -20,7 +20,7 @@ func TestCloseStopsTheSweeper(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-s.done:
+	case <-s.sweep.done:
 	default:
 		t.Fatal("Close returned with the sweeper still running")
 	}

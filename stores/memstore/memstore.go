@@ -7,11 +7,13 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
+	"weak"
 
 	"github.com/tollgate-go/tollgate/core"
 )
@@ -43,11 +45,20 @@ type Store struct {
 	base      time.Time          // a reading of clock at New
 	baseNs    int64              // base as Unix nanoseconds
 
-	closed    atomic.Bool
-	closeOnce sync.Once
-	stop      chan struct{} // closed by Close
-	done      chan struct{} // closed when the sweeper has stopped; nil without one
+	closed atomic.Bool
+	sweep  *sweepStop // nil without a sweeper
 }
+
+// sweepStop ends a store's sweeper. It lives apart from the Store so that
+// the cleanup that runs when the store becomes unreachable can hold it
+// without holding the store.
+type sweepStop struct {
+	once sync.Once
+	stop chan struct{} // closed by halt
+	done chan struct{} // closed when the sweeper has returned
+}
+
+func (c *sweepStop) halt() { c.once.Do(func() { close(c.stop) }) }
 
 var _ core.Store = (*Store)(nil)
 
@@ -234,7 +245,10 @@ var sharedClock = sync.OnceValue(func() *core.CoarseClock {
 
 func defaultClock() core.Clock { return sharedClock() }
 
-// New returns an empty Store. Close it to stop its sweeper.
+// New returns an empty Store. Close it to stop its sweeper; a Store that is
+// no longer referenced anywhere stops it too, once the garbage collector has
+// reclaimed it (the sweeper holds the store only weakly), so a store nobody
+// can close leaves no goroutine behind.
 func New(opts ...Option) (*Store, error) {
 	cfg := config{clock: defaultClock(), shards: DefaultShards, maxKeys: DefaultMaxKeys, interval: DefaultSweepInterval}
 	for _, o := range opts {
@@ -248,7 +262,6 @@ func New(opts ...Option) (*Store, error) {
 		secret:   newHashSecret(),
 		perShard: (cfg.maxKeys + cfg.shards - 1) / cfg.shards,
 		clock:    cfg.clock,
-		stop:     make(chan struct{}),
 	}
 	s.base = s.clock.Now()
 	s.baseNs = s.base.UnixNano()
@@ -259,8 +272,9 @@ func New(opts ...Option) (*Store, error) {
 		s.shards[i].logs = make(map[string][]int64)
 	}
 	if cfg.interval > 0 {
-		s.done = make(chan struct{})
-		go s.sweeper(cfg.interval)
+		s.sweep = &sweepStop{stop: make(chan struct{}), done: make(chan struct{})}
+		go sweeper(weak.Make(s), cfg.interval, s.sweep)
+		runtime.AddCleanup(s, (*sweepStop).halt, s.sweep)
 	}
 	return s, nil
 }
@@ -982,29 +996,43 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
-func (s *Store) sweeper(every time.Duration) {
-	defer close(s.done)
+// sweeper sweeps the store w points to every interval, until c is halted
+// (by Close, or by the cleanup that runs once the store is unreachable) or
+// the store is gone. Between sweeps it holds no reference to the store, so
+// that the store can become unreachable.
+func sweeper(w weak.Pointer[Store], every time.Duration, c *sweepStop) {
+	defer close(c.done)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-c.stop:
 			return
 		case <-t.C:
-			s.Sweep()
+			if !sweepOnce(w) {
+				return
+			}
 		}
 	}
 }
 
-// Close stops the sweeper and makes later Takes return core.ErrClosed. It is
-// safe to call more than once.
+// sweepOnce sweeps the store w points to and reports whether there was one.
+func sweepOnce(w weak.Pointer[Store]) bool {
+	s := w.Value()
+	if s == nil {
+		return false
+	}
+	s.Sweep()
+	return true
+}
+
+// Close stops the sweeper, waiting until it has returned, and makes later
+// Takes return core.ErrClosed. It is safe to call more than once.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		close(s.stop)
-		if s.done != nil {
-			<-s.done
-		}
-	})
+	s.closed.Store(true)
+	if s.sweep != nil {
+		s.sweep.halt()
+		<-s.sweep.done
+	}
 	return nil
 }
