@@ -277,3 +277,25 @@ func TestUnlimitedKeysAdmit(t *testing.T) {
 		t.Fatalf("%d keys seen limited, %d unlimited: the history does not exercise both", limited, checked)
 	}
 }
+
+// share orders fractions as exact arithmetic does, exactly below a burst of
+// 256 and whenever they differ by more than 1/64 above.
+func TestShareOrdersFractions(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	burst := func() int64 {
+		if rng.IntN(2) == 0 {
+			return 1 + rng.Int64N(255)
+		}
+		return 1 + rng.Int64N(1<<(1+rng.IntN(62)))
+	}
+	for range 200_000 {
+		b1, b2 := burst(), burst()
+		u1, u2 := rng.Int64N(b1+1), rng.Int64N(b2+1)
+		f1, f2 := float64(u1)/float64(b1), float64(u2)/float64(b2)
+		got := shareOf(u1, b1).less(shareOf(u2, b2))
+		exact := b1 < 256 && b2 < 256
+		if (exact || f2-f1 > 1.0/64 || f1-f2 > 1.0/64) && got != (f1 < f2) {
+			t.Fatalf("%d/%d < %d/%d: share says %v", u1, b1, u2, b2, got)
+		}
+	}
+}
