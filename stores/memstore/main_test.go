@@ -55,6 +55,7 @@ func TestUnreachableStoreStopsItsSweeper(t *testing.T) {
 		if err := goleak.Find(before); err == nil {
 			t.Fatal("no sweeper goroutine found while the store is in use: the check below would prove nothing")
 		}
+		runtime.KeepAlive(s) // in use until here: else the check above may see it collected
 	}()
 	if err := noGoroutinesLeft(10*time.Second, before); err != nil {
 		t.Fatalf("10s after the store became unreachable: %v", err)
