@@ -54,6 +54,12 @@ func Wrap(s httplimit.Server) func(http.Handler) http.Handler {
 // limit or an option is invalid, as http.ServeMux.Handle panics on a bad
 // pattern: it is meant for limits written in code. Use New for limits read
 // from configuration.
+//
+// The store lives as long as the middleware and needs no closing: once
+// nothing references the middleware (the router that holds it is dropped),
+// the garbage collector reclaims the store and its background goroutine
+// ends (see memstore's Lifetime). To end it at a moment of your choosing,
+// build the middleware with New over a store you Close.
 func PerIP(limit core.Limit, opts ...httplimit.Option) func(http.Handler) http.Handler {
 	store, err := memstore.New()
 	if err != nil {

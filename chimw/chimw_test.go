@@ -21,6 +21,7 @@ func newStore(t testing.TB) func(core.Clock) core.Store {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}
 }

@@ -7,6 +7,10 @@
 //	r := chi.NewRouter()
 //	r.Use(chimw.PerIP(core.PerMinute(100)))
 //
+// The one-line form's store needs no closing: it lives as long as the
+// middleware, and once nothing references the middleware the garbage
+// collector reclaims it and its background goroutine ends.
+//
 // The full form takes a core.Limiter (any store, failure policy, name) and
 // httplimit options:
 //

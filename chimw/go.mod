@@ -10,6 +10,8 @@ require (
 
 require github.com/go-chi/chi/v5 v5.5.0
 
+require go.uber.org/goleak v1.3.0 // test only: the leak check in TestMain
+
 replace (
 	github.com/tollgate-go/tollgate/core => ../core
 	github.com/tollgate-go/tollgate/keyfuncs => ../keyfuncs

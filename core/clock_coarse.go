@@ -17,7 +17,9 @@ type UnixNanoClock interface {
 // UnixNano returns the clock's current reading in nanoseconds.
 func (c *ManualClock) UnixNano() int64 { return c.ns.Load() }
 
-// coarseIdleTicks is how many ticks without a reader stop a CoarseClock.
+// coarseIdleTicks is how many resolutions without a reader stop a
+// CoarseClock's goroutine. Counted in time, not in ticks received: a ticker
+// on a starved machine drops ticks, and the goroutine must still stop.
 const coarseIdleTicks = 1000
 
 // CoarseClock is a Clock that trades resolution for speed: one goroutine
@@ -27,9 +29,10 @@ const coarseIdleTicks = 1000
 // Its readings never go backwards and lag real time by about one resolution,
 // more if the process is starved of CPU. A lagging clock makes a limiter
 // slightly stricter (refills and new windows come late); it never admits
-// more. The goroutine stops after 1000 ticks without a reader and the next
-// reading, which starts it again, takes the precise time. Stop ends it for
-// good.
+// more. The goroutine stops by itself once no one has read the clock for
+// 1000 resolutions (half a second at 500µs), so an unused clock leaves no
+// goroutine behind; the next reading, which starts it again, takes the
+// precise time. Stop ends it for good.
 type CoarseClock struct {
 	res    time.Duration
 	base   time.Time // monotonic reference
@@ -41,8 +44,9 @@ type CoarseClock struct {
 
 	halted atomic.Bool // Stop was called: read the precise time
 
-	mu      sync.Mutex // serialises starting and stopping the goroutine
-	stopped bool       // guarded by mu
+	mu      sync.Mutex    // serialises starting and stopping the goroutine
+	stopped bool          // guarded by mu
+	done    chan struct{} // guarded by mu: closed when the latest goroutine has ended
 	stop    chan struct{}
 }
 
@@ -105,27 +109,33 @@ func (c *CoarseClock) wake() int64 {
 	if !c.running.Load() && !c.stopped {
 		c.touched.Store(true)
 		c.running.Store(true)
-		go c.tick()
+		c.done = make(chan struct{})
+		go c.tick(n, c.done)
 	}
 	return n
 }
 
-func (c *CoarseClock) tick() {
+// tick stores the time every resolution until Stop, or until no one has
+// read the clock for coarseIdleTicks resolutions since the reading at
+// start; it closes done when it returns.
+func (c *CoarseClock) tick(start int64, done chan struct{}) {
+	defer close(done)
 	t := time.NewTicker(c.res)
 	defer t.Stop()
-	idle := 0
+	idleAfter := coarseIdleTicks * int64(c.res)
+	lastRead := start
 	for {
 		select {
 		case <-c.stop:
 			c.running.Store(false)
 			return
 		case <-t.C:
-			c.advance()
+			n := c.advance()
 			if c.touched.Swap(false) {
-				idle = 0
+				lastRead = n
 				continue
 			}
-			if idle++; idle < coarseIdleTicks {
+			if n-lastRead < idleAfter {
 				continue
 			}
 			c.mu.Lock()
@@ -135,19 +145,22 @@ func (c *CoarseClock) tick() {
 				return
 			}
 			c.mu.Unlock()
-			idle = 0
 		}
 	}
 }
 
-// Stop ends the ticking goroutine for good; later readings take the precise
-// time. It is safe to call more than once.
+// Stop ends the ticking goroutine for good and waits until it has returned;
+// later readings take the precise time. It is safe to call more than once.
 func (c *CoarseClock) Stop() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if !c.stopped {
 		c.stopped = true
 		c.halted.Store(true)
 		close(c.stop)
+	}
+	done := c.done
+	c.mu.Unlock()
+	if done != nil {
+		<-done
 	}
 }

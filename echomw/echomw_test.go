@@ -36,6 +36,7 @@ func echoAdapter(t testing.TB) adaptertest.Adapter {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}}
 }

@@ -6,6 +6,10 @@
 //	r := gin.New()
 //	r.Use(ginmw.PerIP(core.PerMinute(100)))
 //
+// The one-line form's store needs no closing: it lives as long as the
+// middleware, and once nothing references the middleware the garbage
+// collector reclaims it and its background goroutine ends.
+//
 // The full form takes a core.Limiter (any store, failure policy, name) and
 // httplimit options:
 //

@@ -57,6 +57,12 @@ func Wrap(s httplimit.Server) gin.HandlerFunc {
 // The policy is named "per-ip" in the RateLimit fields. PerIP panics if
 // limit or an option is invalid, as gin panics on a bad route: it is meant
 // for limits written in code. Use New for limits read from configuration.
+//
+// The store lives as long as the middleware and needs no closing: once
+// nothing references the middleware (the engine that holds it is dropped),
+// the garbage collector reclaims the store and its background goroutine
+// ends (see memstore's Lifetime). To end it at a moment of your choosing,
+// build the middleware with New over a store you Close.
 func PerIP(limit core.Limit, opts ...httplimit.Option) gin.HandlerFunc {
 	store, err := memstore.New()
 	if err != nil {

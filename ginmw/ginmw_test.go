@@ -38,6 +38,7 @@ func ginAdapter(t testing.TB) adaptertest.Adapter {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}}
 }

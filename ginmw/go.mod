@@ -7,6 +7,7 @@ require (
 	github.com/tollgate-go/tollgate/core v0.0.0-00010101000000-000000000000
 	github.com/tollgate-go/tollgate/keyfuncs v0.0.0-00010101000000-000000000000
 	github.com/tollgate-go/tollgate/stores/memstore v0.0.0-00010101000000-000000000000
+	go.uber.org/goleak v1.3.0 // test only: the leak check in TestMain
 )
 
 require (

@@ -9,6 +9,8 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6
 )
 
+require go.uber.org/goleak v1.3.0 // test only: the leak check in TestMain
+
 replace (
 	github.com/tollgate-go/tollgate/core => ../core
 	github.com/tollgate-go/tollgate/keyfuncs => ../keyfuncs

@@ -185,3 +185,26 @@ func BenchmarkTakeBoxed(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFloodOfNewKeys takes distinct keys, each twice, into a full store
+// (65,536 keys): every key makes room for itself, the eviction path. ns/op
+// is per key (two takes).
+func BenchmarkFloodOfNewKeys(b *testing.B) {
+	const maxKeys = 1 << 16
+	keys := make([]string, 4*maxKeys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("flood-%d", i)
+	}
+	l := core.PerHour(10)
+	s := benchStore(b, memstore.WithMaxKeys(maxKeys), memstore.WithSweepInterval(0))
+	for _, k := range keys[:maxKeys] {
+		s.Take(ctx, k, l, 1)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k := keys[maxKeys+i%(len(keys)-maxKeys)]
+		s.Take(ctx, k, l, 1)
+		s.Take(ctx, k, l, 1)
+	}
+}

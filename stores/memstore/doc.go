@@ -28,7 +28,22 @@
 // The number of keys is bounded (WithMaxKeys, default 1<<20). State whose
 // ResetAfter has passed is identical to a fresh key's, so it is dropped: by a
 // background sweeper that visits one shard at a time (WithSweepInterval,
-// default 30s; Close stops it), and by inserts into a full shard, which evict
-// in a documented order (see WithMaxKeys) that favours clients that came back
-// over a flood of one-shot keys.
+// default 30s), and by inserts into a full shard.
+//
+// A full shard never makes room by forgetting a limited key: that would hand
+// the client a fresh quota, which a flood of distinct keys could otherwise
+// do on purpose. It drops expired state first, then the key closest to a
+// whole quota among those that are not limited, and when every key in the
+// shard is limited it refuses the new key instead (WithMaxKeys gives the
+// details and the bound on what an eviction can cost; Stats counts both).
+//
+// # Lifetime
+//
+// Close stops the sweeper. A Store that is no longer referenced stops it too:
+// the sweeper holds the store only weakly, and the garbage collector ends it
+// when it reclaims the store (runtime.AddCleanup). So a store built inside a
+// one-line middleware, which nobody can close, leaves no goroutine behind
+// once the middleware is dropped. The default clock's goroutine is shared by
+// every store in the process and stops by itself after half a second without
+// readers.
 package memstore

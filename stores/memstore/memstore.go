@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
+	"weak"
 
 	"github.com/tollgate-go/tollgate/core"
 )
@@ -42,11 +45,20 @@ type Store struct {
 	base      time.Time          // a reading of clock at New
 	baseNs    int64              // base as Unix nanoseconds
 
-	closed    atomic.Bool
-	closeOnce sync.Once
-	stop      chan struct{} // closed by Close
-	done      chan struct{} // closed when the sweeper has stopped; nil without one
+	closed atomic.Bool
+	sweep  *sweepStop // nil without a sweeper
 }
+
+// sweepStop ends a store's sweeper. It lives apart from the Store so that
+// the cleanup that runs when the store becomes unreachable can hold it
+// without holding the store.
+type sweepStop struct {
+	once sync.Once
+	stop chan struct{} // closed by halt
+	done chan struct{} // closed when the sweeper has returned
+}
+
+func (c *sweepStop) halt() { c.once.Do(func() { close(c.stop) }) }
 
 var _ core.Store = (*Store)(nil)
 
@@ -61,18 +73,85 @@ type shard struct {
 	youngAt int                // index of the oldest in young
 	now     int64              // latest instant seen: time never runs backwards here
 
+	// Eviction (see makeRoom). fullUntil is nonzero when a scan found every
+	// key limited: none is unlimited before that instant unless a write
+	// makes it so (save then lowers or clears it). spares are the best
+	// unlimited keys the last scan found, best last.
+	fullUntil int64
+	spares    [maxSpares]spare
+	nspares   int
+	evicted   uint64 // keys dropped with unexpired state
+	refused   uint64 // new keys refused: every key was limited
+
 	_ [64]byte // keep neighbouring shards' locks off one cache line
 }
 
 // slot is one key's state. Probes read only the hashes, eight to a cache
-// line; a lookup then touches one slot and the key's bytes.
+// line; a lookup then touches one slot (56 bytes) and the key's bytes.
 type slot struct {
 	a, b, c int64
 	expires int64 // instant from which the state equals a fresh key's
 	key     string
+	// limited is 0 when the last write left the key able to admit a
+	// request of cost 1; else 1+packSpan(expires−free), free being the
+	// instant from which it admits one again (see free).
+	limited uint32
+	used    share // of the burst, in use after the last write: the eviction rank
 	alg     core.Algorithm
-	young   bool // used once only: the first to go when the shard is full
+	young   bool // used once only: among unlimited keys, the first to go
 }
+
+// free returns the instant from which the key admits a request of cost 1
+// (math.MinInt64 when it did at its last write): before it, the key is
+// limited. The stored span is rounded down, so free is never earlier than
+// the exact instant.
+func (e *slot) free() int64 {
+	if e.limited == 0 {
+		return math.MinInt64
+	}
+	return e.expires - unpackSpan(e.limited-1)
+}
+
+// packSpan stores a span of nanoseconds d ≥ 0 in 31 bits, rounded down: a
+// 26-bit mantissa m and a 5-bit exponent x standing for m<<x. Below 2^26ns
+// (67ms) it is exact; above, the error is under 2^-26 of d (1.3ms in a day).
+// Spans beyond (2^26−1)<<31ns (4.5 years) are stored as that.
+func packSpan(d int64) uint32 {
+	x := max(bits.Len64(uint64(d))-26, 0)
+	if x > 31 {
+		return 31<<26 | (1<<26 - 1)
+	}
+	return uint32(x)<<26 | uint32(d>>x)
+}
+
+func unpackSpan(p uint32) int64 { return int64(p&(1<<26-1)) << (p >> 26) }
+
+// share is a fraction used/burst of a burst (0 ≤ used ≤ burst, burst ≥ 1)
+// in 16 bits, made without a division, which would cost a sixth of a
+// decision: both numbers shifted right by the bits burst has past 8, used in
+// the high byte, burst in the low. Exact for bursts below 256, within 1/128
+// above.
+type share uint16
+
+func shareOf(used, burst int64) share {
+	x := max(bits.Len64(uint64(burst))-8, 0)
+	return share(used>>x)<<8 | share(burst>>x)
+}
+
+// less reports whether a is the smaller fraction: u/b < v/c as u·c < v·b.
+func (a share) less(o share) bool {
+	return uint32(a>>8)*uint32(o&0xff) < uint32(o>>8)*uint32(a&0xff)
+}
+
+// spare is an eviction candidate a scan found: a key's hash and rank.
+type spare struct {
+	h       uint64
+	expires int64
+	used    share
+}
+
+// maxSpares is how many candidates a scan keeps for the evictions after it.
+const maxSpares = 8
 
 // minTable is a shard's first table size; a table doubles when it is 7/8 full.
 const minTable = 8
@@ -126,16 +205,26 @@ func WithShards(n int) Option {
 
 // WithMaxKeys bounds the number of keys held, so that a flood of distinct keys
 // cannot exhaust memory. The bound is kept per shard (MaxKeys/shards each,
-// rounded up). Default 1<<20: about 170 MB at most for GCRA keys (161 bytes a key
-// measured at a million keys; BenchmarkMemoryPerKey).
+// rounded up). Default 1<<20 (see BenchmarkMemoryPerKey for the bytes a key
+// takes).
 //
-// When a shard is full, an insert makes room in this order: it drops the
-// keys with expired state among up to 32 sampled; failing that, it evicts the
-// oldest key that has been used only once; failing that, the sampled key
-// whose state would expire soonest (the client with the least recorded use).
-// An evicted client starts afresh, so the bound costs exactness only under a
-// flood of distinct keys, and then the flood's own one-shot keys go first:
-// clients that came back at least once keep their state.
+// The bound never hands a limited client a fresh quota. When a shard is full,
+// a new key makes room by dropping, in this order:
+//
+//   - keys whose state has expired: their state equals a fresh key's, so
+//     dropping them changes nothing;
+//   - else, among the keys that are not limited (whose next request would be
+//     admitted), the oldest key used only once, so that a flood of one-shot
+//     keys goes before clients that came back; failing that, the key
+//     closest to a whole quota. Its client may get back the part of its
+//     burst it had used, but it was not being refused anything;
+//   - never a key that is limited.
+//
+// When every key of the shard is limited, the new key is refused instead: its
+// take is denied (ReasonLimited, with RetryAfter until the shard's first key
+// stops being limited) and Stats counts it. Size the bound above the number
+// of clients you expect to be limited at once: a flood that keeps every
+// shard full of limited keys refuses new clients, never resets old ones.
 func WithMaxKeys(n int) Option {
 	return optionFunc(func(cfg *config) error {
 		if n < 1 {
@@ -173,7 +262,10 @@ var sharedClock = sync.OnceValue(func() *core.CoarseClock {
 
 func defaultClock() core.Clock { return sharedClock() }
 
-// New returns an empty Store. Close it to stop its sweeper.
+// New returns an empty Store. Close it to stop its sweeper; a Store that is
+// no longer referenced anywhere stops it too, once the garbage collector has
+// reclaimed it (the sweeper holds the store only weakly), so a store nobody
+// can close leaves no goroutine behind.
 func New(opts ...Option) (*Store, error) {
 	cfg := config{clock: defaultClock(), shards: DefaultShards, maxKeys: DefaultMaxKeys, interval: DefaultSweepInterval}
 	for _, o := range opts {
@@ -187,7 +279,6 @@ func New(opts ...Option) (*Store, error) {
 		secret:   newHashSecret(),
 		perShard: (cfg.maxKeys + cfg.shards - 1) / cfg.shards,
 		clock:    cfg.clock,
-		stop:     make(chan struct{}),
 	}
 	s.base = s.clock.Now()
 	s.baseNs = s.base.UnixNano()
@@ -198,8 +289,9 @@ func New(opts ...Option) (*Store, error) {
 		s.shards[i].logs = make(map[string][]int64)
 	}
 	if cfg.interval > 0 {
-		s.done = make(chan struct{})
-		go s.sweeper(cfg.interval)
+		s.sweep = &sweepStop{stop: make(chan struct{}), done: make(chan struct{})}
+		go sweeper(weak.Make(s), cfg.interval, s.sweep)
+		runtime.AddCleanup(s, (*sweepStop).halt, s.sweep)
 	}
 	return s, nil
 }
@@ -263,8 +355,8 @@ func (s *Store) take(key string, l core.Limit, cost int64) (d core.Decision, err
 	var st core.State
 	i, found := sh.load(h, key, l.Algorithm, &st)
 	d = core.Apply(&st, now, l, cost)
-	if d.Allowed && cost > 0 {
-		sh.save(i, found, h, key, now, l.Algorithm, &st, d.ResetAfter, s.perShard)
+	if d.Allowed && cost > 0 && !sh.save(i, found, h, key, now, &st, &d, s.perShard) {
+		d = sh.refusal(l, now)
 	}
 	sh.mu.Unlock()
 	return d, nil
@@ -417,6 +509,9 @@ func (s *Store) decideMany(takes []core.Take, ds []core.Decision, boxes []core.B
 		admitted = admitted && ds[i].Allowed
 	}
 	if admitted {
+		admitted = s.placeNew(takes, ds, found[:n], now, hs[:n])
+	}
+	if admitted {
 		for i := range takes {
 			t := &takes[i]
 			if t.Cost == 0 {
@@ -426,7 +521,7 @@ func (s *Store) decideMany(takes []core.Take, ds []core.Decision, boxes []core.B
 			// An insert may have moved slots (backward-shift deletion when
 			// a full shard makes room): find the key again.
 			slots[i], found[i] = sh.find(hs[i], t.Key)
-			sh.save(slots[i], found[i], hs[i], t.Key, now, t.Limit.Algorithm, &sts[i], ds[i].ResetAfter, s.perShard)
+			sh.save(slots[i], found[i], hs[i], t.Key, now, &sts[i], &ds[i], s.perShard)
 		}
 		return 0
 	}
@@ -474,19 +569,19 @@ func (s *Store) countDenial(p core.Penalty, now int64, bh uint64, boxKey string,
 	dslot, dfound := dsh.load(lh, logKey, dl.Algorithm, &logState)
 	dd := core.Apply(&logState, now, dl, 1)
 	if dd.Allowed && dd.Remaining > 0 {
-		dsh.save(dslot, dfound, lh, logKey, now, dl.Algorithm, &logState, dd.ResetAfter, s.perShard)
+		dsh.save(dslot, dfound, lh, logKey, now, &logState, &dd, s.perShard)
 		return false
 	}
 	if dfound {
 		// The denials that closed the box are forgotten: the state of a
 		// fresh key, which the sweeper drops.
-		dsh.save(dslot, true, lh, logKey, now, dl.Algorithm, &core.State{}, 0, s.perShard)
+		dsh.save(dslot, true, lh, logKey, now, &core.State{}, &core.Decision{Limit: dl, Remaining: dl.Rate}, s.perShard)
 	}
 	bl := p.BoxLimit()
 	bsh := s.shardOf(bh)
 	slot, found := bsh.find(bh, boxKey)
 	bd := core.Apply(boxState, now, bl, 1)
-	bsh.save(slot, found, bh, boxKey, now, bl.Algorithm, boxState, bd.ResetAfter, s.perShard)
+	bsh.save(slot, found, bh, boxKey, now, boxState, &bd, s.perShard)
 	return true
 }
 
@@ -511,12 +606,40 @@ func (sh *shard) load(h uint64, key string, alg core.Algorithm, st *core.State) 
 	return i, found
 }
 
-// save writes st as key's state, giving the key a slot first if it has
-// none (i and found are load's answer, unless the table changed since).
-func (sh *shard) save(i int, found bool, h uint64, key string, now int64, alg core.Algorithm, st *core.State, reset time.Duration, perShard int) {
-	if !found {
-		i = sh.insert(h, key, now, perShard)
+// placeNew gives a slot to the key of every take of an admitted step that
+// has none, before any state is written; hs are the takes' hashes, found
+// load's answers. A key that finds no room (its shard holds only limited
+// keys) refuses the step: its decision becomes the refusal and placeNew
+// returns false. The step's own keys are never evicted to make room for one
+// another. Slots given to the keys of a refused step hold a fresh state,
+// which changes nothing and is the first dropped.
+func (s *Store) placeNew(takes []core.Take, ds []core.Decision, found []bool, now int64, hs []uint64) bool {
+	for i := range takes {
+		if takes[i].Cost == 0 || found[i] {
+			continue
+		}
+		sh := s.shardOf(hs[i])
+		if _, ok := sh.insert(hs[i], takes[i].Key, now, s.perShard, hs); !ok {
+			ds[i] = sh.refusal(takes[i].Limit, now)
+			return false
+		}
 	}
+	return true
+}
+
+// save writes st, the state after the admitted decision d, as key's state,
+// giving the key a slot first if it has none (i and found are load's
+// answer, unless the table changed since). It reports false, having written
+// nothing, when the key has no slot and the shard no room (every key in it
+// limited).
+func (sh *shard) save(i int, found bool, h uint64, key string, now int64, st *core.State, d *core.Decision, perShard int) bool {
+	if !found {
+		var ok bool
+		if i, ok = sh.insert(h, key, now, perShard, nil); !ok {
+			return false
+		}
+	}
+	alg := d.Limit.Algorithm
 	e := &sh.table[i]
 	if e.alg == core.SlidingWindowLog && alg != core.SlidingWindowLog {
 		delete(sh.logs, e.key)
@@ -524,11 +647,57 @@ func (sh *shard) save(i int, found bool, h uint64, key string, now int64, alg co
 	// Field by field: a composite literal is built on the stack and
 	// copied, which costs a measurable share of a decision.
 	e.a, e.b, e.c = st.A, st.B, st.C
-	e.expires = now + int64(reset)
+	e.expires = now + int64(d.ResetAfter)
 	e.alg = alg
 	if alg == core.SlidingWindowLog {
 		sh.logs[e.key] = st.Log
 	}
+	// The eviction rank: how much of its burst the key uses, and whether it
+	// is limited. Remaining counts the requests of cost 1 admitted at this
+	// instant, so Remaining > 0 is "not limited", and a limited key stays so
+	// until a peek of cost 1 would pass.
+	burst := d.Limit.EffectiveBurst()
+	e.used = shareOf(burst-d.Remaining, burst)
+	if d.Remaining > 0 {
+		e.limited = 0
+		sh.fullUntil = 0
+		return true
+	}
+	free := min(freeAt(st, now, d.Limit), e.expires) // whole again, a key admits
+	e.limited = 1 + packSpan(e.expires-free)
+	if free = e.free(); free < sh.fullUntil {
+		sh.fullUntil = free
+	}
+	return true
+}
+
+// freeAt returns the instant from which a key in state st, drained at now,
+// admits a request of cost 1 again. A denied Apply changes nothing, so the
+// peek works on a copy of st's integers and reads its log.
+func freeAt(st *core.State, now int64, l core.Limit) int64 {
+	peek := *st
+	d := core.Apply(&peek, now, l, 1)
+	if d.Allowed {
+		return now
+	}
+	if d.RetryAfter >= time.Duration(math.MaxInt64-now) {
+		return math.MaxInt64
+	}
+	return now + int64(d.RetryAfter)
+}
+
+// refusal is the decision for a new key that found no room: denied until
+// the shard's first limited key stops being limited, when a slot may free.
+func (sh *shard) refusal(l core.Limit, now int64) core.Decision {
+	sh.refused++
+	wait := core.Never
+	if sh.fullUntil > now && sh.fullUntil < math.MaxInt64 {
+		wait = time.Duration(sh.fullUntil - now)
+	} else if sh.fullUntil <= now {
+		// Only the step's own keys could have made room.
+		wait = time.Nanosecond
+	}
+	return core.Decision{Limit: l, Reason: core.ReasonLimited, RetryAfter: wait}
 }
 
 // home is the slot at which a hash's probe starts. The shard was chosen by
@@ -554,11 +723,13 @@ func (sh *shard) find(h uint64, key string) (int, bool) {
 	}
 }
 
-// insert gives key a slot, making room first if the shard is full, and
-// returns the slot's index. The slot is young (a key seen once).
-func (sh *shard) insert(h uint64, key string, now int64, limit int) int {
-	if sh.count >= limit {
-		sh.makeRoom(now)
+// insert gives key a slot holding a fresh state, making room first if the
+// shard is full, and returns the slot's index; false when the shard is full
+// and every key in it is limited. The keys whose hashes are in pinned are
+// not dropped to make room. The slot is young (a key seen once).
+func (sh *shard) insert(h uint64, key string, now int64, limit int, pinned []uint64) (int, bool) {
+	if sh.count >= limit && !sh.makeRoom(now, pinned) {
+		return -1, false
 	}
 	if (sh.count+1)*8 > len(sh.table)*7 {
 		sh.grow()
@@ -570,7 +741,21 @@ func (sh *shard) insert(h uint64, key string, now int64, limit int) int {
 	sh.table[i] = slot{key: strings.Clone(key), young: true}
 	sh.count++
 	sh.pushYoung(h, limit)
-	return i
+	return i, true
+}
+
+// pushYoung queues a new key's hash for eviction. The queue never holds
+// more than the shard's capacity: past that its oldest place is dropped
+// (that key stays, it is merely no longer first in line).
+func (sh *shard) pushYoung(h uint64, limit int) {
+	if len(sh.young)-sh.youngAt >= limit {
+		sh.youngAt++
+	}
+	if sh.youngAt > 0 && sh.youngAt >= len(sh.young)/2 {
+		sh.young = append(sh.young[:0], sh.young[sh.youngAt:]...)
+		sh.youngAt = 0
+	}
+	sh.young = append(sh.young, h)
 }
 
 // grow doubles the table (or makes the first one) and re-places every slot.
@@ -591,62 +776,194 @@ func (sh *shard) grow() {
 	}
 }
 
-// pushYoung queues a new key's hash for eviction. The queue never holds
-// more than the shard's capacity: past that its oldest place is dropped
-// (that key stays, it is merely no longer first in line).
-func (sh *shard) pushYoung(h uint64, limit int) {
-	if len(sh.young)-sh.youngAt >= limit {
-		sh.youngAt++
-	}
-	if sh.youngAt > 0 && sh.youngAt >= len(sh.young)/2 {
-		sh.young = append(sh.young[:0], sh.young[sh.youngAt:]...)
-		sh.youngAt = 0
-	}
-	sh.young = append(sh.young, h)
-}
-
-// makeRoom frees at least one slot: expired keys among a sample of 32
-// (taken from a random place in the table), else the oldest key used only
-// once, else the sampled key expiring soonest.
-func (sh *shard) makeRoom(now int64) {
+// Eviction. Dropping a key's state makes its client start afresh; what that
+// costs depends on the state, at the instant t of the insert that needs room:
+//
+//   - t ≥ expires: nothing. The state equals a fresh key's (core.State), so
+//     dropping it is exact.
+//   - free ≤ t < expires, "unlimited": its next request would be admitted
+//     anyway. The client gets back at most the share of its burst in use,
+//     used (as of its last write; refills since only lower it), over at most
+//     expires − t. No refusal was being enforced.
+//   - t < free, "limited": the client is being refused until free; a fresh
+//     state would admit it at once, up to a whole burst. This is the one
+//     loss that breaks the limit, and the store never takes it.
+//
+// So a full shard frees a slot by dropping, in this order: expired keys (all
+// it sees, at no cost); else an unlimited key: the oldest used only once (the
+// young queue: a flood of one-shot keys goes before clients that came back),
+// else the one of least used, then soonest expires: the one closest to a
+// whole quota; else none, and the new key is refused (Stats.Refused).
+//
+// Refusing is the choice that keeps the guarantee whole: every key's state
+// holds every request it was admitted, so no client is admitted past its
+// limit, however many keys arrive; and the refused client was not admitted
+// either. The alternatives lose it or cost more: evicting the limited key
+// that frees soonest hands that client a fresh quota; admitting new keys
+// uncounted hands the flood one; counting them in a bucket shared per limit
+// needs new keys to start from it and would merge the penalty boxes of
+// unrelated clients. What a flood that fills a shard with limited keys costs
+// is availability for new clients of that shard, until its first limited key
+// frees (fullUntil), which is then the next to go.
+//
+// Finding the victim: a sample of evictSample keys from a random place in
+// the table, which under a flood of new keys almost always holds expired or
+// unlimited ones, then the young queue. When neither gives one, a scan of the
+// whole shard keeps "never a limited key while an unlimited one exists" exact:
+// it drops every expired key, evicts the best unlimited one and keeps the
+// next maxSpares best for the evictions after it; finding none, it records in
+// fullUntil the instant the first limited key frees, and until then a new key
+// is refused without a scan (a write that leaves a key unlimited clears
+// fullUntil; one that leaves it limited may lower it). So a scan, one pass
+// over the shard, happens only when there is an unlimited key for it to find
+// (one that a write left so, or that freed with time), or when a step's own
+// keys are the only ones: never once per refusal of a full shard.
+//
+// makeRoom frees at least one slot, never one whose hash is in pinned, and
+// reports whether it did.
+func (sh *shard) makeRoom(now int64, pinned []uint64) bool {
 	if sh.count == 0 {
-		return
+		return true
+	}
+	if sh.fullUntil > now {
+		return false
 	}
 	mask := len(sh.table) - 1
-	victim, soonest, seen, dropped := -1, int64(0), 0, 0
+	victim, seen, dropped := -1, 0, 0
 	i := int(rand.Uint64()) & mask
 	// steps counts moves to the next slot, not visits: after a removal a
 	// later slot may have moved into i, and is looked at in place.
 	for steps := 0; steps < len(sh.table) && seen < evictSample; {
-		e := &sh.table[i]
-		if sh.hashes[i] != 0 {
+		if h := sh.hashes[i]; h != 0 {
 			seen++
-			if e.expires <= now {
+			e := &sh.table[i]
+			switch {
+			case isPinned(h, pinned):
+			case e.expires <= now:
 				sh.removeAt(i)
 				dropped++
 				continue
-			}
-			if victim < 0 || e.expires < soonest {
-				victim, soonest = i, e.expires
+			case e.free() <= now && (victim < 0 || e.before(&sh.table[victim])):
+				victim = i
 			}
 		}
 		i = (i + 1) & mask
 		steps++
 	}
 	if dropped > 0 {
-		return
+		return true
 	}
 	for sh.youngAt < len(sh.young) {
 		h := sh.young[sh.youngAt]
 		sh.youngAt++
-		if j := sh.findYoung(h); j >= 0 {
-			sh.removeAt(j)
-			return
+		if j := sh.findYoung(h); j >= 0 && sh.table[j].free() <= now && !isPinned(h, pinned) {
+			sh.evict(j, now)
+			return true
 		}
 	}
 	if victim >= 0 {
-		sh.removeAt(victim)
+		sh.evict(victim, now)
+		return true
 	}
+	for sh.nspares > 0 {
+		sh.nspares--
+		if j := sh.findHash(sh.spares[sh.nspares].h); j >= 0 && sh.table[j].free() <= now && !isPinned(sh.hashes[j], pinned) {
+			sh.evict(j, now)
+			return true
+		}
+	}
+	return sh.scan(now, pinned)
+}
+
+// scan is makeRoom's pass over the whole shard; see makeRoom.
+func (sh *shard) scan(now int64, pinned []uint64) bool {
+	dropped, unlimited := 0, false
+	firstFree := int64(math.MaxInt64)
+	sh.nspares = 0
+	for i := 0; i < len(sh.table); {
+		h := sh.hashes[i]
+		if h == 0 {
+			i++
+			continue
+		}
+		e := &sh.table[i]
+		free := e.free()
+		switch {
+		case isPinned(h, pinned):
+			if free > now {
+				firstFree = min(firstFree, free)
+			} else {
+				unlimited = true
+			}
+		case e.expires <= now:
+			sh.removeAt(i) // a later slot may have moved into i
+			dropped++
+			continue
+		case free > now:
+			firstFree = min(firstFree, free)
+		default:
+			unlimited = true
+			sh.offerSpare(h, e)
+		}
+		i++
+	}
+	if dropped > 0 {
+		return true
+	}
+	if sh.nspares > 0 {
+		sh.nspares--
+		sh.evict(sh.findHash(sh.spares[sh.nspares].h), now)
+		return true
+	}
+	if !unlimited {
+		sh.fullUntil = firstFree
+	}
+	return false
+}
+
+// before reports whether e is a better victim than o: less of its burst in
+// use, then sooner whole.
+func (e *slot) before(o *slot) bool {
+	return e.used.less(o.used) || (!o.used.less(e.used) && e.expires < o.expires)
+}
+
+// offerSpare keeps the unlimited key h among the maxSpares best victims,
+// ordered best last.
+func (sh *shard) offerSpare(h uint64, e *slot) {
+	c := spare{h: h, used: e.used, expires: e.expires}
+	better := func(a, b *spare) bool { return a.used.less(b.used) || (!b.used.less(a.used) && a.expires < b.expires) }
+	n := sh.nspares
+	if n == maxSpares {
+		if !better(&c, &sh.spares[0]) {
+			return
+		}
+		copy(sh.spares[:], sh.spares[1:])
+		n--
+	}
+	j := n
+	for j > 0 && better(&sh.spares[j-1], &c) {
+		sh.spares[j] = sh.spares[j-1]
+		j--
+	}
+	sh.spares[j] = c
+	sh.nspares = n + 1
+}
+
+// evict drops slot i, whose state has not expired.
+func (sh *shard) evict(i int, now int64) {
+	if sh.table[i].expires > now {
+		sh.evicted++
+	}
+	sh.removeAt(i)
+}
+
+func isPinned(h uint64, pinned []uint64) bool {
+	for _, p := range pinned {
+		if p == h {
+			return true
+		}
+	}
+	return false
 }
 
 // findYoung returns a slot with hash h that is still young, or -1.
@@ -654,6 +971,17 @@ func (sh *shard) findYoung(h uint64) int {
 	mask := len(sh.table) - 1
 	for i := sh.home(h); sh.hashes[i] != 0; i = (i + 1) & mask {
 		if sh.hashes[i] == h && sh.table[i].young {
+			return i
+		}
+	}
+	return -1
+}
+
+// findHash returns a slot with hash h, or -1.
+func (sh *shard) findHash(h uint64) int {
+	mask := len(sh.table) - 1
+	for i := sh.home(h); sh.hashes[i] != 0; i = (i + 1) & mask {
+		if sh.hashes[i] == h {
 			return i
 		}
 	}
@@ -713,29 +1041,73 @@ func (s *Store) Len() int {
 	return n
 }
 
-func (s *Store) sweeper(every time.Duration) {
-	defer close(s.done)
+// Stats says what the bound on keys (WithMaxKeys) has cost since New.
+type Stats struct {
+	// Keys is the number of keys holding state, as Len.
+	Keys int
+	// Evicted counts keys dropped to make room before their state had
+	// expired. None was limited: each client could have sent its next
+	// request anyway, and got back at most the part of its burst it had
+	// used.
+	Evicted uint64
+	// Refused counts takes of new keys denied because their shard was full
+	// and every key in it limited. Nonzero means the bound is too small for
+	// the clients being limited at once, or a flood is filling it.
+	Refused uint64
+}
+
+// Stats returns the store's counts. It locks one shard at a time, so under
+// load the sum is not one instant's.
+func (s *Store) Stats() Stats {
+	var st Stats
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		st.Keys += sh.count
+		st.Evicted += sh.evicted
+		st.Refused += sh.refused
+		sh.mu.Unlock()
+	}
+	return st
+}
+
+// sweeper sweeps the store w points to every interval, until c is halted
+// (by Close, or by the cleanup that runs once the store is unreachable) or
+// the store is gone. Between sweeps it holds no reference to the store, so
+// that the store can become unreachable.
+func sweeper(w weak.Pointer[Store], every time.Duration, c *sweepStop) {
+	defer close(c.done)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-c.stop:
 			return
 		case <-t.C:
-			s.Sweep()
+			if !sweepOnce(w) {
+				return
+			}
 		}
 	}
 }
 
-// Close stops the sweeper and makes later Takes return core.ErrClosed. It is
-// safe to call more than once.
+// sweepOnce sweeps the store w points to and reports whether there was one.
+func sweepOnce(w weak.Pointer[Store]) bool {
+	s := w.Value()
+	if s == nil {
+		return false
+	}
+	s.Sweep()
+	return true
+}
+
+// Close stops the sweeper, waiting until it has returned, and makes later
+// Takes return core.ErrClosed. It is safe to call more than once.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		close(s.stop)
-		if s.done != nil {
-			<-s.done
-		}
-	})
+	s.closed.Store(true)
+	if s.sweep != nil {
+		s.sweep.halt()
+		<-s.sweep.done
+	}
 	return nil
 }

@@ -96,7 +96,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 }
 
 func TestLimitsTheScriptsCannotComputeFailAtConstruction(t *testing.T) {
-	s := newStore(t, redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}))
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { client.Close() })
+	s := newStore(t, client)
 	tests := []struct {
 		name  string
 		limit core.Limit
