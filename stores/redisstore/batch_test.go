@@ -76,13 +76,13 @@ func TestBatchingSendsALoneCallAlone(t *testing.T) {
 	s := newStore(t, client, redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithBatching(64, time.Millisecond))
 	// The first call dials (go-redis sends its handshake as a pipeline) and
 	// loads the script.
-	if _, err := s.Take(context.Background(), "k", core.PerMinute(100), 0); err != nil {
+	if _, err := s.Take(context.Background(), "k", core.PerHour(100), 0); err != nil {
 		t.Fatal(err)
 	}
 	c.lone.Store(0)
 	c.pipes.Store(0)
 	for i := 0; i < 20; i++ {
-		d, err := s.Take(context.Background(), "k", core.PerMinute(100), 1)
+		d, err := s.Take(context.Background(), "k", core.PerHour(100), 1)
 		if err != nil || !d.Allowed || d.Remaining != int64(99-i) {
 			t.Fatalf("take %d: %+v, %v", i, d, err)
 		}
@@ -114,7 +114,7 @@ func TestBatchingUnderConcurrencyIsExact(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var c counter
-			opts := append([]redisstore.Option{redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(5 * time.Second), redisstore.WithBatching(64, 0), redisstore.WithBatchSenders(2)}, tt.opts...)
+			opts := append([]redisstore.Option{redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithBatching(64, 0), redisstore.WithBatchSenders(2)}, tt.opts...)
 			s := newStore(t, tt.client(t, &c), opts...)
 			l := core.Limit{Rate: 1000, Period: 24 * time.Hour}
 			admitted := hammer(t, 64, 30, func(int) (core.Decision, error) {

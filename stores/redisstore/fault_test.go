@@ -30,7 +30,7 @@ func TestBreakerSkipsRedisAndProbes(t *testing.T) {
 	proxy := redistest.StartProxy(t, srv.Addr)
 	client := redis.NewClient(&redis.Options{Addr: proxy.Addr, ContextTimeoutEnabled: true, PoolSize: 2})
 	t.Cleanup(func() { client.Close() })
-	s := newStore(t, client, redisstore.WithClock(clock), redisstore.WithBreaker(3, time.Second), redisstore.WithTimeout(time.Second))
+	s := newStore(t, client, redisstore.WithClock(clock), redisstore.WithBreaker(3, time.Second))
 	ctx := context.Background()
 	l := core.PerMinute(100)
 	take := func() error { _, err := s.Take(ctx, "k", l, 1); return err }
@@ -147,7 +147,7 @@ func TestCallersThatStopWaitingNeitherOpenTheBreakerNorCloseConnections(t *testi
 			client := redis.NewClient(&redis.Options{Addr: proxy.Addr, ContextTimeoutEnabled: ctxTimeouts, PoolSize: 1})
 			t.Cleanup(func() { client.Close() })
 			s := newStore(t, client, redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(50*time.Millisecond), redisstore.WithBreaker(2, time.Hour))
-			l := core.PerMinute(100)
+			l := core.PerHour(100) // nothing refills while the test runs
 			ctx := context.Background()
 			waitFor(t, func() bool { _, err := s.Take(ctx, "warm", l, 1); return err == nil }) // dial, load the script
 			dials := proxy.Accepted.Load()
