@@ -30,7 +30,7 @@ func conformance(t *testing.T, client redis.UniversalClient, opts ...redisstore.
 		split = append(split, storetest.WithSplitSteps())
 	}
 	storetest.Run(t, func(t *testing.T, clock core.Clock) core.Store {
-		o := append([]redisstore.Option{redisstore.WithClock(clock), redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(5 * time.Second)}, opts...)
+		o := append([]redisstore.Option{redisstore.WithClock(clock), redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(patience)}, opts...)
 		s, err := redisstore.New(client, o...)
 		if err != nil {
 			t.Fatal(err)

@@ -18,8 +18,11 @@ import (
 // depends on whether the caller is still there. Before, such a call
 // returned the context's error, which a limiter failing open admitted,
 // uncounted. Every mode, both kinds of client; the deadline is the store's.
+// The stores read a still clock: lease mode meters fixed windows, and a
+// window that ended between the take and the look would reset the count.
 func TestRequestsWhoseContextIsDoneAreStillDecided(t *testing.T) {
 	srv := redistest.Shared(t)
+	clock := core.NewManualClock(time.Date(2031, 1, 1, 0, 0, 30, 0, time.UTC))
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
 	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
@@ -32,16 +35,16 @@ func TestRequestsWhoseContextIsDoneAreStillDecided(t *testing.T) {
 			store func(t *testing.T, prefix string) core.Store
 		}{
 			{"consistent", func(t *testing.T, prefix string) core.Store {
-				return newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithTimeout(10*time.Second))
+				return newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithClock(clock))
 			}},
 			{"batched", func(t *testing.T, prefix string) core.Store {
-				return newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithTimeout(10*time.Second), redisstore.WithBatching(64, 0))
+				return newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithClock(clock), redisstore.WithBatching(64, 0))
 			}},
 			{"lease, a cold key", func(t *testing.T, prefix string) core.Store {
-				return leased(t, newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithTimeout(10*time.Second)), redisstore.LeaseConfig{HotThreshold: 1000})
+				return leased(t, newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithClock(clock)), redisstore.LeaseConfig{HotThreshold: 1000})
 			}},
 			{"lease, a hot key's first grant", func(t *testing.T, prefix string) core.Store {
-				return leased(t, newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithTimeout(10*time.Second)), redisstore.LeaseConfig{HotThreshold: 1, MinPrefetch: 1})
+				return leased(t, newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithClock(clock)), redisstore.LeaseConfig{HotThreshold: 1, MinPrefetch: 1})
 			}},
 		} {
 			t.Run(fmt.Sprintf("%s/ContextTimeoutEnabled=%v", mode.name, ctxTimeouts), func(t *testing.T) {
@@ -54,7 +57,7 @@ func TestRequestsWhoseContextIsDoneAreStillDecided(t *testing.T) {
 					}
 				}
 				// Counted in Redis: a plain store on the same keys sees it.
-				direct := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithTimeout(10*time.Second))
+				direct := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithClock(clock))
 				fw := l
 				if mode.name[:5] == "lease" {
 					fw.Algorithm = core.FixedWindow

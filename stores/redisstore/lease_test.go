@@ -56,7 +56,7 @@ func instances(t *testing.T, n int, client func() redis.UniversalClient, clock c
 	t.Helper()
 	var out []*redisstore.Leased
 	for i := 0; i < n; i++ {
-		o := append([]redisstore.Option{redisstore.WithPrefix(prefix), redisstore.WithClock(clock), redisstore.WithTimeout(5 * time.Second)}, opts...)
+		o := append([]redisstore.Option{redisstore.WithPrefix(prefix), redisstore.WithClock(clock)}, opts...)
 		out = append(out, leased(t, newStore(t, client(), o...), cfg))
 	}
 	return out
@@ -112,7 +112,7 @@ func TestLeaseRedisDownAndBack(t *testing.T) {
 	srv := redistest.Start(t)
 	client := srv.Client(t, &redis.Options{ContextTimeoutEnabled: true, MaxRetries: -1})
 	clock := core.NewManualClock(time.Date(2030, 1, 1, 1, 0, 0, 0, time.UTC))
-	base := newStore(t, client, redisstore.WithPrefix("down:"), redisstore.WithClock(clock), redisstore.WithTimeout(time.Second), redisstore.WithoutBreaker())
+	base := newStore(t, client, redisstore.WithPrefix("down:"), redisstore.WithClock(clock), redisstore.WithoutBreaker())
 	l := leased(t, base, redisstore.LeaseConfig{MinPrefetch: 30, HotThreshold: 1})
 	lim := core.Limit{Rate: 1000, Period: time.Hour}
 	ctx := context.Background()
@@ -282,12 +282,15 @@ func TestLeaseCloseGivesBack(t *testing.T) {
 	}
 }
 
-// Idle clients stay cold: 20,000 keys with a request each hold no pool,
-// and each is decided exactly by Redis.
+// Idle clients stay cold: 20,000 keys with two requests each hold no pool,
+// and each is decided exactly by Redis. The store reads a still clock: lease
+// mode meters fixed windows (of an hour here), and one that ended between a
+// key's two requests would admit the second.
 func TestLeaseColdKeysHoldNothing(t *testing.T) {
 	srv := redistest.Shared(t)
 	client := srv.Client(t, &redis.Options{ContextTimeoutEnabled: true, PoolSize: 16})
-	base := newStore(t, client, redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithBatching(64, 0))
+	clock := core.NewManualClock(time.Date(2030, 1, 1, 1, 0, 0, 0, time.UTC))
+	base := newStore(t, client, redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithClock(clock), redisstore.WithBatching(64, 0))
 	l := leased(t, base, redisstore.LeaseConfig{})
 	lim := core.Limit{Rate: 1, Period: time.Hour}
 	var wg sync.WaitGroup

@@ -83,7 +83,7 @@ func TestRedisOutOfMemoryIsAStoreErrorNotAnAdmission(t *testing.T) {
 	srv := redistest.Start(t)
 	client := srv.Client(t, nil)
 	ctx := context.Background()
-	s := newStore(t, client, redisstore.WithTimeout(5*time.Second), redisstore.WithoutBreaker())
+	s := newStore(t, client, redisstore.WithoutBreaker())
 	if d, err := s.Take(ctx, "before", core.PerMinute(5), 1); err != nil || !d.Allowed {
 		t.Fatalf("before the limit: %+v, %v", d, err)
 	}
@@ -127,7 +127,7 @@ func TestEvictionResetsAQuota(t *testing.T) {
 	srv := redistest.Start(t)
 	client := srv.Client(t, &redis.Options{PoolSize: 4})
 	ctx := context.Background()
-	s := newStore(t, client, redisstore.WithTimeout(5*time.Second))
+	s := newStore(t, client)
 	login := core.Limit{Rate: 5, Period: 24 * time.Hour}
 	for i := 0; i < 6; i++ {
 		s.Take(ctx, "victim", login, 1)

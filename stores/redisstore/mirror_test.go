@@ -55,7 +55,7 @@ func TestScriptsMirrorApply(t *testing.T) {
 				micro := l
 				micro.Period = l.Period / time.Microsecond
 				clock := core.NewManualClock(time.Date(2031, 5, 17, 3, 0, 0, 0, time.UTC))
-				s, err := redisstore.New(client, redisstore.WithClock(clock), redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(5*time.Second))
+				s, err := redisstore.New(client, redisstore.WithClock(clock), redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(patience))
 				if err != nil {
 					t.Fatal(err)
 				}
