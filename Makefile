@@ -9,6 +9,9 @@
 #                N instances sharing one limit through a local Redis, in
 #                consistent, batched and lease mode, under several traffic
 #                shapes; writes docs/DISTRIBUTED.md
+#   make chaos   real faults (Redis killed, stopped, slow, black-holed,
+#                restarted empty, a Cluster failover, a saturated CPU, one
+#                instance cut off) in every mode; writes docs/RELIABILITY.md
 #   make bench-store, bench-adapters, bench-redis, bench-rules
 #                each module's own benchmarks (-count 6, for benchstat);
 #                bench-rules: 50 rules x 2 limits on memory, and one limit
@@ -22,7 +25,7 @@ MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p'
 GO_TEST_FLAGS ?= -race -count=1 -timeout=10m
 BENCH_COUNT ?= 6
 
-.PHONY: test fmt-check vet-test bench-smoke redis-tools bench bench-store bench-adapters bench-redis bench-rules distributed
+.PHONY: test fmt-check vet-test bench-smoke redis-tools bench bench-store bench-adapters bench-redis bench-rules distributed chaos
 
 test: fmt-check redis-tools vet-test bench-smoke
 
@@ -95,3 +98,6 @@ bench-rules: redis-tools
 
 distributed: redis-tools
 	cd bench && GOWORK=off go run ./cmd/distributed -out ../docs/DISTRIBUTED.md
+
+chaos: redis-tools
+	cd bench && GOWORK=off go run ./cmd/chaos -out ../docs/RELIABILITY.md

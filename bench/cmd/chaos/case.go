@@ -87,6 +87,7 @@ func (in *instance) close() {
 type outcome struct {
 	fallback bool
 	err      error
+	at       time.Time // when the hook ran
 }
 
 type outcomeKey struct{}
@@ -146,7 +147,7 @@ func newInstance(id int, t target, mode, prefix string, proxied bool) (*instance
 		core.WithName(name),
 		core.WithHook(func(ctx context.Context, ev core.Event) {
 			if o, _ := ctx.Value(outcomeKey{}).(*outcome); o != nil {
-				o.fallback, o.err = ev.Fallback, ev.Err
+				o.fallback, o.err, o.at = ev.Fallback, ev.Err, time.Now()
 			}
 		}),
 		core.WithFailoverHook(func(failing bool, _ error) {
@@ -222,7 +223,7 @@ func drive(ctx context.Context, ins []*instance, t0 time.Time, stop *atomic.Int6
 					*o = outcome{}
 					d, _ := in.lim.Take(cctx, key)
 					wait := time.Since(now)
-					s := sample{start: now.UnixNano(), wait: wait, reset: d.ResetAfter, inst: in.id, allowed: d.Allowed}
+					s := sample{start: now.UnixNano(), decided: o.at.UnixNano(), wait: wait, reset: d.ResetAfter, inst: in.id, allowed: d.Allowed}
 					switch {
 					case o.err == nil:
 						s.src = byRedis
@@ -271,4 +272,41 @@ func (e *errorLog) add(kind string, err error) {
 		e.first[kind] = err.Error()
 	}
 	e.count[kind]++
+}
+
+// canary measures how late this process gets to run: a goroutine that
+// sleeps 1 ms at a time and records how much later than asked it woke. A
+// call that waited long while the canary woke late was waiting for a CPU,
+// not for Redis.
+type canary struct {
+	late time.Duration // the latest wake-up; read after stop
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startCanary() *canary {
+	c := &canary{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		t := time.NewTimer(time.Millisecond)
+		defer t.Stop()
+		for {
+			asked := time.Now()
+			t.Reset(time.Millisecond)
+			select {
+			case <-c.stop:
+				return
+			case <-t.C:
+				c.late = max(c.late, time.Since(asked)-time.Millisecond)
+			}
+		}
+	}()
+	return c
+}
+
+// end stops the canary and returns its latest wake-up.
+func (c *canary) end() time.Duration {
+	close(c.stop)
+	<-c.done
+	return c.late
 }

@@ -39,6 +39,10 @@ type fault struct {
 	durable bool             // the single server writes every write to an append-only file before answering
 	proxied func(i int) bool // which instances reach Redis through a proxy
 	loses   bool             // the fault loses Redis' data: its over-admission is bounded by the state lost
+	// answers says which instances' Redis goes on answering within the
+	// deadline through the fault (nil: none), so that every decision
+	// should stay Redis' (issue 16, item 2).
+	answers func(i int) bool
 	inject  func(context.Context, *env) (lost int64, err error)
 }
 
@@ -58,6 +62,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 func allProxied(int) bool { return true }
+func everyone(int) bool   { return true }
 
 var faults = []fault{
 	{
@@ -95,6 +100,7 @@ var faults = []fault{
 		name:    "+50 ms latency, 3 s",
 		what:    "Every instance reaches Redis through a TCP proxy, which holds every reply 50 ms for 3 s: each round trip takes 50 ms more, half the store's 100 ms deadline.",
 		proxied: allProxied,
+		answers: everyone,
 		inject: func(ctx context.Context, e *env) (int64, error) {
 			e.began()
 			for _, in := range e.ins {
@@ -153,6 +159,7 @@ var faults = []fault{
 		name:    "cluster master fails over",
 		what:    "A Redis Cluster of three masters with one replica each. `CLUSTER FAILOVER` to the replica of the master serving the key: the master stops taking writes until the replica has them all, the replica takes over the slots, the old master becomes its replica. The fault ends when every node agrees.",
 		cluster: true,
+		answers: everyone,
 		inject: func(ctx context.Context, e *env) (int64, error) {
 			e.began()
 			if _, _, err := e.cluster.Failover(e.stateKey, 30*time.Second); err != nil {
@@ -163,8 +170,9 @@ var faults = []fault{
 		},
 	},
 	{
-		name: "app CPU saturated 3 s",
-		what: "Busy loops in other processes, three per core, for 3 s, then killed: the instances (and Redis, on the same two cores) get a fraction of the CPU.",
+		name:    "app CPU saturated 3 s",
+		what:    "Busy loops in other processes, three per core, for 3 s, then killed: the instances (and Redis, on the same two cores) get a fraction of the CPU.",
+		answers: everyone,
 		inject: func(ctx context.Context, e *env) (int64, error) {
 			e.began()
 			stop, err := spin(e.cl, 3*runtime.NumCPU(), 3*time.Second)
@@ -181,6 +189,7 @@ var faults = []fault{
 		name:    "1 of 3 instances cut off 2 s",
 		what:    "Instance 1 reaches Redis through a TCP proxy that black-holes for 2 s; instances 2 and 3 keep Redis. Instance 1 falls back to its share while the others go on spending the quota in Redis.",
 		proxied: func(i int) bool { return i == 0 },
+		answers: func(i int) bool { return i != 0 },
 		inject: func(ctx context.Context, e *env) (int64, error) {
 			e.began()
 			e.ins[0].proxy.BlackHole()

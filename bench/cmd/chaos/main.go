@@ -44,6 +44,7 @@ func main() {
 	flag.StringVar(&cfg.faults, "faults", "", "run only the faults whose name contains one of these comma-separated `words`")
 	flag.StringVar(&cfg.modes, "modes", "", "run only these comma-separated `modes` (consistent, batched, lease)")
 	verbose := flag.Bool("v", false, "print each case's timeline: who decided, per instance, every 100 ms")
+	flag.DurationVar(&slowOver, "slow", 0, "with -v, also list every call that waited longer than `duration`")
 	spinD := flag.Duration("spin", 0, "internal: be a busy loop for `duration`")
 	flag.Parse()
 	if *verbose {
@@ -78,9 +79,15 @@ func main() {
 	cl.run()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
+		if ctx.Err() != nil {
+			os.Exit(130)
+		}
 		os.Exit(1)
 	}
 }
+
+// slowOver is -slow.
+var slowOver time.Duration
 
 type quiet struct{}
 
@@ -262,19 +269,24 @@ func runCase(ctx context.Context, f fault, mode string, cluster *redistest.Clust
 		stop.Store(e.end.Add(after).UnixNano())
 	}()
 	errs := &errorLog{}
+	load0 := loadAverage()
+	can := startCanary()
 	samples := drive(ctx, e.ins, t0, &stop, errs)
+	late := can.end()
+	load1 := loadAverage()
 	<-done
 	if ferr != nil {
 		return result{}, ferr
 	}
 	if verbose != nil {
 		fmt.Fprint(verbose, timeline(samples, t0, e.start, e.end))
+		fmt.Fprintf(verbose, "    canary woke up to %v late; load average %.1f\n", late, max(load0, load1))
 		for k, v := range errs.first {
 			fmt.Fprintf(verbose, "    %s: %d, e.g. %s\n", k, errs.count[k], v)
 		}
-		if os.Getenv("CHAOS_SLOW") != "" {
+		if slowOver > 0 {
 			for _, s := range samples {
-				if s.wait > 30*time.Millisecond {
+				if s.wait > slowOver {
 					fmt.Fprintf(verbose, "    slow: at %v inst %d waited %v src %d err %q\n", time.Duration(s.start-t0.UnixNano()).Round(time.Millisecond), s.inst+1, s.wait.Round(time.Millisecond), s.src, s.errKind)
 				}
 			}
@@ -292,6 +304,7 @@ func runCase(ctx context.Context, f fault, mode string, cluster *redistest.Clust
 		slow:      slowest(samples, deadline+10*time.Millisecond),
 		errs:      errs.count, errFirst: errs.first,
 		faultFor: e.end.Sub(e.start),
+		late:     late, load: max(load0, load1),
 	}
 	r.rec, r.fellBack, r.recovered = recovery(samples, e.end.UnixNano())
 	for _, s := range samples {
@@ -303,5 +316,22 @@ func runCase(ctx context.Context, f fault, mode string, cluster *redistest.Clust
 		r.down += in.down.Load()
 		r.up += in.up.Load()
 	}
+	r.answering = f.answers != nil
+	for _, s := range samples {
+		if s.src == byRedis {
+			r.byRedis++
+		}
+		if f.answers == nil || !f.answers(s.inst) {
+			continue
+		}
+		r.ansDecisions++
+		if s.src == byRedis {
+			r.ansByRedis++
+		}
+		if s.errKind == "breaker open" {
+			r.ansBreaker++
+		}
+	}
+	r.tail = tailErrors(samples, e.end.UnixNano())
 	return r, nil
 }

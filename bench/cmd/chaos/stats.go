@@ -21,6 +21,7 @@ const (
 // sample is one decision as its caller saw it.
 type sample struct {
 	start   int64         // Unix ns when the caller called Take
+	decided int64         // Unix ns when the limiter's hook saw the decision
 	wait    time.Duration // until Take returned
 	reset   time.Duration // the decision's ResetAfter: locates its window
 	inst    int           // which instance decided
@@ -62,13 +63,33 @@ func latencies(ss []sample) latency {
 }
 
 // windowOf is the index of the fixed window (k×period to (k+1)×period in
-// Unix time) an admitted decision counted in. The decision's ResetAfter runs
-// to its window's end from the moment the store decided, somewhere within
-// the caller's wait: the middle of the wait, plus ResetAfter, rounded to the
-// nearest window end, is exact while waits stay under a period.
+// Unix time) an admitted decision counted in.
+//
+// Redis' decision's ResetAfter runs to its window's end (in Redis' time, the
+// same clock) from the moment Redis decided, somewhere between the call and
+// the hook: the middle of that span plus ResetAfter, rounded to the nearest
+// window end, is exact while the span stays under half a period. In lease
+// mode that is the window of the tokens Redis granted, which is what Redis
+// counted them in, even when a pool spends a token a little after the
+// window ends (its expiry is reckoned from when the grant came back).
+//
+// The fallback decided just before the hook saw it: its window is the one
+// the hook ran in, in wall-clock time, whatever the fallback store's own
+// clock said.
 func windowOf(s sample, period time.Duration) int64 {
-	end := float64(s.start+int64(s.wait)/2+int64(s.reset)) / float64(period)
+	if s.src == byFallback {
+		return floorDiv(s.decided, int64(period))
+	}
+	end := float64(s.start+(s.decided-s.start)/2+int64(s.reset)) / float64(period)
 	return int64(math.Round(end)) - 1
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }
 
 // accounting is what a case admitted against the quota, window by window.
@@ -280,4 +301,16 @@ func timeline(ss []sample, t0, start, end time.Time) string {
 		fmt.Fprintf(&b, "  slowest %s\n", ms(slow))
 	}
 	return b.String()
+}
+
+// tailErrors counts, by kind, the store errors of calls begun after the
+// fault ended: why Redis did not decide again at once.
+func tailErrors(ss []sample, faultEnd int64) map[string]int {
+	out := map[string]int{}
+	for _, s := range ss {
+		if s.start >= faultEnd && s.errKind != "" {
+			out[s.errKind]++
+		}
+	}
+	return out
 }

@@ -46,19 +46,33 @@ func TestPercentileIsTheNearestRank(t *testing.T) {
 // epoch, whose ResetAfter runs to the end of that second.
 func at(s, msec int64, src source, inst int) sample {
 	start := s*int64(time.Second) + msec*int64(time.Millisecond)
-	return sample{start: start, wait: time.Millisecond, reset: time.Duration((s+1)*int64(time.Second) - start), inst: inst, src: src, allowed: true}
+	return sample{start: start, decided: start, wait: time.Millisecond, reset: time.Duration((s+1)*int64(time.Second) - start), inst: inst, src: src, allowed: true}
 }
 
 func TestWindowOfReadsTheDecisionsResetAfter(t *testing.T) {
-	// Decided at 10.999 s, answered 30 ms later in window 11: still window 10.
-	s := sample{start: 10_999 * int64(time.Millisecond), wait: 30 * time.Millisecond, reset: time.Millisecond}
+	msec := int64(time.Millisecond)
+	// Redis decided at 10.999 s; the hook ran 30 ms later, in window 11:
+	// still window 10.
+	s := sample{start: 10_999 * msec, decided: 11_029 * msec, wait: 31 * time.Millisecond, reset: time.Millisecond}
 	if got := windowOf(s, time.Second); got != 10 {
-		t.Errorf("a decision made at 10.999 s, ResetAfter 1 ms: window %d, want 10", got)
+		t.Errorf("Redis decided at 10.999 s, ResetAfter 1 ms: window %d, want 10", got)
 	}
-	// Called at 11.000 s, decided in window 11 though it started at its edge.
-	s = sample{start: 11_000 * int64(time.Millisecond), wait: 2 * time.Millisecond, reset: 999 * time.Millisecond}
+	// Called at 10.990 s, decided at 11.001 s: window 11.
+	s = sample{start: 10_990 * msec, decided: 11_012 * msec, wait: 22 * time.Millisecond, reset: 999 * time.Millisecond}
 	if got := windowOf(s, time.Second); got != 11 {
-		t.Errorf("a decision made at 11.001 s: window %d, want 11", got)
+		t.Errorf("Redis decided at 11.001 s: window %d, want 11", got)
+	}
+	// A lease token of window 10 spent 40 ms after it ended, its pool's
+	// expiry reckoned late: window 10.
+	s = sample{start: 11_040 * msec, decided: 11_040 * msec, reset: 10 * time.Millisecond}
+	if got := windowOf(s, time.Second); got != 10 {
+		t.Errorf("a lease token of window 10 spent at 11.040 s: window %d, want 10", got)
+	}
+	// The fallback: the window the hook ran in, whatever ResetAfter says
+	// (its clock may lag when the process is starved).
+	s = sample{start: 10_400 * msec, decided: 11_003 * msec, wait: 604 * time.Millisecond, reset: 900 * time.Millisecond, src: byFallback}
+	if got := windowOf(s, time.Second); got != 11 {
+		t.Errorf("the fallback decided at 11.003 s: window %d, want 11", got)
 	}
 }
 
@@ -136,7 +150,7 @@ func TestSlowestGroupsTheSlowCallsByOutcome(t *testing.T) {
 }
 
 func TestReportMarksMissedTargets(t *testing.T) {
-	good := result{fault: "black hole 2 s", mode: "consistent", decisions: 4000,
+	good := result{fault: "black hole 2 s", mode: "consistent", decisions: 4000, byRedis: 3000, late: 4 * time.Millisecond,
 		lat:  latency{p50: 100 * time.Microsecond, p99: 90 * time.Millisecond, p999: 101 * time.Millisecond, max: 102 * time.Millisecond},
 		acc:  accounting{windows: 7, quota: 210, redis: 150, fallback: 90, overFallback: 30, redisWithinBound: true, fallbackMax: 10},
 		down: 3, up: 3, rec: 320 * time.Millisecond, fellBack: true, recovered: true,
@@ -147,12 +161,20 @@ func TestReportMarksMissedTargets(t *testing.T) {
 	bad.lat.p999, bad.lat.max = 250*time.Millisecond, 300*time.Millisecond
 	bad.slow = "4 Redis (max 300 ms)"
 	bad.rec = 2500 * time.Millisecond
-	page := report(config{}, machine{cpu: "a CPU", cores: 2, memory: "8.0 GiB", goVer: "go1.26", redis: "redis-server 7.0"}, time.Unix(0, 0), time.Minute, []result{good, bad})
+	bad.tail = map[string]int{"timeout": 2}
+	cut := good
+	cut.fault, cut.answering, cut.ansDecisions, cut.ansByRedis, cut.ansBreaker = "1 of 3 instances cut off 2 s", true, 2000, 1990, 3
+	page := report(config{}, machine{cpu: "a CPU", cores: 2, memory: "8.0 GiB", goVer: "go1.26", redis: "redis-server 7.0"}, time.Unix(0, 0), time.Minute, []result{good, bad, cut})
 	for _, want := range []string{
-		"| black hole 2 s | consistent | 4000 | 0.1 ms | 90 ms | 101 ms | 102 ms | 150 + 90 / 210 | 0 (0) | 30 | 10 | 0 | 3 / 3 | 0.32 s | breaker open 1500, timeout 30 |",
-		"| black hole 2 s | lease | 4000 | 0.1 ms | 90 ms | 250 ms ❌ | 300 ms | 150 + 90 / 210 | 0 (0) | 30 | 10 | 0 | 3 / 3 | 2.50 s ❌ | breaker open 1500, timeout 30 |",
-		"worst p99.9 250 ms (black hole 2 s, lease); worst max 300 ms (black hole 2 s, lease); 1 of 2 cases within | ❌ |",
-		"- **black hole 2 s, lease**: p99.9 of the caller's wait 250 ms, over 110 ms; the calls over it: 4 Redis (max 300 ms). Redis decided again 2.50 s after the fault ended, over 2s.",
+		"| black hole 2 s | consistent | 4000 | 75.0% | 0.1 ms | 90 ms | 101 ms | 102 ms | 4.0 ms | 150 + 90 / 210 | 0 (0) | 30 | 10 | 0 | 3 / 3 | 0.32 s | breaker open 1500, timeout 30 |",
+		"| black hole 2 s | lease | 4000 | 75.0% | 0.1 ms | 90 ms | 250 ms ❌ | 300 ms | 4.0 ms | 150 + 90 / 210 | 0 (0) | 30 | 10 | 0 | 3 / 3 | 2.50 s ❌ | breaker open 1500, timeout 30 |",
+		"| 1 of 3 instances cut off 2 s | consistent | 4000 | 75.0% ❌ |",
+		"worst p99.9 250 ms (black hole 2 s, lease); worst max 300 ms (black hole 2 s, lease); 2 of 3 cases within | ❌ |",
+		"| Redis decides again within the breaker's cool-down + 1 s (2s) after the fault ends | worst 2.50 s (black hole 2 s, lease); 2 of 3 cases within | ❌ |",
+		"worst 99.5% by Redis; 3 calls found the breaker open; 0 of 1 cases within | ❌ |",
+		"- **black hole 2 s, lease**: p99.9 of the caller's wait 250 ms, over 110 ms; the calls over it: 4 Redis (max 300 ms). Redis decided again 2.50 s after the fault ended, over 2s; store errors after the end: timeout 2. Why: in lease mode a caller that finds a grant in flight waits for it",
+		"- **1 of 3 instances cut off 2 s, consistent**: Redis kept answering, yet decided 99.5% of its instances' calls, and 3 found the breaker open.",
+		"- **black hole 2 s** (lasted 2.00 s in its last case)",
 		"2 cores (nproc), 8.0 GiB memory; go1.26; redis-server 7.0",
 		"on 1970-01-01",
 	} {
