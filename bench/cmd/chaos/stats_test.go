@@ -183,3 +183,31 @@ func TestReportMarksMissedTargets(t *testing.T) {
 		}
 	}
 }
+
+func TestCountInReadsTheCurrentWindowsCount(t *testing.T) {
+	now := time.UnixMicro(1_700_000_000_400_000) // 0.4 s into a window
+	for _, c := range []struct {
+		state string
+		want  int64
+	}{
+		{"f1700000000000000:30", 30},
+		{"f1699999999000000:30", 0}, // the window before: nothing in this one
+		{"", 0},
+		{"g123:4", 0},
+		{"f1700000000000000", 0},
+	} {
+		if got := countIn(c.state, now); got != c.want {
+			t.Errorf("countIn(%q) = %d, want %d", c.state, got, c.want)
+		}
+	}
+}
+
+func TestPickKeepsNamesContainingAWord(t *testing.T) {
+	names := []string{"black hole 2 s", "stopped 2 s (SIGSTOP)", "app CPU saturated 3 s"}
+	if got := pick(names, "black, CPU"); strings.Join(got, "|") != "black hole 2 s|app CPU saturated 3 s" {
+		t.Errorf("pick(black, CPU) = %q", got)
+	}
+	if got := pick(names, ""); len(got) != 3 {
+		t.Errorf("pick of no words = %q, want every name", got)
+	}
+}
