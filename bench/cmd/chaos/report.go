@@ -315,22 +315,22 @@ func explain(r result) string {
 	var why []string
 	starved := r.late >= 50*time.Millisecond
 	if starved {
-		why = append(why, fmt.Sprintf("this process waited up to %s for a CPU during the case (load average %.1f on %d cores), and every call in flight waited with it.", ms(r.late), r.load, runtime.NumCPU()))
+		why = append(why, fmt.Sprintf("This process waited up to %s for a CPU during the case (load average %.1f on %d cores), and every call in flight waited with it.", ms(r.late), r.load, runtime.NumCPU()))
 	}
-	if !r.latencyOK() && r.mode == "lease" && r.lat.max >= 2*deadline-5*time.Millisecond && r.late < r.lat.max-deadline {
-		why = append(why, "in lease mode a caller that finds a grant in flight waits for it and, when that grant fails, does not take its error but asks Redis again itself (stores/redisstore/lease.go, takeLeased), so it can wait for two deadlines or more until the breaker opens.")
+	if !r.latencyOK() && r.mode == "lease" && r.lat.max >= 2*deadline-5*time.Millisecond && !starved {
+		why = append(why, "In lease mode a caller that finds a grant in flight waits for it and, when that grant fails, does not take its error but asks Redis again itself (stores/redisstore/lease.go, takeLeased), so it can wait for two deadlines or more until the breaker opens.")
 	}
 	if !r.answersOK() && r.mode == "batched" && r.errs["timeout"] > 0 && strings.Contains(r.fault, "latency") {
-		why = append(why, fmt.Sprintf("in batched mode a call waits for a free sender (%d per store, for %d callers per instance here), then for its round trip: with every sender busy for a 50 ms round trip, that is up to two, past the 100 ms deadline; five timeouts in a row open the breaker.", redisstore.DefaultBatchSenders, callers))
+		why = append(why, fmt.Sprintf("In batched mode a call waits for a free sender (%d per store, for %d callers per instance here), then for its round trip: with every sender busy for a 50 ms round trip, that is up to two, past the 100 ms deadline; five timeouts in a row open the breaker.", redisstore.DefaultBatchSenders, callers))
 	}
 	if !r.answersOK() && !starved && r.errs["timeout"] > 0 && !strings.Contains(r.fault, "latency") {
-		why = append(why, "calls missed the deadline though Redis answered.")
+		why = append(why, "Calls missed the deadline though Redis answered.")
 	}
 	if !r.fallbackOK() && starved {
-		why = append(why, "the fallback store reads a coarse clock that lags real time when its process is starved; its windows then shift against the wall clock's, so one wall-clock window holds parts of two of its windows.")
+		why = append(why, "The fallback store reads a coarse clock that lags real time when its process is starved; its windows then shift against the wall clock's, so one wall-clock window holds parts of two of its windows.")
 	}
 	if !r.redisOK() && !r.loses {
-		why = append(why, "not explained: this would be a bug in the store.")
+		why = append(why, "Not explained: this would be a bug in the store.")
 	}
 	return strings.Join(why, " ")
 }
