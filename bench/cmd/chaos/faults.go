@@ -26,10 +26,31 @@ type env struct {
 
 	mu         sync.Mutex
 	start, end time.Time // when the fault began and ended
+	dials      int64     // connections opened through the proxies from start to end
 }
 
-func (e *env) began() { e.mu.Lock(); e.start = time.Now(); e.mu.Unlock() }
-func (e *env) ended() { e.mu.Lock(); e.end = time.Now(); e.mu.Unlock() }
+func (e *env) began() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.start, e.dials = time.Now(), -e.accepted()
+}
+
+func (e *env) ended() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.end = time.Now()
+	e.dials += e.accepted()
+}
+
+// accepted is how many connections the instances' proxies have accepted.
+func (e *env) accepted() (n int64) {
+	for _, in := range e.ins {
+		if in.proxy != nil {
+			n += in.proxy.Accepted.Load()
+		}
+	}
+	return n
+}
 
 // fault is one kind of failure.
 type fault struct {

@@ -304,7 +304,7 @@ func runCase(ctx context.Context, f fault, mode string, cluster *redistest.Clust
 		slow:      slowest(samples, deadline+10*time.Millisecond),
 		errs:      errs.count, errFirst: errs.first,
 		faultFor: e.end.Sub(e.start),
-		late:     late, load: max(load0, load1),
+		late:     late, load: max(load0, load1), dials: e.dials,
 	}
 	r.rec, r.fellBack, r.recovered = recovery(samples, e.end.UnixNano())
 	for _, s := range samples {

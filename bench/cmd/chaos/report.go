@@ -34,6 +34,7 @@ type result struct {
 	tail        map[string]int    // store errors by kind, after the fault ended
 	faultFor    time.Duration
 	late        time.Duration // the most a 1 ms sleep overslept in the case: CPU starvation
+	dials       int64         // connections opened through the case's proxies during the fault
 	load        float64       // the 1-minute load average, the higher of the case's start and end
 
 	// Where the fault leaves Redis answering (answering), the decisions of
@@ -317,20 +318,26 @@ func explain(r result) string {
 	if starved {
 		why = append(why, fmt.Sprintf("This process waited up to %s for a CPU during the case (load average %.1f on %d cores), and every call in flight waited with it.", ms(r.late), r.load, runtime.NumCPU()))
 	}
-	if !r.latencyOK() && r.mode == "lease" && r.lat.max >= 2*deadline-5*time.Millisecond && !starved {
-		why = append(why, "In lease mode a caller that finds a grant in flight waits for it and, when that grant fails, does not take its error but asks Redis again itself (stores/redisstore/lease.go, takeLeased), so it can wait for two deadlines or more until the breaker opens.")
+	if !r.latencyOK() && r.mode == "lease" && !starved {
+		why = append(why, "In lease mode a caller that finds a grant in flight (another caller's, or a background refill's) waits for it and, when it fails, does not take its error but asks Redis again itself (stores/redisstore/lease.go, takeLeased): it waits for what was left of that grant plus its own attempt, one deadline more for each failed grant it meets until the breaker opens.")
 	}
-	if !r.answersOK() && r.mode == "batched" && r.errs["timeout"] > 0 && strings.Contains(r.fault, "latency") {
-		why = append(why, fmt.Sprintf("In batched mode a call waits for a free sender (%d per store, for %d callers per instance here), then for its round trip: with every sender busy for a 50 ms round trip, that is up to two, past the 100 ms deadline; five timeouts in a row open the breaker.", redisstore.DefaultBatchSenders, callers))
+	if !r.answersOK() && r.errs["timeout"] > 0 && r.dials > 0 {
+		why = append(why, fmt.Sprintf("%d connections were dialled during the fault. Slower round trips keep connections busy longer, so the pool grows; a call on a new connection pays two round trips (go-redis' HELLO, then the script), past the 100 ms deadline at +50 ms; it times out, go-redis drops the connection, and the next call dials again: the pool churn issue 16, item 2, names.", r.dials))
 	}
-	if !r.answersOK() && !starved && r.errs["timeout"] > 0 && !strings.Contains(r.fault, "latency") {
-		why = append(why, "Calls missed the deadline though Redis answered.")
+	if !r.answersOK() && r.mode == "batched" && r.errs["timeout"] > 0 && r.dials > 0 {
+		why = append(why, fmt.Sprintf("In batched mode a call also waits for a free sender (%d per store, for %d callers per instance here), then for its round trip.", redisstore.DefaultBatchSenders, callers))
+	}
+	if !r.answersOK() && !starved && r.dials == 0 {
+		why = append(why, "Calls missed the deadline though Redis answered, and the process was not starved.")
 	}
 	if !r.fallbackOK() && starved {
 		why = append(why, "The fallback store reads a coarse clock that lags real time when its process is starved; its windows then shift against the wall clock's, so one wall-clock window holds parts of two of its windows.")
 	}
 	if !r.redisOK() && !r.loses {
 		why = append(why, "Not explained: this would be a bug in the store.")
+	}
+	if !r.recoveryOK() && !starved {
+		why = append(why, "Not explained by the process being starved.")
 	}
 	return strings.Join(why, " ")
 }
