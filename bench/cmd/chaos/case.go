@@ -164,11 +164,21 @@ func newInstance(id int, t target, mode, prefix string, proxied bool) (*instance
 		return nil, err
 	}
 	// Connect and load the scripts before the clock starts, without taking
-	// from the quota.
-	if _, err := in.lim.Peek(context.Background(), key); err != nil {
-		in.close()
-		return nil, fmt.Errorf("instance %d: warm-up: %w", id, err)
+	// from the quota; a cluster that has just failed over may take a
+	// moment to settle. Switches seen meanwhile are not the case's.
+	var err2 error
+	for try := 0; try < 50; try++ {
+		if _, err2 = in.lim.Peek(context.Background(), key); err2 == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // waiting for servers we do not control
 	}
+	if err2 != nil {
+		in.close()
+		return nil, fmt.Errorf("instance %d: warm-up: %w", id, err2)
+	}
+	in.down.Store(0)
+	in.up.Store(0)
 	return in, nil
 }
 
