@@ -327,7 +327,7 @@ func explain(r result) string {
 		why = append(why, fmt.Sprintf("This process waited up to %s for a CPU during the case (load average %.1f on %d cores), and every call in flight waited with it.", ms(r.late), r.load, runtime.NumCPU()))
 	}
 	if !r.latencyOK() && r.mode == "lease" && !starved {
-		why = append(why, "In lease mode a caller that finds a grant in flight (another caller's, or a background refill's) waits for it and, when it fails, does not take its error but asks Redis again itself (stores/redisstore/lease.go, takeLeased): it waits for what was left of that grant plus its own attempt, one deadline more for each failed grant it meets until the breaker opens.")
+		why = append(why, "In lease mode a caller that finds a grant in flight (a background refill's, or another caller's) waits for it; when that grant fails, the waiters do not take its error but try again, one asking Redis while the others wait for it (stores/redisstore/lease.go, takeLeased): a wait is what was left of the first grant plus a whole deadline for each further failed grant, until the breaker opens.")
 	}
 	if !r.answersOK() && r.errs["timeout"] > 0 && r.dials > 0 {
 		why = append(why, fmt.Sprintf("%d connections were dialled during the fault. Slower round trips keep connections busy longer, so the pool grows; a call on a new connection pays two round trips (go-redis' HELLO, then the script), past the 100 ms deadline at +50 ms; it times out, go-redis drops the connection, and the next call dials again: the pool churn issue 16, item 2, names.", r.dials))

@@ -172,7 +172,7 @@ func TestReportMarksMissedTargets(t *testing.T) {
 		"worst p99.9 250 ms (black hole 2 s, lease); worst max 300 ms (black hole 2 s, lease); 2 of 3 cases within | ❌ |",
 		"| Redis decides again within the breaker's cool-down + 1 s (2 s) after the fault ends | worst 2.50 s (black hole 2 s, lease); 2 of 3 cases within | ❌ |",
 		"worst 99.5% by Redis; 3 calls found the breaker open; 0 of 1 cases within | ❌ |",
-		"- **black hole 2 s, lease**: p99.9 of the caller's wait 250 ms, over 110 ms; the calls over it: 4 Redis (max 300 ms). Redis decided again 2.50 s after the fault ended, over 2 s; store errors after the end: timeout 2. Why: In lease mode a caller that finds a grant in flight (another caller's, or a background refill's) waits for it",
+		"- **black hole 2 s, lease**: p99.9 of the caller's wait 250 ms, over 110 ms; the calls over it: 4 Redis (max 300 ms). Redis decided again 2.50 s after the fault ended, over 2 s; store errors after the end: timeout 2. Why: In lease mode a caller that finds a grant in flight (a background refill's, or another caller's) waits for it",
 		"- **1 of 3 instances cut off 2 s, consistent**: Redis kept answering, yet decided 99.5% of its instances' calls, and 3 found the breaker open.",
 		"- **black hole 2 s** (lasted 2.00 s in its last case)",
 		"2 cores (nproc), 8.0 GiB memory; go1.26; redis-server 7.0",
