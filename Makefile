@@ -15,6 +15,9 @@
 #                shapes; writes docs/DISTRIBUTED.md
 #   make fuzz    every fuzz target of every module (found by grepping for
 #                func Fuzz), FUZZTIME (30s) each, one go test -fuzz per target
+#   make chaos   real faults (Redis killed, stopped, slow, black-holed,
+#                restarted empty, a Cluster failover, a saturated CPU, one
+#                instance cut off) in every mode; writes docs/RELIABILITY.md
 #   make bench-store, bench-adapters, bench-redis, bench-rules
 #                each module's own benchmarks (-count 6, for benchstat);
 #                bench-rules: 50 rules x 2 limits on memory, and one limit
@@ -28,7 +31,7 @@ MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p'
 GO_TEST_FLAGS ?= -race -count=1 -timeout=10m
 BENCH_COUNT ?= 6
 
-.PHONY: test test-repeat fmt-check vet-test bench-smoke redis-tools bench bench-store bench-adapters bench-redis bench-rules distributed
+.PHONY: test test-repeat fmt-check vet-test bench-smoke redis-tools bench bench-store bench-adapters bench-redis bench-rules distributed chaos
 
 test: fmt-check redis-tools vet-test bench-smoke
 
@@ -144,3 +147,6 @@ fuzz:
 	done; \
 	echo "== fuzz: $$n targets, $(FUZZTIME) each"; cat $$out/summary; \
 	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
+
+chaos: redis-tools
+	cd bench && GOWORK=off go run ./cmd/chaos -out ../docs/RELIABILITY.md

@@ -24,12 +24,27 @@ func Launch(extra ...string) (*Server, error) {
 
 // LaunchCluster starts a three-master Redis Cluster outside a test, and
 // waits until it serves every slot. Stop it with Shutdown.
-func LaunchCluster() (*Cluster, error) {
-	c, err := startCluster()
-	if err != nil && c != nil {
-		c.Shutdown()
+func LaunchCluster() (*Cluster, error) { return launchCluster(0) }
+
+// LaunchClusterWithReplicas starts a Redis Cluster of three masters with
+// one replica each outside a test, and waits until it serves every slot and
+// every replica is in sync. Stop it with Shutdown.
+func LaunchClusterWithReplicas() (*Cluster, error) { return launchCluster(1) }
+
+func launchCluster(replicas int) (*Cluster, error) {
+	dir, err := os.MkdirTemp("", "redistest-")
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	c, err := startCluster(dir, replicas)
+	if err != nil {
+		if c != nil {
+			c.Shutdown()
+		}
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return c, nil
 }
 
 // Shutdown kills the server and removes its directory.
@@ -42,7 +57,7 @@ func (s *Server) Shutdown() {
 
 // Shutdown kills the cluster's servers and removes their directories.
 func (c *Cluster) Shutdown() {
-	for _, s := range c.Servers {
+	for _, s := range c.all() {
 		s.Shutdown()
 	}
 }

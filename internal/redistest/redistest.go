@@ -11,7 +11,6 @@ package redistest
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -261,7 +260,26 @@ func (s *Server) Kill() {
 	<-done
 }
 
-// Restart starts the server again on the same port, empty, after Kill.
+// signal sends sig to the server's process.
+func (s *Server) signal(sig os.Signal) error {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil {
+		return errors.New("redistest: server not started")
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("redistest: redis-server on port %d: %v: %w", s.Port, sig, err)
+	}
+	return nil
+}
+
+// Restart starts the server again on the same port, with the same
+// arguments, after Kill. It comes back empty: servers are started with no
+// persistence, so a restart loses every key, as a crash of a cache would.
+// A server started with "--appendonly", "yes" (and "--appendfsync",
+// "always", so that every write it answered is on disk) reloads its data
+// instead, and Restart returns once it is loaded.
 func (s *Server) Restart() error {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -290,114 +308,4 @@ func (s *Server) Client(tb testing.TB, opt *redis.Options) *redis.Client {
 	c := redis.NewClient(opt)
 	tb.Cleanup(func() { c.Close() })
 	return c
-}
-
-// Cluster is a Redis Cluster of three masters, no replicas.
-type Cluster struct {
-	// Addrs are the masters' addresses.
-	Addrs   []string
-	Servers []*Server
-}
-
-// SharedCluster returns a three-master cluster shared by the package's tests,
-// created on first use with redis-cli --cluster create.
-func SharedCluster(tb testing.TB) *Cluster {
-	tb.Helper()
-	sharedMu.Lock()
-	defer sharedMu.Unlock()
-	if cluster == nil {
-		c, err := startCluster()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		cluster = c
-	}
-	return cluster
-}
-
-func startCluster() (*Cluster, error) {
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		return nil, fmt.Errorf("redistest: redis-cli not found: %s", Install)
-	}
-	dir, err := os.MkdirTemp("", "redistest-")
-	if err != nil {
-		return nil, err
-	}
-	c := &Cluster{}
-	for i := 0; i < 3; i++ {
-		bus, err := freePorts(1)
-		if err != nil {
-			return nil, err
-		}
-		s, err := start(dir, "--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus[0]),
-			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
-		if err != nil {
-			return c, err
-		}
-		c.Servers = append(c.Servers, s)
-		c.Addrs = append(c.Addrs, s.Addr)
-	}
-	args := append([]string{"--cluster", "create"}, c.Addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
-		return c, fmt.Errorf("redistest: redis-cli --cluster create: %w\n%s", err, out)
-	}
-	if err := c.waitReady(30 * time.Second); err != nil {
-		return c, err
-	}
-	return c, nil
-}
-
-// waitReady waits until every node reports cluster_state:ok and a cluster
-// client can write to a key in each master's slots.
-func (c *Cluster) waitReady(limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	ctx := context.Background()
-	for {
-		err := func() error {
-			for _, a := range c.Addrs {
-				n := redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1})
-				info, err := n.ClusterInfo(ctx).Result()
-				n.Close()
-				if err != nil {
-					return err
-				}
-				if !strings.Contains(info, "cluster_state:ok") {
-					return fmt.Errorf("node %s: cluster_state not ok", a)
-				}
-			}
-			cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs, MaxRetries: -1})
-			defer cc.Close()
-			// 64 keys spread over the slots reach every master (each misses
-			// one with odds (2/3)^64).
-			for i := 0; i < 64; i++ {
-				if err := cc.Set(ctx, "redistest:"+strconv.Itoa(i), "1", time.Second).Err(); err != nil {
-					return err
-				}
-			}
-			return nil
-		}()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("redistest: cluster not ready after %v: %w", limit, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling processes we do not control
-	}
-}
-
-// Client returns a cluster client, closed when tb ends.
-func (c *Cluster) Client(tb testing.TB, opt *redis.ClusterOptions) *redis.ClusterClient {
-	tb.Helper()
-	if opt == nil {
-		opt = &redis.ClusterOptions{}
-	}
-	opt.Addrs = c.Addrs
-	cc := redis.NewClusterClient(opt)
-	tb.Cleanup(func() { cc.Close() })
-	return cc
 }
