@@ -171,3 +171,9 @@ func slotPart(key string) string {
 	}
 	return key
 }
+
+// StoredKey returns the Redis key under which the store keeps the state of
+// key, a key as Take is given it (a core.Limiter passes its prefix and the
+// client's key: core.DefaultPrefix(name) + key). It is for operators and
+// tools that look into Redis; the store never needs it from its callers.
+func (s *Store) StoredKey(key string) string { return s.keys.key(key) }

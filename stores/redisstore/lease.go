@@ -100,7 +100,7 @@ type pool struct {
 	window    int64         // the window's start, in the script's microseconds
 	left      int64         // what Redis had left in the window at the last grant
 	closeTill int64         // after a partial grant (the window spent): no grant before this; 0 otherwise
-	inflight  chan struct{} // closed when the grant in flight is in; nil for none
+	inflight  *flight // the grant in flight; nil for none
 	// The request rate: count requests since since; rate is the last
 	// PredictWindow's count.
 	count, rate int64
@@ -295,32 +295,39 @@ func (l *Leased) takeLeased(ctx context.Context, key string, p *pool, lim, fw co
 			}
 			return l.verdict(lim, false, p, now, core.ReasonLimited), nil
 		}
-		if ch := p.inflight; ch != nil {
+		if f := p.inflight; f != nil {
 			p.mu.Unlock()
 			if wait == nil {
 				wait = time.NewTimer(l.s.timeout)
 			}
 			select {
-			case <-ch:
+			case <-f.done:
 			case <-wait.C:
 				p.mu.Lock()
 				return core.Decision{}, fmt.Errorf("%w (%v): waiting for a lease grant in flight", ErrTimeout, l.s.timeout)
 			}
 			p.mu.Lock()
+			if f.err != nil {
+				// The grant this caller waited for failed: Redis could not
+				// grant just now, so the caller takes that answer rather
+				// than a whole deadline more of its own.
+				return core.Decision{}, f.err
+			}
 			now = l.now()
 			continue
 		}
 		// The pool is empty: ask Redis now, for this request and those the
 		// rate predicts.
 		want := max(l.need(p), cost)
-		ch := make(chan struct{})
-		p.inflight = ch
+		f := &flight{done: make(chan struct{})}
+		p.inflight = f
 		p.mu.Unlock()
 		g, err := l.grant(ctx, key, fw, want)
 		now = l.now()
 		p.mu.Lock()
 		p.inflight = nil
-		close(ch)
+		f.err = err
+		close(f.done)
 		if err != nil {
 			return core.Decision{}, err
 		}
@@ -356,8 +363,8 @@ func (l *Leased) maybeRefill(p *pool, now int64) {
 
 // refill asks for want tokens in the background. p.mu is held.
 func (l *Leased) refill(p *pool, want int64) {
-	ch := make(chan struct{})
-	p.inflight = ch
+	f := &flight{done: make(chan struct{})}
+	p.inflight = f
 	fw := p.limit
 	l.wg.Add(1)
 	go func() {
@@ -367,12 +374,20 @@ func (l *Leased) refill(p *pool, want int64) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.inflight = nil
-		close(ch)
+		f.err = err
+		close(f.done)
 		if err != nil || p.limit != fw {
 			return // the next request on an empty pool asks again
 		}
 		l.apply(p, g, want, now)
 	}()
+}
+
+// flight is a grant in flight: done closes when it is in, err (written
+// before, under the pool's lock) says whether it failed.
+type flight struct {
+	done chan struct{}
+	err  error
 }
 
 // granted is a grant's reply.

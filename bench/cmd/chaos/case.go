@@ -65,6 +65,7 @@ type instance struct {
 	id     int
 	proxy  *redistest.Proxy // between this instance and Redis, if any
 	lim    *core.Limiter
+	base   *redisstore.Store
 	closes []func() // in reverse order
 
 	down, up atomic.Int64 // switches the failover hook reported
@@ -123,6 +124,7 @@ func newInstance(id int, t target, mode, prefix string, proxied bool) (*instance
 		in.close()
 		return nil, err
 	}
+	in.base = base
 	in.closes = append(in.closes, func() { base.Close() })
 	var store core.Store = base
 	if mode == "lease" {

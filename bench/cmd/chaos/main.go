@@ -17,6 +17,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/tollgate-go/tollgate/core"
 	"io"
 	"os"
 	"os/signal"
@@ -233,7 +234,6 @@ func runCase(ctx context.Context, f fault, mode string, cluster *redistest.Clust
 		e.srv, t.addr = srv, srv.Addr
 	}
 	prefix := fmt.Sprintf("chaos:%d:", time.Now().UnixNano())
-	e.stateKey = prefix + name + ":" + key
 	defer func() {
 		for _, in := range e.ins {
 			in.close()
@@ -246,6 +246,8 @@ func runCase(ctx context.Context, f fault, mode string, cluster *redistest.Clust
 		}
 		e.ins = append(e.ins, in)
 	}
+	// The Redis key of the limit's state: every instance stores it alike.
+	e.stateKey = e.ins[0].base.StoredKey(core.DefaultPrefix(name) + key)
 
 	// Traffic starts just after a window begins; the fault, in the middle
 	// of the second window.
