@@ -95,11 +95,11 @@ type pool struct {
 	key       string // the key, copied
 	mu        sync.Mutex
 	limit     core.Limit
-	tokens    int64         // granted and unused, valid until expires
-	expires   int64         // local time (ns) the tokens' window ends
-	window    int64         // the window's start, in the script's microseconds
-	left      int64         // what Redis had left in the window at the last grant
-	closeTill int64         // after a partial grant (the window spent): no grant before this; 0 otherwise
+	tokens    int64   // granted and unused, valid until expires
+	expires   int64   // local time (ns) the tokens' window ends
+	window    int64   // the window's start, in the script's microseconds
+	left      int64   // what Redis had left in the window at the last grant
+	closeTill int64   // after a partial grant (the window spent): no grant before this; 0 otherwise
 	inflight  *flight // the grant in flight; nil for none
 	// The request rate: count requests since since; rate is the last
 	// PredictWindow's count.
