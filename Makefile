@@ -1,7 +1,13 @@
 # tollgate: one test command for the whole workspace.
 #
 #   make test    gofmt check, then go vet, go build and go test -race in every
-#                module on its own (GOWORK=off), as CI runs it
+#                module on its own (GOWORK=off), as CI runs it, and the
+#                release check
+#   make release-check
+#                a module outside the repository installs every public module
+#                from a file proxy built from the tree at VERSION, and builds
+#                every public package and the README's Go blocks; an API
+#                report against the last release tag (or BASE=<ref>)
 #   make test-repeat
 #                make test 10 times in a row, then 3 more times with every
 #                core saturated by busy loops; counts tests passed, failed
@@ -31,9 +37,9 @@ MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p'
 GO_TEST_FLAGS ?= -race -count=1 -timeout=10m
 BENCH_COUNT ?= 6
 
-.PHONY: test test-repeat fmt-check vet-test bench-smoke redis-tools bench bench-store bench-adapters bench-redis bench-rules distributed chaos
+.PHONY: test test-repeat fmt-check vet-test bench-smoke release-check redis-tools bench bench-store bench-adapters bench-redis bench-rules distributed chaos
 
-test: fmt-check redis-tools vet-test bench-smoke
+test: fmt-check redis-tools vet-test bench-smoke release-check
 
 RUNS ?= 10
 SATURATED ?= 3
@@ -81,6 +87,19 @@ bench-smoke:
 	@echo "== bench"
 	cd bench && GOWORK=off go vet ./... && GOWORK=off go test $(GO_TEST_FLAGS) ./... && \
 		GOWORK=off go test -run '^$$' -bench . -benchtime=1x -count=1 . >/dev/null
+
+# The release check (internal/release; Go 1.26 for golang.org/x/exp/apidiff,
+# so outside go.work like bench): its own tests with -race, then the check
+# itself: every requirement of ours at the release version (VERSION), a file
+# module proxy built from the tree, a module outside the repository that
+# installs every public module from it alone and compiles every public
+# package and the README's Go blocks (examples/readme), and an API report
+# against the newest release tag, or BASE=<git ref>. See RELEASING.md.
+BASE ?=
+release-check:
+	@echo "== release-check"
+	cd internal/release && GOWORK=off go vet ./... && GOWORK=off go test $(GO_TEST_FLAGS) ./... && \
+		GOWORK=off go run . -root ../.. $(if $(BASE),-base $(BASE))
 
 bench: redis-tools
 	BENCH_COUNT=$(BENCH_COUNT) bench/run.sh

@@ -10,11 +10,6 @@ require (
 	github.com/redis/go-redis/v9 v9.22.0
 	github.com/sethvargo/go-limiter v0.7.1
 	github.com/throttled/throttled/v2 v2.15.0
-	github.com/tollgate-go/tollgate/chimw v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/core v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/internal/redistest v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/stores/memstore v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/stores/redisstore v0.0.0-00010101000000-000000000000
 	github.com/ulule/limiter/v3 v3.11.2
 	golang.org/x/perf v0.0.0-20260908200009-22c9c6c9d4da
 	golang.org/x/time v0.16.0
@@ -23,7 +18,6 @@ require (
 require (
 	github.com/aclements/go-moremath v0.0.0-20210112150236-f10218a38794 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/tollgate-go/tollgate/keyfuncs v0.0.0-00010101000000-000000000000 // indirect
 	go.uber.org/atomic v1.11.0 // indirect
 )
 
@@ -34,7 +28,10 @@ require (
 	github.com/mattn/go-colorable v0.1.15 // indirect
 	github.com/mattn/go-isatty v0.0.22 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
-	github.com/tollgate-go/tollgate/echomw v0.0.0-00010101000000-000000000000
+	github.com/tollgate-go/tollgate v0.1.0
+	github.com/tollgate-go/tollgate/chimw v0.1.0
+	github.com/tollgate-go/tollgate/echomw v0.1.0
+	github.com/tollgate-go/tollgate/stores/redisstore v0.1.0
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasttemplate v1.2.2 // indirect
 	github.com/zeebo/xxh3 v1.1.0 // indirect
@@ -44,18 +41,12 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 )
 
-replace github.com/tollgate-go/tollgate/core => ../core
+tool golang.org/x/perf/cmd/benchstat
 
-replace github.com/tollgate-go/tollgate/stores/memstore => ../stores/memstore
-
-replace github.com/tollgate-go/tollgate/stores/redisstore => ../stores/redisstore
+replace github.com/tollgate-go/tollgate => ..
 
 replace github.com/tollgate-go/tollgate/chimw => ../chimw
 
-replace github.com/tollgate-go/tollgate/keyfuncs => ../keyfuncs
-
-replace github.com/tollgate-go/tollgate/internal/redistest => ../internal/redistest
-
 replace github.com/tollgate-go/tollgate/echomw => ../echomw
 
-tool golang.org/x/perf/cmd/benchstat
+replace github.com/tollgate-go/tollgate/stores/redisstore => ../stores/redisstore

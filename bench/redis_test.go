@@ -13,8 +13,8 @@ import (
 	ulule "github.com/ulule/limiter/v3"
 	ululeredis "github.com/ulule/limiter/v3/drivers/store/redis"
 
-	"github.com/tollgate-go/tollgate/internal/redistest"
 	"github.com/tollgate-go/tollgate/stores/redisstore"
+	"github.com/tollgate-go/tollgate/stores/redisstore/redistest"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }

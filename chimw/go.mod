@@ -2,18 +2,11 @@ module github.com/tollgate-go/tollgate/chimw
 
 go 1.25.0
 
-require (
-	github.com/tollgate-go/tollgate/core v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/keyfuncs v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/stores/memstore v0.0.0-00010101000000-000000000000
-)
-
 require github.com/go-chi/chi/v5 v5.5.0
 
-require go.uber.org/goleak v1.3.0 // test only: the leak check in TestMain
-
-replace (
-	github.com/tollgate-go/tollgate/core => ../core
-	github.com/tollgate-go/tollgate/keyfuncs => ../keyfuncs
-	github.com/tollgate-go/tollgate/stores/memstore => ../stores/memstore
+require (
+	github.com/tollgate-go/tollgate v0.1.0
+	go.uber.org/goleak v1.3.0 // test only: the leak check in TestMain
 )
+
+replace github.com/tollgate-go/tollgate => ..

@@ -4,9 +4,6 @@ go 1.25.0
 
 require (
 	github.com/labstack/echo/v4 v4.16.0
-	github.com/tollgate-go/tollgate/core v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/keyfuncs v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/stores/memstore v0.0.0-00010101000000-000000000000
 	go.uber.org/goleak v1.3.0 // test only: the leak check in TestMain
 )
 
@@ -14,6 +11,7 @@ require (
 	github.com/labstack/gommon v0.5.0 // indirect
 	github.com/mattn/go-colorable v0.1.15 // indirect
 	github.com/mattn/go-isatty v0.0.22 // indirect
+	github.com/tollgate-go/tollgate v0.1.0
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasttemplate v1.2.2 // indirect
 	golang.org/x/crypto v0.53.0 // indirect
@@ -23,8 +21,4 @@ require (
 	golang.org/x/time v0.15.0 // indirect
 )
 
-replace (
-	github.com/tollgate-go/tollgate/core => ../core
-	github.com/tollgate-go/tollgate/keyfuncs => ../keyfuncs
-	github.com/tollgate-go/tollgate/stores/memstore => ../stores/memstore
-)
+replace github.com/tollgate-go/tollgate => ..

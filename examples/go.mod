@@ -7,14 +7,6 @@ require (
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/redis/go-redis/v9 v9.22.0
-	github.com/tollgate-go/tollgate/chimw v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/core v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/echomw v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/ginmw v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/internal/redistest v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/rules v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/stores/memstore v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/stores/redisstore v0.0.0-00010101000000-000000000000
 )
 
 require (
@@ -41,7 +33,12 @@ require (
 	github.com/pelletier/go-toml/v2 v2.2.4 // indirect
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.0 // indirect
-	github.com/tollgate-go/tollgate/keyfuncs v0.0.0-00010101000000-000000000000 // indirect
+	github.com/tollgate-go/tollgate v0.1.0
+	github.com/tollgate-go/tollgate/chimw v0.1.0
+	github.com/tollgate-go/tollgate/echomw v0.1.0
+	github.com/tollgate-go/tollgate/ginmw v0.1.0
+	github.com/tollgate-go/tollgate/rules v0.1.0
+	github.com/tollgate-go/tollgate/stores/redisstore v0.1.0
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
 	github.com/ugorji/go/codec v1.3.1 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
@@ -58,14 +55,14 @@ require (
 	google.golang.org/protobuf v1.36.10 // indirect
 )
 
-replace (
-	github.com/tollgate-go/tollgate/chimw => ../chimw
-	github.com/tollgate-go/tollgate/core => ../core
-	github.com/tollgate-go/tollgate/echomw => ../echomw
-	github.com/tollgate-go/tollgate/ginmw => ../ginmw
-	github.com/tollgate-go/tollgate/internal/redistest => ../internal/redistest
-	github.com/tollgate-go/tollgate/keyfuncs => ../keyfuncs
-	github.com/tollgate-go/tollgate/rules => ../rules
-	github.com/tollgate-go/tollgate/stores/memstore => ../stores/memstore
-	github.com/tollgate-go/tollgate/stores/redisstore => ../stores/redisstore
-)
+replace github.com/tollgate-go/tollgate => ..
+
+replace github.com/tollgate-go/tollgate/chimw => ../chimw
+
+replace github.com/tollgate-go/tollgate/echomw => ../echomw
+
+replace github.com/tollgate-go/tollgate/ginmw => ../ginmw
+
+replace github.com/tollgate-go/tollgate/rules => ../rules
+
+replace github.com/tollgate-go/tollgate/stores/redisstore => ../stores/redisstore

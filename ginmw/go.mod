@@ -4,9 +4,6 @@ go 1.25.0
 
 require (
 	github.com/gin-gonic/gin v1.12.0
-	github.com/tollgate-go/tollgate/core v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/keyfuncs v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/stores/memstore v0.0.0-00010101000000-000000000000
 	go.uber.org/goleak v1.3.0 // test only: the leak check in TestMain
 )
 
@@ -31,6 +28,7 @@ require (
 	github.com/pelletier/go-toml/v2 v2.2.4 // indirect
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.0 // indirect
+	github.com/tollgate-go/tollgate v0.1.0
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
 	github.com/ugorji/go/codec v1.3.1 // indirect
 	go.mongodb.org/mongo-driver/v2 v2.5.0 // indirect
@@ -42,8 +40,4 @@ require (
 	google.golang.org/protobuf v1.36.10 // indirect
 )
 
-replace (
-	github.com/tollgate-go/tollgate/core => ../core
-	github.com/tollgate-go/tollgate/keyfuncs => ../keyfuncs
-	github.com/tollgate-go/tollgate/stores/memstore => ../stores/memstore
-)
+replace github.com/tollgate-go/tollgate => ..

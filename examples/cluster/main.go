@@ -51,7 +51,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-go/tollgate/core"
-	"github.com/tollgate-go/tollgate/internal/redistest"
+	"github.com/tollgate-go/tollgate/stores/redisstore/redistest"
 )
 
 // clients is how many X-Client values the load comes from.

@@ -6,7 +6,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tollgate-go/tollgate/internal/redistest"
+	"github.com/tollgate-go/tollgate/stores/redisstore/redistest"
 )
 
 // Issue 16, item 1: with default options, a limiter over Redis keeps

@@ -5,25 +5,19 @@ go 1.25.0
 require (
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/redis/go-redis/v9 v9.22.0
-	github.com/tollgate-go/tollgate/chimw v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/core v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/internal/redistest v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/keyfuncs v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/stores/redisstore v0.0.0-00010101000000-000000000000
 )
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/tollgate-go/tollgate/stores/memstore v0.0.0-00010101000000-000000000000 // indirect
+	github.com/tollgate-go/tollgate v0.1.0
+	github.com/tollgate-go/tollgate/chimw v0.1.0
+	github.com/tollgate-go/tollgate/stores/redisstore v0.1.0
 	go.uber.org/atomic v1.11.0 // indirect
 	golang.org/x/sys v0.30.0 // indirect
 )
 
-replace (
-	github.com/tollgate-go/tollgate/chimw => ../../chimw
-	github.com/tollgate-go/tollgate/core => ../../core
-	github.com/tollgate-go/tollgate/internal/redistest => ../redistest
-	github.com/tollgate-go/tollgate/keyfuncs => ../../keyfuncs
-	github.com/tollgate-go/tollgate/stores/memstore => ../../stores/memstore
-	github.com/tollgate-go/tollgate/stores/redisstore => ../../stores/redisstore
-)
+replace github.com/tollgate-go/tollgate => ../..
+
+replace github.com/tollgate-go/tollgate/chimw => ../../chimw
+
+replace github.com/tollgate-go/tollgate/stores/redisstore => ../../stores/redisstore

@@ -3,7 +3,7 @@ package e2e_test
 import (
 	"testing"
 
-	"github.com/tollgate-go/tollgate/internal/redistest"
+	"github.com/tollgate-go/tollgate/stores/redisstore/redistest"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }

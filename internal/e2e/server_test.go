@@ -15,9 +15,9 @@ import (
 	"github.com/tollgate-go/tollgate/chimw"
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/core/httplimit"
-	"github.com/tollgate-go/tollgate/internal/redistest"
 	"github.com/tollgate-go/tollgate/keyfuncs"
 	"github.com/tollgate-go/tollgate/stores/redisstore"
+	"github.com/tollgate-go/tollgate/stores/redisstore/redistest"
 )
 
 // quota is the limit every attack starts by spending: three requests, in a

@@ -10,8 +10,8 @@ import (
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/core/storetest"
-	"github.com/tollgate-go/tollgate/internal/redistest"
 	"github.com/tollgate-go/tollgate/stores/redisstore"
+	"github.com/tollgate-go/tollgate/stores/redisstore/redistest"
 )
 
 // prefixes gives every store of the run its own key space on a shared server.

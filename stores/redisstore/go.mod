@@ -4,20 +4,14 @@ go 1.25.0
 
 require (
 	github.com/redis/go-redis/v9 v9.22.0
-	github.com/tollgate-go/tollgate/core v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/internal/redistest v0.0.0-00010101000000-000000000000
-	github.com/tollgate-go/tollgate/stores/memstore v0.0.0-00010101000000-000000000000
 	go.uber.org/goleak v1.3.0 // test only: the leak check in TestMain
 )
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/tollgate-go/tollgate v0.1.0
 	go.uber.org/atomic v1.11.0 // indirect
 	golang.org/x/sys v0.30.0 // indirect
 )
 
-replace github.com/tollgate-go/tollgate/core => ../../core
-
-replace github.com/tollgate-go/tollgate/stores/memstore => ../memstore
-
-replace github.com/tollgate-go/tollgate/internal/redistest => ../../internal/redistest
+replace github.com/tollgate-go/tollgate => ../..

@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/tollgate-go/tollgate/internal/redistest"
+	"github.com/tollgate-go/tollgate/stores/redisstore/redistest"
 )
 
 // TestMain runs the tests, stops the servers they shared, and fails if a

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
-	"github.com/tollgate-go/tollgate/internal/redistest"
 	"github.com/tollgate-go/tollgate/stores/redisstore"
+	"github.com/tollgate-go/tollgate/stores/redisstore/redistest"
 )
 
 // TestScriptsMirrorApply replays random histories against each script and

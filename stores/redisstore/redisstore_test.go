@@ -17,8 +17,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate-go/tollgate/core"
-	"github.com/tollgate-go/tollgate/internal/redistest"
 	"github.com/tollgate-go/tollgate/stores/redisstore"
+	"github.com/tollgate-go/tollgate/stores/redisstore/redistest"
 )
 
 // patience is the deadline of the stores of tests that are not about the

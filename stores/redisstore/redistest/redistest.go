@@ -1,4 +1,5 @@
-// Package redistest starts real redis-server processes for tests: a
+// Package redistest starts real redis-server processes for tests — ours, and
+// yours when you test code that uses the Redis store against a real server: a
 // standalone server or a Redis Cluster of three masters, each on free
 // loopback ports, never 6379 and never a server that was already running.
 //

@@ -1,0 +1,49 @@
+package chi
+
+import (
+	"net/http"
+
+	"github.com/tollgate-go/tollgate/chimw"
+	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/httplimit"
+	"github.com/tollgate-go/tollgate/keyfuncs"
+	"github.com/tollgate-go/tollgate/stores/memstore"
+)
+
+// Config is what a service reads from its configuration.
+type Config struct{ Limit string }
+
+// Middleware is the README's full form.
+func Middleware(cfg Config) (func(http.Handler) http.Handler, error) {
+	// README: full
+	store, err := memstore.New()
+	if err != nil {
+		return nil, err
+	}
+	limit, err := core.ParseLimit(cfg.Limit) // "100/m", "10/s burst 20", "300/5m fixed-window"
+	if err != nil {
+		return nil, err // names the field: tollgate: invalid limit: ...
+	}
+	l, err := core.NewLimiter(store, limit, core.WithName("api"), core.WithFailClosed())
+	if err != nil {
+		return nil, err
+	}
+	return chimw.New(l, // ginmw.New, echomw.New: the same options
+		httplimit.WithRouteKey(),          // one bucket per route pattern per client
+		httplimit.WithSkip(isHealthCheck), // no decision, no fields
+	)
+	// README: end
+}
+
+func isHealthCheck(r *http.Request) bool { return r.URL.Path == "/healthz" }
+
+// BehindProxies is the README's trusted-proxy form.
+func BehindProxies(l *core.Limiter) (func(http.Handler) http.Handler, error) {
+	// README: proxies
+	clientIP, err := keyfuncs.IP(keyfuncs.TrustProxies("10.0.0.0/8", "2001:db8::/32"))
+	if err != nil {
+		return nil, err
+	}
+	return chimw.New(l, httplimit.WithKeyFunc(clientIP))
+	// README: end
+}

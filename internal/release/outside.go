@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// installOutside proves that a module outside the repository can install
+// every public module from the release alone: see the package doc, step 3.
+func (t *tree) installOutside(work, proxy, version string) error {
+	third := filepath.Join(work, "third-party")
+	if err := thirdPartyView(third); err != nil {
+		return err
+	}
+	modcache, err := outsideModCache()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(work, "outside")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	env := append(os.Environ(),
+		"GOWORK=off",
+		"GOFLAGS=-mod=mod -modcacherw",
+		"GOTOOLCHAIN=local",
+		"GOPROXY=file://"+filepath.ToSlash(proxy)+",file://"+filepath.ToSlash(third),
+		// Our release is not in the public checksum database yet, and the
+		// third-party modules come from a cache the go command verified
+		// when it filled it.
+		"GOSUMDB=off",
+		"GOPRIVATE=", "GONOPROXY=", "GONOSUMDB=",
+		"GOMODCACHE="+modcache,
+	)
+	goCmd := func(args ...string) (string, error) {
+		cmd := exec.Command("go", args...)
+		cmd.Dir, cmd.Env = dir, env
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		if err != nil {
+			return out.String(), fmt.Errorf("outside module: go %s: %w\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String(), nil
+	}
+	if _, err := goCmd("mod", "init", "example.com/outside"); err != nil {
+		return err
+	}
+	get := []string{"get"}
+	for _, m := range t.public() {
+		get = append(get, m.path+"@"+version)
+	}
+	if _, err := goCmd(get...); err != nil {
+		return err
+	}
+
+	// Every public package, imported by one program.
+	out, err := goCmd("list", "-e", "-f", "{{.ImportPath}} {{.Name}} {{if .Error}}{{.Error}}{{end}}", ourPrefix+"/...")
+	if err != nil {
+		return err
+	}
+	var pkgs []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		if len(f) > 2 {
+			return fmt.Errorf("outside module: %s", line)
+		}
+		if f[1] == "main" || strings.Contains(f[0], "/internal/") || strings.HasSuffix(f[0], "/internal") {
+			continue
+		}
+		pkgs = append(pkgs, f[0])
+	}
+	sort.Strings(pkgs)
+	if len(pkgs) == 0 {
+		return fmt.Errorf("outside module: no public package found")
+	}
+	var src strings.Builder
+	src.WriteString("// Program outside imports every public tollgate package.\npackage main\n\nimport (\n")
+	for _, p := range pkgs {
+		fmt.Fprintf(&src, "\t_ %q\n", p)
+	}
+	src.WriteString(")\n\nfunc main() {}\n")
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src.String()), 0o644); err != nil {
+		return err
+	}
+
+	snippets, err := t.copyReadme(filepath.Join(dir, "readme"))
+	if err != nil {
+		return err
+	}
+	if _, err := goCmd("vet", "./..."); err != nil {
+		return err
+	}
+	if _, err := goCmd("build", "./..."); err != nil {
+		return err
+	}
+
+	// Every module of ours in the build list is at the release version.
+	out, err = goCmd("list", "-m", "-f", "{{.Path}} {{.Version}} {{if .Replace}}replaced{{end}}", "all")
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || (f[0] != ourPrefix && !strings.HasPrefix(f[0], ourPrefix+"/")) {
+			continue
+		}
+		if f[1] != version || len(f) > 2 {
+			return fmt.Errorf("outside module: %s resolved as %q, want %s", f[0], strings.Join(f[1:], " "), version)
+		}
+		n++
+	}
+	fmt.Printf("release-check: a module outside the repository installed %d modules at %s from the file proxy alone and built %d public packages and %d README snippets\n",
+		n, version, len(pkgs), snippets)
+	return nil
+}
+
+// outsideModCache returns the outside module's module cache: a cache of its
+// own, kept between runs so that the build cache still knows the third-party
+// packages' paths, emptied of every module of ours (which a run builds anew
+// at the same version).
+func outsideModCache() (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(base, "tollgate-release", "modcache")
+	for _, sub := range []string{"", "cache/download"} {
+		ours := filepath.Join(dir, filepath.FromSlash(sub), filepath.FromSlash(ourPrefix))
+		if err := os.RemoveAll(filepath.Dir(ours)); err != nil {
+			return "", fmt.Errorf("emptying the outside module cache of our modules: %w", err)
+		}
+	}
+	return dir, os.MkdirAll(dir, 0o755)
+}
