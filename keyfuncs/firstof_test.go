@@ -96,6 +96,16 @@ func TestJoin(t *testing.T) {
 	}
 }
 
+var joinSink string // keeps Join's key on the heap, as a caller's key is
+
+// TestJoinAllocatesOnlyTheKey: a join of parts that fit the stack buffer
+// allocates the key's text and nothing else.
+func TestJoinAllocatesOnlyTheKey(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { joinSink = keyfuncs.Join("/users/{id}", "192.0.2.1") }); n != 1 {
+		t.Errorf("%v allocations per Join, want 1", n)
+	}
+}
+
 // TestFirstOfNeverSharesABucket: per API key, falling back to the client
 // address, through a real limiter, memory store and HTTP server. A client
 // that spends its address's bucket still passes with an API key, even one

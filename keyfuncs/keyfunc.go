@@ -233,22 +233,8 @@ func checkFuncs(name string, fns []KeyFunc) ([]KeyFunc, error) {
 // the parts contain. It is the one join of tollgate: Compose, FirstOf, the
 // route key of core/httplimit and the rules module join keys with it.
 func Join(parts ...string) string {
-	size := 0
-	for _, p := range parts {
-		size += len(p) + 22 // "|", ":" and at most 20 digits
-	}
-	var b strings.Builder
-	b.Grow(size)
-	var num [20]byte
-	for i, p := range parts {
-		if i > 0 {
-			b.WriteByte('|')
-		}
-		b.Write(strconv.AppendInt(num[:0], int64(len(p)), 10))
-		b.WriteByte(':')
-		b.WriteString(p)
-	}
-	return b.String()
+	var buf [128]byte // most keys fit: one allocation, the string's
+	return string(AppendJoin(buf[:0], parts...))
 }
 
 // AppendJoin appends Join(parts...) to dst and returns the extended buffer,
