@@ -23,6 +23,12 @@
 //	byKey, _ := keyfuncs.Header("X-API-Key", 128)
 //	byBoth, _ := keyfuncs.Compose(byKey, keyfuncs.Pattern())
 //
+// Per API key, falling back to the client address for requests without one
+// (the two never share a bucket):
+//
+//	byKey, _ := keyfuncs.Header("X-API-Key", 128)
+//	byKeyOrIP, _ := keyfuncs.FirstOf(byKey, new(keyfuncs.IPResolver).Key)
+//
 // # Addresses and keys
 //
 // Every address, from the connection or a header, is normalised before it is
@@ -105,7 +111,18 @@
 //
 // Header keys by a header's value, which must be present once and not longer
 // than a cap; Path and Method by the request line; Pattern by the
-// http.ServeMux pattern; Compose joins several keys unambiguously. Header
-// and Path keys are chosen by the client: use them after authentication, or
-// combined with an identity that is not.
+// http.ServeMux pattern. Compose joins several keys unambiguously, with
+// Join; FirstOf takes the first key found among several, namespaced by
+// which func found it. Header and Path keys are chosen by the client: use
+// them after authentication, or combined with an identity that is not.
+//
+// KeyFunc and ErrNoKey are the one key vocabulary of tollgate: the adapters
+// and core/httplimit take a KeyFunc, and the rules module compiles its key
+// specs ("ip", "header:X-API-Key", "route", joined by "+") to these funcs.
+//
+// # Requests that are not *http.Request
+//
+// The client address rules are not tied to net/http: ClientIPFromPeer and
+// KeyFromPeer take the connection's address and a lookup of header values
+// (gRPC's metadata.MD.Get fits), and run the code ClientIP and Key run.
 package keyfuncs

@@ -78,6 +78,22 @@ func ExampleCompose() {
 	// 11:203.0.113.9|11:/api/orders <nil>
 }
 
+// Per API key, falling back to the client address: two lines, and the API
+// key "203.0.113.9" and the client 203.0.113.9 keep buckets of their own.
+func ExampleFirstOf() {
+	byKey, _ := keyfuncs.Header("X-API-Key", 128)
+	key, _ := keyfuncs.FirstOf(byKey, new(keyfuncs.IPResolver).Key) // the zero resolver: the connection's address
+
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "203.0.113.9:4711"
+	fmt.Println(key(r))
+	r.Header.Set("X-API-Key", "203.0.113.9")
+	fmt.Println(key(r))
+	// Output:
+	// 1:1|11:203.0.113.9 <nil>
+	// 1:0|11:203.0.113.9 <nil>
+}
+
 // principalKey is the context key under which an (imagined) authentication
 // middleware stores the principal it verified.
 type principalKey struct{}

@@ -12,15 +12,26 @@ import (
 )
 
 // checkResult asserts the invariants of every ClientIP and Key result: the
-// two agree, errors wrap ErrNoKey, the address is valid, unmapped and
-// zone-free, and the key is the canonical form of that address or of its
-// masked prefix.
+// two agree, and agree with ClientIPFromPeer and KeyFromPeer given the
+// parsed remote address and the header; errors wrap ErrNoKey; the address
+// is valid, unmapped and zone-free; and the key is the canonical form of
+// that address or of its masked prefix.
 func checkResult(t *testing.T, r *keyfuncs.IPResolver, req *http.Request) (netip.Addr, bool) {
 	t.Helper()
 	ip, ipErr := r.ClientIP(req)
 	key, keyErr := r.Key(req)
 	if (ipErr == nil) != (keyErr == nil) {
 		t.Fatalf("ClientIP error %v but Key error %v", ipErr, keyErr)
+	}
+	if ap, err := netip.ParseAddrPort(req.RemoteAddr); err == nil {
+		// The entry point without *http.Request: the same code, the same
+		// answer.
+		pip, pipErr := r.ClientIPFromPeer(ap.Addr(), req.Header.Values)
+		pkey, pkeyErr := r.KeyFromPeer(ap.Addr(), req.Header.Values)
+		if pip != ip || pkey != key || (pipErr == nil) != (ipErr == nil) || (pkeyErr == nil) != (keyErr == nil) {
+			t.Fatalf("from the peer %v: %v %v, %q %v; from the request %q: %v %v, %q %v",
+				ap.Addr(), pip, pipErr, pkey, pkeyErr, req.RemoteAddr, ip, ipErr, key, keyErr)
+		}
 	}
 	if ipErr != nil {
 		if !errors.Is(ipErr, keyfuncs.ErrNoKey) || !errors.Is(keyErr, keyfuncs.ErrNoKey) || key != "" {

@@ -309,26 +309,58 @@ func IP(opts ...IPOption) (KeyFunc, error) {
 
 // ClientIP returns the client address of req: unmapped (an IPv4-mapped IPv6
 // address is returned as IPv4, as is an address in a NAT64 prefix, see
-// NAT64Prefixes) and without zone. When it cannot be
-// determined, the error wraps ErrNoKey and says why.
+// NAT64Prefixes) and without zone. When it cannot be determined, the error
+// wraps ErrNoKey and says why. It is ClientIPFromPeer with the address of
+// req.RemoteAddr and req's header.
 func (r *IPResolver) ClientIP(req *http.Request) (netip.Addr, error) {
 	if req == nil {
 		return netip.Addr{}, fmt.Errorf("%w: nil request", ErrNoKey)
 	}
+	header := headerMap(req.Header).values
 	if r.hops > 0 {
 		// The peer is not consulted, so this works behind a proxy that
 		// connects over a Unix socket (RemoteAddr "@" or "").
-		return r.nthFromRight(req)
+		return r.nthFromRight(header)
 	}
 	peer, ok := r.parse(req.RemoteAddr)
 	if !ok {
 		return netip.Addr{}, fmt.Errorf("%w: remote address %s is not an IP address", ErrNoKey, quote(req.RemoteAddr))
 	}
+	return r.fromPeer(peer, header)
+}
+
+// ClientIPFromPeer is ClientIP for a request that is not an *http.Request
+// (a gRPC call, say): peer is the connection's address (an
+// AddrPort's Addr; the zero Addr when the connection has none, as over a
+// Unix socket), and header returns the values of a request header, all its
+// lines in order, or none. header is called only with the canonical names
+// of the headers the resolver trusts ("X-Forwarded-For", "Forwarded", the
+// TrustHeader name), so http.Header.Values and gRPC's metadata.MD.Get fit
+// as they are; nil means the request has no headers. The rules are those of
+// ClientIP, applied by the same code: the peer is normalised as RemoteAddr
+// is, then trusted or not, and the forwarded values are walked from the
+// right within MaxProxyEntries and MaxProxyEntryLen.
+func (r *IPResolver) ClientIPFromPeer(peer netip.Addr, header func(name string) []string) (netip.Addr, error) {
+	if header == nil {
+		header = noHeader
+	}
+	if r.hops > 0 {
+		return r.nthFromRight(header)
+	}
+	if !peer.IsValid() {
+		return netip.Addr{}, fmt.Errorf("%w: the peer has no IP address", ErrNoKey)
+	}
+	return r.fromPeer(r.unwrap(peer.WithZone("").Unmap()), header)
+}
+
+// fromPeer returns the client of a request from peer (parsed and
+// normalised) outside TrustHops mode.
+func (r *IPResolver) fromPeer(peer netip.Addr, header func(string) []string) (netip.Addr, error) {
 	if !r.ranges || !r.isTrusted(peer) {
 		return peer, nil // default mode, or a peer that is not one of our proxies
 	}
 	if r.header != "" {
-		if vs := req.Header[r.header]; len(vs) > 0 {
+		if vs := header(r.header); len(vs) > 0 {
 			v := vs[len(vs)-1]
 			if len(v) > MaxProxyEntryLen {
 				return netip.Addr{}, fmt.Errorf("%w: %s is longer than %d bytes", ErrNoKey, r.header, MaxProxyEntryLen)
@@ -340,8 +372,15 @@ func (r *IPResolver) ClientIP(req *http.Request) (netip.Addr, error) {
 			return a, nil
 		}
 	}
-	return r.walk(req, peer)
+	return r.walk(header, peer)
 }
+
+// headerMap reads an http.Header by canonical name, as the resolver asks.
+type headerMap http.Header
+
+func (h headerMap) values(name string) []string { return h[name] }
+
+func noHeader(string) []string { return nil }
 
 // Key returns the rate-limit key of req: its client address masked to the
 // IPv4 or IPv6 prefix length and formatted canonically. A full-length prefix
@@ -363,6 +402,21 @@ func (r *IPResolver) Key(req *http.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return r.key(a)
+}
+
+// KeyFromPeer is Key for a request that is not an *http.Request: the key of
+// the client ClientIPFromPeer finds.
+func (r *IPResolver) KeyFromPeer(peer netip.Addr, header func(name string) []string) (string, error) {
+	a, err := r.ClientIPFromPeer(peer, header)
+	if err != nil {
+		return "", err
+	}
+	return r.key(a)
+}
+
+// key formats a client address as its key.
+func (r *IPResolver) key(a netip.Addr) (string, error) {
 	bits := cmp.Or(r.v6Bits, 64)
 	if a.Is4() {
 		bits = cmp.Or(r.v4Bits, 32)
@@ -397,11 +451,11 @@ func plainIPv4(remote string) (string, bool) {
 
 // list returns the entries of the proxy header in force, to be read from the
 // right.
-func (r *IPResolver) list(req *http.Request) (name string, l proxyList) {
+func (r *IPResolver) list(header func(string) []string) (name string, l proxyList) {
 	if r.forwarded {
-		return headerForwarded, proxyList{lines: req.Header[headerForwarded], forwarded: true}
+		return headerForwarded, proxyList{lines: header(headerForwarded), forwarded: true}
 	}
-	return headerXFF, proxyList{lines: req.Header[headerXFF]}
+	return headerXFF, proxyList{lines: header(headerXFF)}
 }
 
 // walk returns the rightmost entry of the proxy header that is not in a
@@ -413,8 +467,8 @@ func (r *IPResolver) list(req *http.Request) (name string, l proxyList) {
 // worst share an internal host's bucket, never pick an arbitrary key. Without
 // the header, the peer (a trusted proxy) is the client. Entries are read
 // from the right and no further than needed, within MaxProxyEntries.
-func (r *IPResolver) walk(req *http.Request, peer netip.Addr) (netip.Addr, error) {
-	name, l := r.list(req)
+func (r *IPResolver) walk(header func(string) []string, peer netip.Addr) (netip.Addr, error) {
+	name, l := r.list(header)
 	a := peer
 	for n := 1; ; n++ {
 		e, st := l.next()
@@ -437,8 +491,8 @@ func (r *IPResolver) walk(req *http.Request, peer netip.Addr) (netip.Addr, error
 // nthFromRight returns the entry of the proxy header written by the
 // outermost of r.hops trusted proxies. The entries to its right are counted,
 // not parsed; those to its left are not read.
-func (r *IPResolver) nthFromRight(req *http.Request) (netip.Addr, error) {
-	name, l := r.list(req)
+func (r *IPResolver) nthFromRight(header func(string) []string) (netip.Addr, error) {
+	name, l := r.list(header)
 	for n := 1; ; n++ {
 		e, st := l.next()
 		if st == listEnd {
@@ -469,12 +523,20 @@ func listError(name string, n int, st listStep) error {
 	return fmt.Errorf("%w: %s has no entry %d", ErrNoKey, name, n) // not reached: the end is an answer
 }
 
-// parse is parseNode, and then an address in one of the resolver's NAT64
-// prefixes is the IPv4 address it embeds.
+// parse is parseNode, and then unwrap.
 func (r *IPResolver) parse(s string) (netip.Addr, bool) {
 	a, ok := parseNode(s)
-	if !ok || !a.Is6() {
-		return a, ok
+	if !ok {
+		return a, false
+	}
+	return r.unwrap(a), true
+}
+
+// unwrap returns the IPv4 address embedded in a (unmapped and zone-free)
+// when a lies in one of the resolver's NAT64 prefixes, else a.
+func (r *IPResolver) unwrap(a netip.Addr) netip.Addr {
+	if !a.Is6() {
+		return a
 	}
 	nat64 := defaultNAT64
 	if r.nat64Set {
@@ -482,10 +544,10 @@ func (r *IPResolver) parse(s string) (netip.Addr, bool) {
 	}
 	for _, p := range nat64 {
 		if p.Contains(a) {
-			return embeddedIPv4(a, p.Bits()), true
+			return embeddedIPv4(a, p.Bits())
 		}
 	}
-	return a, true
+	return a
 }
 
 // embeddedIPv4 returns the IPv4 address that a NAT64 prefix of the given

@@ -6,7 +6,7 @@ import (
 )
 
 // boxKey is the box key of the rule named name for the client key.
-func boxKey(name, key string) string { return boxKeyPrefix(name) + key }
+func boxKey(name, key string) string { return string(appendBoxKey(nil, name, key)) }
 
 // Every (rule name, client key) pair short enough to list, over bytes that
 // a naive join would confuse (the separator, digits, NUL), has a box key

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,14 +66,15 @@ type crule struct {
 	name     string
 	m        matcher
 	skip     bool
-	specs    []*keySpec
+	specs    []*keySpec         // the limits' keys, as written
+	keyFns   []keyfuncs.KeyFunc // the limits' keys, with the fallback if any
+	route    bool               // a key func reads the route
 	limiters []*core.Limiter
 	gate     *httplimit.Gate
 	missing  MissingAction
 	status   int
 	fallback *keySpec
 	penalty  *core.Penalty
-	boxKey   string // the prefix of the rule's box keys: boxKeyPrefix(name)
 	boxTakes uint16 // the limits its box counts: those keyed as the first
 	shadow   bool
 }
@@ -137,139 +137,16 @@ func (e *Engine) compile(cfg *Config) (*compiled, error) {
 	}
 	out.allow = e.compileList(&c, "allow", &cfg.Allow)
 	out.deny = e.compileList(&c, "deny", &cfg.Deny)
-	ruleAt := make(map[string]int, len(cfg.Rules))
-	policyAt := make(map[string]string)
+	n := names{rules: make(map[string]int, len(cfg.Rules)), policies: make(map[string]string)}
 	total, boxed := 0, 0
 	out.rules = make([]crule, len(cfg.Rules))
 	for i := range cfg.Rules {
-		r := &cfg.Rules[i]
-		path := "rules[" + strconv.Itoa(i) + "]"
-		cr := &out.rules[i]
-		cr.name = r.Name
-		switch j, dup := ruleAt[r.Name]; {
-		case r.Name == "":
-			c.fail(path+".name", errors.New("empty: every rule has a name"))
-		case len(r.Name) > maxName:
-			c.failf(path+".name", "%d bytes, more than %d", len(r.Name), maxName)
-		case dup:
-			c.failf(path+".name", "%q: also the name of rules[%d]", r.Name, j)
-		default:
-			ruleAt[r.Name] = i
-		}
-		if r.Match.empty() {
-			c.fail(path+".match", errors.New("empty: say what the rule matches (path_prefix: / matches every request)"))
-		}
-		cr.m = compileMatch(&c, path+".match", &r.Match)
-		cr.skip = r.Skip
-		switch {
-		case r.Skip && len(r.Limits) > 0:
-			c.fail(path+".limits", errors.New("a skip rule has no limits"))
-		case r.Skip && r.Penalty != nil:
-			c.fail(path+".penalty", errors.New("a skip rule has no penalty"))
-		case !r.Skip && len(r.Limits) == 0:
-			c.fail(path+".limits", errors.New("none: a rule has 1 or more limits, or skip: true"))
-		case len(r.Limits) > httplimit.MaxLimits:
-			c.failf(path+".limits", "%d limits, more than %d", len(r.Limits), httplimit.MaxLimits)
-		}
+		r, cr := &cfg.Rules[i], &out.rules[i]
+		e.compileRule(&c, &n, i, r, cfg.Shadow || r.Shadow, cr)
 		total += len(r.Limits)
-		shadow := cfg.Shadow || r.Shadow
-		cr.shadow = shadow
-		for j := range r.Limits {
-			p := &r.Limits[j]
-			pp := path + ".limits[" + strconv.Itoa(j) + "]"
-			switch at, dup := policyAt[p.Name]; {
-			case p.Name == "":
-				c.fail(pp+".name", errors.New("empty: every limit has a name"))
-				continue
-			case len(p.Name) > maxName:
-				c.failf(pp+".name", "%d bytes, more than %d", len(p.Name), maxName)
-				continue
-			case dup:
-				c.failf(pp+".name", "%q: also the name of %s", p.Name, at)
-				continue
-			}
-			policyAt[p.Name] = pp
-			spec, err := parseKey(p.Key, e.o.maxHeader)
-			if err != nil {
-				c.fail(pp+".key", err)
-				continue
-			}
-			cr.specs = append(cr.specs, spec)
-			lopts := append([]core.Option{core.WithName(p.Name)}, e.o.limiter...)
-			if shadow {
-				lopts = append(lopts, core.WithShadow())
-			}
-			if e.o.hook != nil {
-				lopts = append(lopts, core.WithHook(e.limiterHook(r.Name)))
-			}
-			l, err := core.NewLimiter(e.store, p.Limit, lopts...)
-			if err != nil {
-				field := ".limit"
-				if !errors.Is(err, core.ErrInvalidLimit) {
-					field = ".name"
-				}
-				c.fail(pp+field, err)
-				continue
-			}
-			cr.limiters = append(cr.limiters, l)
+		if cr.penalty != nil && !cr.shadow && !cr.skip {
+			boxed++
 		}
-		cr.missing, cr.status = r.Missing.Action, r.Missing.Status
-		switch r.Missing.Action {
-		case MissingDeny:
-			if cr.status == 0 {
-				cr.status = DefaultMissingStatus
-			} else if cr.status < 400 || cr.status > 599 {
-				c.failf(path+".missing.status", "%d: not a 4xx or 5xx status", cr.status)
-			}
-			if r.Missing.Fallback != "" {
-				c.fail(path+".missing.key", errors.New("a fallback key needs action: fallback"))
-			}
-		case MissingSkip:
-			if r.Missing.Fallback != "" || r.Missing.Status != 0 {
-				c.fail(path+".missing", errors.New("action skip takes no key and no status"))
-			}
-		case MissingFallback:
-			spec, err := parseKey(r.Missing.Fallback, e.o.maxHeader)
-			if err != nil {
-				c.fail(path+".missing.key", err)
-			}
-			cr.fallback = spec
-			if r.Missing.Status != 0 {
-				c.fail(path+".missing.status", errors.New("action fallback takes no status"))
-			}
-			// A request whose fallback key cannot be read either is
-			// denied as under MissingDeny.
-			cr.status = DefaultMissingStatus
-		default:
-			c.failf(path+".missing.action", "%d: want deny, skip or fallback", r.Missing.Action)
-		}
-		if r.Penalty != nil {
-			if err := r.Penalty.Validate(); err != nil {
-				c.fail(path+".penalty", err)
-			}
-			pen := *r.Penalty
-			cr.penalty = &pen
-			cr.boxKey = boxKeyPrefix(r.Name)
-			cr.boxTakes = sameKey(cr.specs)
-			if !shadow && !r.Skip {
-				boxed++
-			}
-		}
-		if len(c.errs) > 0 || r.Skip {
-			continue
-		}
-		if cr.penalty != nil && !shadow {
-			if err := core.CanBox(cr.limiters); err != nil {
-				c.fail(path+".penalty", err)
-				continue
-			}
-		}
-		g, err := e.gate(cr.limiters)
-		if err != nil {
-			c.fail(path+".limits", err)
-			continue
-		}
-		cr.gate = g
 	}
 	if cfg.Mode == AllMatches && total > httplimit.MaxLimits {
 		c.failf("mode", "all: the rules have %d limits in all, and a request matching every rule would be under more than %d", total, httplimit.MaxLimits)
@@ -287,12 +164,161 @@ func (e *Engine) compile(cfg *Config) (*compiled, error) {
 	return out, nil
 }
 
-// boxKeyPrefix is the prefix of the box keys of the rule named name: a
-// NUL byte, which no limiter's key begins with (a limit's name is
-// printable), then the name's length and the name, so that no two (rule,
+// names are the rule and limit names a Config has used so far, each unique
+// across the whole Config.
+type names struct {
+	rules    map[string]int    // a rule's name: its index
+	policies map[string]string // a limit's name: its path
+}
+
+// compileRule checks the i-th rule, r, and builds cr: its matcher, its
+// limiters and their keys, its answer to a missing key, its penalty and
+// its gate. The gate is built only while the Config has no error.
+func (e *Engine) compileRule(c *checker, n *names, i int, r *Rule, shadow bool, cr *crule) {
+	path := "rules[" + strconv.Itoa(i) + "]"
+	cr.name, cr.skip, cr.shadow = r.Name, r.Skip, shadow
+	switch j, dup := n.rules[r.Name]; {
+	case r.Name == "":
+		c.fail(path+".name", errors.New("empty: every rule has a name"))
+	case len(r.Name) > maxName:
+		c.failf(path+".name", "%d bytes, more than %d", len(r.Name), maxName)
+	case dup:
+		c.failf(path+".name", "%q: also the name of rules[%d]", r.Name, j)
+	default:
+		n.rules[r.Name] = i
+	}
+	if r.Match.empty() {
+		c.fail(path+".match", errors.New("empty: say what the rule matches (path_prefix: / matches every request)"))
+	}
+	cr.m = compileMatch(c, path+".match", &r.Match)
+	switch {
+	case r.Skip && len(r.Limits) > 0:
+		c.fail(path+".limits", errors.New("a skip rule has no limits"))
+	case r.Skip && r.Penalty != nil:
+		c.fail(path+".penalty", errors.New("a skip rule has no penalty"))
+	case !r.Skip && len(r.Limits) == 0:
+		c.fail(path+".limits", errors.New("none: a rule has 1 or more limits, or skip: true"))
+	case len(r.Limits) > httplimit.MaxLimits:
+		c.failf(path+".limits", "%d limits, more than %d", len(r.Limits), httplimit.MaxLimits)
+	}
+	for j := range r.Limits {
+		e.compileLimit(c, n, path+".limits["+strconv.Itoa(j)+"]", &r.Limits[j], r.Name, cr)
+	}
+	e.compileMissing(c, path, &r.Missing, cr)
+	for _, spec := range cr.specs {
+		fn, route := orElse(spec, cr.fallback)
+		cr.keyFns = append(cr.keyFns, fn)
+		cr.route = cr.route || route
+	}
+	if r.Penalty != nil {
+		if err := r.Penalty.Validate(); err != nil {
+			c.fail(path+".penalty", err)
+		}
+		pen := *r.Penalty
+		cr.penalty = &pen
+		cr.boxTakes = sameKey(cr.specs)
+	}
+	if len(c.errs) > 0 || r.Skip {
+		return
+	}
+	if cr.penalty != nil && !shadow {
+		if err := core.CanBox(cr.limiters); err != nil {
+			c.fail(path+".penalty", err)
+			return
+		}
+	}
+	g, err := e.gate(cr.limiters)
+	if err != nil {
+		c.fail(path+".limits", err)
+		return
+	}
+	cr.gate = g
+}
+
+// compileLimit checks the limit p, at path, of the rule named rule, and
+// adds its key and limiter to cr.
+func (e *Engine) compileLimit(c *checker, n *names, path string, p *Policy, rule string, cr *crule) {
+	switch at, dup := n.policies[p.Name]; {
+	case p.Name == "":
+		c.fail(path+".name", errors.New("empty: every limit has a name"))
+		return
+	case len(p.Name) > maxName:
+		c.failf(path+".name", "%d bytes, more than %d", len(p.Name), maxName)
+		return
+	case dup:
+		c.failf(path+".name", "%q: also the name of %s", p.Name, at)
+		return
+	}
+	n.policies[p.Name] = path
+	spec, err := parseKey(p.Key, e.o.maxHeader, e.o.resolver)
+	if err != nil {
+		c.fail(path+".key", err)
+		return
+	}
+	cr.specs = append(cr.specs, spec)
+	lopts := append([]core.Option{core.WithName(p.Name)}, e.o.limiter...)
+	if cr.shadow {
+		lopts = append(lopts, core.WithShadow())
+	}
+	if e.o.hook != nil {
+		lopts = append(lopts, core.WithHook(e.limiterHook(rule)))
+	}
+	l, err := core.NewLimiter(e.store, p.Limit, lopts...)
+	if err != nil {
+		field := ".limit"
+		if !errors.Is(err, core.ErrInvalidLimit) {
+			field = ".name"
+		}
+		c.fail(path+field, err)
+		return
+	}
+	cr.limiters = append(cr.limiters, l)
+}
+
+// compileMissing checks m, the Missing of the rule at path, and sets cr's
+// answer to a request without a key.
+func (e *Engine) compileMissing(c *checker, path string, m *Missing, cr *crule) {
+	cr.missing, cr.status = m.Action, m.Status
+	switch m.Action {
+	case MissingDeny:
+		if cr.status == 0 {
+			cr.status = DefaultMissingStatus
+		} else if cr.status < 400 || cr.status > 599 {
+			c.failf(path+".missing.status", "%d: not a 4xx or 5xx status", cr.status)
+		}
+		if m.Fallback != "" {
+			c.fail(path+".missing.key", errors.New("a fallback key needs action: fallback"))
+		}
+	case MissingSkip:
+		if m.Fallback != "" || m.Status != 0 {
+			c.fail(path+".missing", errors.New("action skip takes no key and no status"))
+		}
+	case MissingFallback:
+		spec, err := parseKey(m.Fallback, e.o.maxHeader, e.o.resolver)
+		if err != nil {
+			c.fail(path+".missing.key", err)
+		}
+		cr.fallback = spec
+		if m.Status != 0 {
+			c.fail(path+".missing.status", errors.New("action fallback takes no status"))
+		}
+		// A request whose fallback key cannot be read either is
+		// denied as under MissingDeny.
+		cr.status = DefaultMissingStatus
+	default:
+		c.failf(path+".missing.action", "%d: want deny, skip or fallback", m.Action)
+	}
+}
+
+// boxTag begins every box key: a NUL byte, which no limiter's key begins
+// with (a limit's name is printable).
+const boxTag = "\x00penalty|"
+
+// appendBoxKey appends the box key of the rule named name for the client
+// key: boxTag, then the two joined by keyfuncs.Join, so that no two (rule,
 // client key) pairs share a box key, whatever bytes names and keys hold.
-func boxKeyPrefix(name string) string {
-	return "\x00penalty:" + strconv.Itoa(len(name)) + ":" + name
+func appendBoxKey(dst []byte, name, key string) []byte {
+	return keyfuncs.AppendJoin(append(dst, boxTag...), name, key)
 }
 
 // sameKey returns the limits, as a core.Box's Takes, keyed by the same
@@ -301,7 +327,7 @@ func boxKeyPrefix(name string) string {
 func sameKey(specs []*keySpec) uint16 {
 	var sel uint16
 	for i, k := range specs {
-		if slices.Equal(k.parts, specs[0].parts) {
+		if k.canon == specs[0].canon {
 			sel |= 1 << i
 		}
 	}
@@ -389,7 +415,7 @@ func (e *Engine) compileList(c *checker, path string, l *List) clist {
 	for i := range l.Keys {
 		kv := &l.Keys[i]
 		kp := path + ".keys[" + strconv.Itoa(i) + "]"
-		spec, err := parseKey(kv.Key, e.o.maxHeader)
+		spec, err := parseKey(kv.Key, e.o.maxHeader, e.o.resolver)
 		if err != nil {
 			c.fail(kp+".key", err)
 			continue

@@ -136,7 +136,12 @@ type Policy struct {
 	//	path           the URL path
 	//	method         the request method
 	//
-	// "header:X-Tenant+route" counts each tenant's calls per route.
+	// "header:X-Tenant+route" counts each tenant's calls per route. Each
+	// source is the keyfuncs func of that name (IPResolver.Key, Header,
+	// Pattern, Path, Method) and several are joined by keyfuncs.Compose,
+	// so a spec keys a request as those funcs do in Go. A source's value
+	// or the whole key longer than core.MaxKeyLen/2 bytes is a missing
+	// key.
 	Key string
 }
 
@@ -153,7 +158,8 @@ const (
 	// the rule did not match; with none left it goes through unlimited.
 	MissingSkip
 	// MissingFallback keys the request by Missing.Fallback instead (the
-	// client IP, say). Fallback keys are kept apart from the primary keys,
+	// client IP, say): each limit's key is keyfuncs.FirstOf its Key and
+	// the fallback. Fallback keys are kept apart from the primary keys,
 	// so a client cannot send a header that names another's fallback
 	// bucket. A request whose fallback key cannot be read either (an
 	// unparsable forwarded address from a trusted proxy) is denied with

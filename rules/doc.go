@@ -53,7 +53,8 @@
 // a value) or cidr (the client IP). Lists may be written as one value.
 // Every condition given must hold; within one, any entry may. A limit is
 // core.ParseLimit's text ("100/m", "10/s burst 20", "300/5m fixed-window");
-// a key is ip, header:NAME, route, path or method, or several joined by +.
+// a key is ip, header:NAME, route, path or method, or several joined by +:
+// the keyfuncs funcs of those names, composed as keyfuncs.Compose does.
 // Durations are Go's (90s, 15m, 1h) or whole days (1d).
 //
 // Loading is strict. Unknown fields, repeated keys, values of the wrong
@@ -84,7 +85,9 @@
 // (default 256 bytes) is a missing key, never a truncated or shared one. The
 // rule's missing: says what follows: deny (the default, status 401 or as
 // set), skip (the next matching rule decides; none left, the request goes
-// through), or fallback to another key, kept apart from the primary keys.
+// through), or fallback to another key, kept apart from the primary keys
+// as keyfuncs.FirstOf keeps them. The no-key event's error wraps
+// keyfuncs.ErrNoKey.
 //
 // # Penalty box
 //

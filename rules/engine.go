@@ -264,21 +264,21 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, route string) htt
 		if ru.skip {
 			return httplimit.Proceed
 		}
-		switch ru.keys(&q, keys[nk:nk+len(ru.specs)]) {
+		switch res, err := ru.keys(&q, keys[nk:nk+len(ru.keyFns)]); res {
 		case keysMissing:
 			continue
 		case keysDenied:
-			return e.noKey(w, r, ru)
+			return e.noKey(w, r, ru, err)
 		}
 		if ru.penalty != nil && !ru.shadow && nb < len(boxes) { // a shadow rule never boxes anyone; compile bounds nb
 			at := len(bk)
-			bk = append(append(bk, ru.boxKey...), keys[nk]...)
+			bk = appendBoxKey(bk, ru.name, keys[nk])
 			boxes[nb] = core.Box{Key: unsafe.String(&bk[at], len(bk)-at), Penalty: *ru.penalty, Takes: ru.boxTakes << nk}
 			nb++
 		}
 		hits[nh] = i
 		nh++
-		nk += len(ru.specs)
+		nk += len(ru.keyFns)
 		if c.mode == FirstMatch {
 			break
 		}
@@ -296,8 +296,10 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, route string) htt
 // longer ones are joined on the heap.
 const boxKeyBuf = 512
 
-func (e *Engine) noKey(w http.ResponseWriter, r *http.Request, ru *crule) httplimit.Outcome {
-	e.event(r.Context(), ru.name, ru.limiters[0].Name(), "no-key", errMissing)
+// noKey answers a request the rule ru cannot key; err (wrapping
+// keyfuncs.ErrNoKey) says why, and never holds a header's value.
+func (e *Engine) noKey(w http.ResponseWriter, r *http.Request, ru *crule, err error) httplimit.Outcome {
+	e.event(r.Context(), ru.name, ru.limiters[0].Name(), "no-key", err)
 	httplimit.WriteProblem(w, r, ru.status, "The request does not say who sends it.")
 	return httplimit.Failed
 }
@@ -318,28 +320,21 @@ const (
 	keysDenied
 )
 
-// keys reads the rule's keys into dst, following the rule's Missing when
-// one cannot be read.
-func (ru *crule) keys(q *request, dst []string) keysResult {
-	for i, spec := range ru.specs {
-		k, err := spec.key(q)
-		if err == nil {
-			if ru.fallback != nil {
-				k = "k|" + k // apart from the fallback keys
+// keys reads the rule's keys into dst. A key that cannot be read (its
+// fallback neither, under MissingFallback, whose key funcs try both) is
+// answered by the rule's Missing: skip the rule, or deny the request, with
+// the key func's error.
+func (ru *crule) keys(q *request, dst []string) (keysResult, error) {
+	r := q.keyed(ru.route)
+	for i, fn := range ru.keyFns {
+		k, err := fn(r)
+		if err != nil {
+			if ru.missing == MissingSkip {
+				return keysMissing, err
 			}
-			dst[i] = k
-			continue
+			return keysDenied, err
 		}
-		switch ru.missing {
-		case MissingSkip:
-			return keysMissing
-		case MissingFallback:
-			if k, err = ru.fallback.key(q); err == nil {
-				dst[i] = "f|" + k
-				continue
-			}
-		}
-		return keysDenied
+		dst[i] = k
 	}
-	return keysOK
+	return keysOK, nil
 }

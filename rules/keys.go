@@ -5,75 +5,109 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/keyfuncs"
 )
 
-// errMissing is wrapped by every error saying a request's key is missing.
-var errMissing = errors.New("rules: request has no key")
+// This file reads the key specs of a rules file ("ip", "header:NAME",
+// "route", "path", "method", joined by "+"): the YAML vocabulary of the
+// keyfuncs funcs. Each source is a keyfuncs func, several are joined by
+// keyfuncs.Compose, and a rule's fallback key is a keyfuncs.FirstOf, so a
+// key read here is the key the same funcs give in Go.
 
-type partKind uint8
+// maxKey is the longest key a spec gives, and the longest value of each of
+// its sources: half of core.MaxKeyLen, leaving room for any prefix. A longer
+// one is a missing key (the rule's Missing says what follows), never cut
+// into another client's bucket.
+const maxKey = core.MaxKeyLen / 2
 
-const (
-	partIP partKind = iota
-	partHeader
-	partRoute
-	partPath
-	partMethod
-)
-
-type keyPart struct {
-	kind   partKind
-	header string // canonical, for partHeader
-}
-
-// keySpec is a compiled Policy.Key.
+// keySpec is a compiled key spec.
 type keySpec struct {
-	text  string
-	parts []keyPart
-	max   int // the cap on a header value
+	text  string           // as written
+	canon string           // the sources, canonical: specs with one canon key alike
+	fn    keyfuncs.KeyFunc // reads the key
+	route bool             // a source is the route
 }
 
-// parseKey compiles a key spec.
-func parseKey(spec string, maxHeader int) (*keySpec, error) {
+// parseKey compiles a key spec: ip keys through res, a header's value is
+// at most maxHeader bytes.
+func parseKey(spec string, maxHeader int, res *keyfuncs.IPResolver) (*keySpec, error) {
 	if spec == "" {
 		return nil, errors.New("empty: want ip, header:NAME, route, path or method, joined by +")
 	}
-	k := &keySpec{text: spec, max: maxHeader}
+	k := &keySpec{text: spec}
+	var fns []keyfuncs.KeyFunc
+	var canon []string
 	for _, p := range strings.Split(spec, "+") {
 		p = strings.TrimSpace(p)
 		name, arg, hasArg := strings.Cut(p, ":")
-		var part keyPart
-		switch strings.ToLower(name) {
+		var fn keyfuncs.KeyFunc
+		switch name = strings.ToLower(name); name {
 		case "ip":
-			part.kind = partIP
+			fn = res.Key
 		case "header":
-			if !hasArg || !validHeaderName(arg) {
+			var err error
+			if fn, err = keyfuncs.Header(arg, maxHeader); !hasArg || err != nil {
 				return nil, fmt.Errorf("%q: want header:NAME with a valid header name", p)
 			}
-			part = keyPart{kind: partHeader, header: http.CanonicalHeaderKey(arg)}
-			hasArg = false
+			name, hasArg = "header:"+http.CanonicalHeaderKey(arg), false
 		case "route":
-			part.kind = partRoute
+			fn, k.route = keyfuncs.Pattern(), true
 		case "path":
-			part.kind = partPath
+			fn = keyfuncs.Path()
 		case "method":
-			part.kind = partMethod
+			fn = keyfuncs.Method()
 		default:
 			return nil, fmt.Errorf("%q: unknown key source (want ip, header:NAME, route, path or method)", p)
 		}
 		if hasArg {
 			return nil, fmt.Errorf("%q: %s takes no argument", p, name)
 		}
-		k.parts = append(k.parts, part)
+		fns = append(fns, capped(fn))
+		canon = append(canon, name)
 	}
-	if len(k.parts) > 4 {
-		return nil, fmt.Errorf("%d sources: at most 4", len(k.parts))
+	if len(fns) > 4 {
+		return nil, fmt.Errorf("%d sources: at most 4", len(fns))
 	}
+	k.canon = strings.Join(canon, "+")
+	if len(fns) == 1 {
+		k.fn = fns[0] // one source is its value as it stands
+		return k, nil
+	}
+	fn, err := keyfuncs.Compose(fns...)
+	if err != nil {
+		return nil, err // not reached: fns holds 2 to 4 funcs
+	}
+	k.fn = capped(fn)
 	return k, nil
+}
+
+// capped refuses the keys of fn longer than maxKey, with an error wrapping
+// keyfuncs.ErrNoKey.
+func capped(fn keyfuncs.KeyFunc) keyfuncs.KeyFunc {
+	return func(r *http.Request) (string, error) {
+		k, err := fn(r)
+		if err == nil && len(k) > maxKey {
+			return "", fmt.Errorf("%w: rules: a key of %d bytes, more than %d", keyfuncs.ErrNoKey, len(k), maxKey)
+		}
+		return k, err
+	}
+}
+
+// orElse returns the key func of spec, falling back to the fallback spec
+// (if any) when spec finds no key: keyfuncs.FirstOf, so that the two never
+// share a bucket, whatever a client sends.
+func orElse(spec, fallback *keySpec) (keyfuncs.KeyFunc, bool) {
+	if fallback == nil {
+		return spec.fn, spec.route
+	}
+	fn, err := keyfuncs.FirstOf(spec.fn, fallback.fn)
+	if err != nil {
+		return spec.fn, spec.route // not reached: both funcs are set
+	}
+	return fn, spec.route || fallback.route
 }
 
 func validHeaderName(s string) bool {
@@ -90,27 +124,16 @@ func validHeaderName(s string) bool {
 	return true
 }
 
-func (k *keySpec) uses(kind partKind) bool {
-	for _, p := range k.parts {
-		if p.kind == kind {
-			return true
-		}
-	}
-	return false
-}
-
 // request is what a request's rules read more than once: its client IP,
-// resolved when first needed.
+// resolved when first needed, and the request its keys are read from.
 type request struct {
-	r       *http.Request
-	route   string
-	res     *keyfuncs.IPResolver
-	ipDone  bool
-	ip      netip.Addr
-	ipErr   error
-	keyDone bool
-	ipKey   string
-	keyErr  error
+	r      *http.Request
+	route  string
+	res    *keyfuncs.IPResolver
+	ipDone bool
+	ip     netip.Addr
+	ipErr  error
+	routed *http.Request // r with Pattern set to route, made when first needed
 }
 
 func (q *request) clientIP() (netip.Addr, error) {
@@ -121,81 +144,23 @@ func (q *request) clientIP() (netip.Addr, error) {
 	return q.ip, q.ipErr
 }
 
-func (q *request) ipKeyOf() (string, error) {
-	if !q.keyDone {
-		q.ipKey, q.keyErr = q.res.Key(q.r)
-		q.keyDone = true
+// keyed returns the request a key func reads: r itself, or, for a func
+// that reads the route (keyfuncs.Pattern reads Request.Pattern) when the
+// adapter's router is not a ServeMux, a shallow copy of r whose Pattern is
+// the route the adapter passed.
+func (q *request) keyed(route bool) *http.Request {
+	if !route || q.r.Pattern == q.route {
+		return q.r
 	}
-	return q.ipKey, q.keyErr
+	if q.routed == nil {
+		r := *q.r
+		r.Pattern = q.route
+		q.routed = &r
+	}
+	return q.routed
 }
 
-// part reads one source of a request's key.
-func (k *keySpec) part(q *request, p keyPart) (string, error) {
-	switch p.kind {
-	case partIP:
-		return q.ipKeyOf()
-	case partHeader:
-		vs := q.r.Header[p.header]
-		switch {
-		case len(vs) == 0 || len(vs) == 1 && vs[0] == "":
-			return "", fmt.Errorf("%w: header %s missing or empty", errMissing, p.header)
-		case len(vs) > 1:
-			return "", fmt.Errorf("%w: header %s sent on %d lines", errMissing, p.header, len(vs))
-		case len(vs[0]) > k.max:
-			return "", fmt.Errorf("%w: header %s is %d bytes, more than %d", errMissing, p.header, len(vs[0]), k.max)
-		}
-		return vs[0], nil
-	case partRoute:
-		if q.route == "" {
-			return "", fmt.Errorf("%w: no route matched", errMissing)
-		}
-		return q.route, nil
-	case partPath:
-		if q.r.URL == nil || q.r.URL.Path == "" {
-			return "/", nil
-		}
-		return q.r.URL.Path, nil
-	default:
-		if q.r.Method == "" {
-			return http.MethodGet, nil
-		}
-		return q.r.Method, nil
-	}
-}
-
-// key reads the request's key. One source is its value as it stands; more
-// are joined as keyfuncs.Compose joins them ("len:part|len:part"), which no
-// choice of parts can make ambiguous. The key is at most core.MaxKeyLen/2
-// bytes, leaving room for any prefix.
+// key reads the key of spec.
 func (k *keySpec) key(q *request) (string, error) {
-	if len(k.parts) == 1 {
-		s, err := k.part(q, k.parts[0])
-		if err == nil && len(s) > core.MaxKeyLen/2 {
-			return "", fmt.Errorf("%w: key of %d bytes", errMissing, len(s))
-		}
-		return s, err
-	}
-	var parts [4]string
-	size := 0
-	for i, p := range k.parts {
-		s, err := k.part(q, p)
-		if err != nil {
-			return "", err
-		}
-		parts[i] = s
-		size += len(s) + 22
-	}
-	if size > core.MaxKeyLen/2 {
-		return "", fmt.Errorf("%w: key of about %d bytes", errMissing, size)
-	}
-	b := make([]byte, 0, size)
-	for i := range k.parts {
-		if i > 0 {
-			b = append(b, '|')
-		}
-		b = strconv.AppendInt(b, int64(len(parts[i])), 10)
-		b = append(b, ':')
-		b = append(b, parts[i]...)
-	}
-	return string(b), nil
+	return k.fn(q.keyed(k.route))
 }

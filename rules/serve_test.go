@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/core/httplimit"
+	"github.com/tollgate-go/tollgate/keyfuncs"
 	"github.com/tollgate-go/tollgate/rules"
 )
 
@@ -65,6 +66,9 @@ func TestMissingKey(t *testing.T) {
 				ev := evs.take()
 				if len(ev) != 1 || ev[0].Outcome() != "no-key" || ev[0].Rule != "api" {
 					t.Fatalf("events %+v, want one no-key event of rule api", ev)
+				}
+				if !errors.Is(ev[0].Err, keyfuncs.ErrNoKey) || strings.Contains(ev[0].Err.Error(), huge[:64]) {
+					t.Fatalf("event error %v: want one wrapping keyfuncs.ErrNoKey, without the header's value", ev[0].Err)
 				}
 			}
 		})

@@ -6,12 +6,8 @@ import (
 	"net/http"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/keyfuncs"
 )
-
-// KeyFunc returns the rate-limit key of a request, or an error when the
-// request cannot be keyed. It is an alias, so a keyfuncs.KeyFunc (or any
-// func of this shape) is one.
-type KeyFunc = func(r *http.Request) (string, error)
 
 // Headers selects the families of rate-limit response fields a Gate sends.
 type Headers uint8
@@ -41,9 +37,10 @@ const MaxLimits = 8
 type DenyHandler func(w http.ResponseWriter, r *http.Request, d core.Decision)
 
 // ErrorHandler writes the answer to a request that could not be decided:
-// err wraps ErrNoKey when the request could not be keyed (default answer
-// 400), or core.ErrStore when the store failed and the limiter fails closed
-// (default 503, with Retry-After already set on w).
+// err wraps keyfuncs.ErrNoKey when the request could not be keyed (the key
+// func failed or returned an empty key, or the key is longer than a store
+// accepts; default answer 400), or core.ErrStore when the store failed and
+// the limiter fails closed (default 503, with Retry-After already set on w).
 type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
 // Option configures a Gate.
@@ -55,11 +52,11 @@ func (f optionFunc) apply(c *config) error { return f(c) }
 
 type extraLimit struct {
 	limiter *core.Limiter
-	key     KeyFunc
+	key     keyfuncs.KeyFunc
 }
 
 type config struct {
-	key       KeyFunc
+	key       keyfuncs.KeyFunc
 	extra     []extraLimit
 	route     bool
 	skip      func(*http.Request) bool
@@ -71,11 +68,12 @@ type config struct {
 	clock     core.Clock
 }
 
-// WithKeyFunc sets how requests are keyed. Adapters default to the client's
-// IP address from the connection (keyfuncs.IP()); New itself requires one.
-// A key func that returns an error gets the request answered by the error
-// handler (400 by default), never counted in a shared bucket.
-func WithKeyFunc(fn KeyFunc) Option {
+// WithKeyFunc sets how requests are keyed (see package keyfuncs). Adapters
+// default to the client's IP address from the connection (keyfuncs.IP());
+// New itself requires one. A key func that returns an error gets the
+// request answered by the error handler (400 by default, the error wrapping
+// keyfuncs.ErrNoKey), never counted in a shared bucket.
+func WithKeyFunc(fn keyfuncs.KeyFunc) Option {
 	return optionFunc(func(c *config) error {
 		if fn == nil {
 			return errors.New("httplimit: WithKeyFunc: nil func")
@@ -90,7 +88,7 @@ func WithKeyFunc(fn KeyFunc) Option {
 // one. A request must be allowed by every limit. Limits are taken in order,
 // and a request denied by one is not counted by the limits after it; it has
 // been counted by those before it.
-func WithLimit(l *core.Limiter, key KeyFunc) Option {
+func WithLimit(l *core.Limiter, key keyfuncs.KeyFunc) Option {
 	return optionFunc(func(c *config) error {
 		if l == nil {
 			return errors.New("httplimit: WithLimit: nil limiter")

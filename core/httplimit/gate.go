@@ -12,12 +12,8 @@ import (
 	"unsafe"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/keyfuncs"
 )
-
-// ErrNoKey is wrapped by the error passed to the error handler when a
-// request could not be keyed: the key func failed or returned an empty key,
-// or the key is longer than a store accepts.
-var ErrNoKey = errors.New("httplimit: request has no key")
 
 // Outcome is what Serve did with a request.
 type Outcome uint8
@@ -63,11 +59,11 @@ type Gate struct {
 // rule is one limiter with its key func and its precomputed field values.
 type rule struct {
 	l      *core.Limiter
-	key    KeyFunc // nil: the gate's key func, called once per request
-	q      int64   // the limit as a quota of q per window of w whole seconds
-	quota  string  // q, as X-RateLimit-Limit sends it
-	window int64   // w
-	id     string  // the policy id as a Structured Fields string, quotes included
+	key    keyfuncs.KeyFunc // nil: the gate's key func, called once per request
+	q      int64            // the limit as a quota of q per window of w whole seconds
+	quota  string           // q, as X-RateLimit-Limit sends it
+	window int64            // w
+	id     string           // the policy id as a Structured Fields string, quotes included
 }
 
 // New returns a Gate applying l (and any limits added by WithLimit) to
@@ -234,12 +230,12 @@ func (g *Gate) Serve(w http.ResponseWriter, r *http.Request, route string) Outco
 // that closes a box is answered with the box's time.
 func (g *Gate) ServeKeys(w http.ResponseWriter, r *http.Request, keys []string, boxes []core.Box) Outcome {
 	if len(keys) != len(g.rules) {
-		g.onError(w, r, fmt.Errorf("%w: %d keys for %d limits", ErrNoKey, len(keys), len(g.rules)))
+		g.onError(w, r, fmt.Errorf("%w: %d keys for %d limits", keyfuncs.ErrNoKey, len(keys), len(g.rules)))
 		return Failed
 	}
 	for i, k := range keys {
 		if k == "" && !g.rules[i].l.Shadow() {
-			g.onError(w, r, fmt.Errorf("%w: limit %s: %w", ErrNoKey, g.rules[i].id, errEmptyKey))
+			g.onError(w, r, fmt.Errorf("%w: limit %s: %w", keyfuncs.ErrNoKey, g.rules[i].id, errEmptyKey))
 			return Failed
 		}
 	}
@@ -353,7 +349,7 @@ func (g *Gate) answer(w http.ResponseWriter, r *http.Request, st *decided, ds []
 		ru, d := &g.rules[i], ds[i]
 		switch d.Reason {
 		case core.ReasonInvalid: // the key is longer than a store takes
-			g.onError(w, r, fmt.Errorf("%w: %w", ErrNoKey, err))
+			g.onError(w, r, fmt.Errorf("%w: %w", keyfuncs.ErrNoKey, err))
 			return Failed
 		case core.ReasonFailClosed: // the store (and any fallback) failed
 			w.Header()["Retry-After"] = []string{strconv.FormatInt(retrySeconds(d.RetryAfter, ru.window), 10)}
@@ -388,28 +384,26 @@ func (g *Gate) answer(w http.ResponseWriter, r *http.Request, st *decided, ds []
 
 var errEmptyKey = errors.New("key func returned an empty key")
 
-func callKey(fn KeyFunc, r *http.Request) (string, error) {
+// callKey calls a key func. Every failure wraps keyfuncs.ErrNoKey, which
+// the default error handler answers 400: the request is not keyed, whatever
+// the reason.
+func callKey(fn keyfuncs.KeyFunc, r *http.Request) (string, error) {
 	key, err := fn(r)
 	switch {
+	case err != nil && errors.Is(err, keyfuncs.ErrNoKey):
+		return "", err
 	case err != nil:
-		return "", fmt.Errorf("%w: %w", ErrNoKey, err)
+		return "", fmt.Errorf("%w: %w", keyfuncs.ErrNoKey, err)
 	case key == "":
-		return "", fmt.Errorf("%w: %w", ErrNoKey, errEmptyKey)
+		return "", fmt.Errorf("%w: %w", keyfuncs.ErrNoKey, errEmptyKey)
 	}
 	return key, nil
 }
 
-// routeKey joins a route and a client key as "len:route|key", the form of
-// keyfuncs.Compose: the length makes the join unambiguous whatever either
-// part contains.
+// routeKey joins a route and a client key with keyfuncs.Join, which no
+// choice of route and key makes ambiguous.
 func routeKey(route, key string) string {
-	var buf [256]byte
-	b := strconv.AppendInt(buf[:0], int64(len(route)), 10)
-	b = append(b, ':')
-	b = append(b, route...)
-	b = append(b, '|')
-	b = append(b, key...)
-	return string(b)
+	return keyfuncs.Join(route, key)
 }
 
 // retrySeconds is a wait in whole seconds, rounded up and at least 1; Never

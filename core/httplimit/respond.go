@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/keyfuncs"
 )
 
 // QuotaExceededType is the problem type of the draft's quota-exceeded
@@ -68,7 +69,7 @@ const maxPooledBody = 1024
 // fail-closed limiter could not decide. The body says no more than that.
 func defaultError(w http.ResponseWriter, r *http.Request, err error) {
 	status, detail := http.StatusServiceUnavailable, "The rate limiter is unavailable; retry later."
-	if errors.Is(err, ErrNoKey) {
+	if errors.Is(err, keyfuncs.ErrNoKey) {
 		status, detail = http.StatusBadRequest, "The request does not identify a client for rate limiting."
 	}
 	WriteProblem(w, r, status, detail)

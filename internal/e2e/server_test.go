@@ -141,7 +141,7 @@ func newSite(t *testing.T, store core.Store, penalty *core.Penalty) *site {
 // the client's penalty box.
 type boxed struct {
 	g       *httplimit.Gate
-	ip      httplimit.KeyFunc
+	ip      keyfuncs.KeyFunc
 	penalty core.Penalty
 }
 

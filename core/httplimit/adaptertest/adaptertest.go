@@ -29,6 +29,7 @@ import (
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/core/httplimit"
+	"github.com/tollgate-go/tollgate/keyfuncs"
 )
 
 // Adapter describes the adapter under test.
@@ -380,8 +381,8 @@ func customError(t *testing.T, h *harness) {
 	if got.status != 401 || got.body != "who are you?\n" {
 		t.Errorf("custom error handler: %d %q, want 401 \"who are you?\\n\"", got.status, got.body)
 	}
-	if err, _ := seen.Load().(error); !errors.Is(err, httplimit.ErrNoKey) {
-		t.Errorf("error passed to the handler: %v, want one wrapping httplimit.ErrNoKey", err)
+	if err, _ := seen.Load().(error); !errors.Is(err, keyfuncs.ErrNoKey) {
+		t.Errorf("error passed to the handler: %v, want one wrapping keyfuncs.ErrNoKey", err)
 	}
 }
 
