@@ -36,6 +36,10 @@ func (t *tree) installOutside(work, proxy, version string) error {
 		"GOSUMDB=off",
 		"GOPRIVATE=", "GONOPROXY=", "GONOSUMDB=",
 		"GOMODCACHE="+modcache,
+		// The module cache is taken to be immutable, so the go command
+		// indexes a module's folder once per path@version; ours changes
+		// under the same version from run to run.
+		"GODEBUG=goindex=0",
 	)
 	goCmd := func(args ...string) (string, error) {
 		cmd := exec.Command("go", args...)

@@ -47,3 +47,18 @@ func BehindProxies(l *core.Limiter) (func(http.Handler) http.Handler, error) {
 	return chimw.New(l, httplimit.WithKeyFunc(clientIP))
 	// README: end
 }
+
+// PerAPIKeyOrIP is the README's per API key, else per client IP.
+func PerAPIKeyOrIP(l *core.Limiter) (func(http.Handler) http.Handler, error) {
+	// README: firstof
+	byKey, err := keyfuncs.Header("X-API-Key", 128)
+	if err != nil {
+		return nil, err
+	}
+	byKeyOrIP, err := keyfuncs.FirstOf(byKey, new(keyfuncs.IPResolver).Key) // the zero resolver: the connection's address
+	if err != nil {
+		return nil, err
+	}
+	return chimw.New(l, httplimit.WithKeyFunc(byKeyOrIP))
+	// README: end
+}
