@@ -69,6 +69,7 @@ type config struct {
 	headers   Headers
 	resetUnix bool
 	clock     core.Clock
+	hooks     ctxHooks // the framework-native hooks, for an Adapter
 }
 
 // WithKeyFunc sets how requests are keyed. Adapters default to the client's
