@@ -154,7 +154,7 @@ func TestHookErrorsGoToEchosErrorHandler(t *testing.T) {
 	srv := httptest.NewServer(e)
 	defer srv.Close()
 	for i, want := range []struct {
-		status     int
+		status      int
 		body, retry string
 	}{{200, "ok", ""}, {403, `{"message":"no more"}` + "\n", "60"}} {
 		res, err := srv.Client().Get(srv.URL)
