@@ -56,7 +56,8 @@ import (
 	"github.com/tollgate-go/tollgate/core/httplimit"
 )
 
-// Adapter describes the adapter under test.
+// Adapter describes the adapter under test. The zero Adapter is not
+// usable: Run fails the test unless Router and Store are set.
 type Adapter struct {
 	// Name names the adapter in failures.
 	Name string
@@ -91,8 +92,10 @@ type Adapter struct {
 	// Must, if set, is Router through the adapter's form that panics on a
 	// bad configuration instead of returning an error (echomw.WithConfig).
 	// The table checks that it serves as Router does, and that a nil
-	// limiter panics with a message naming MustField ("Limiter").
-	Must      func(ep http.Handler, l *core.Limiter, opts ...httplimit.Option) http.Handler
+	// limiter panics with a message naming MustField.
+	Must func(ep http.Handler, l *core.Limiter, opts ...httplimit.Option) http.Handler
+	// MustField is the field a nil limiter's panic must name
+	// ("Config.Limiter"); required with Must.
 	MustField string
 }
 
