@@ -1,48 +1,34 @@
 package chimw
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/core/httplimit"
-	"github.com/tollgate-go/tollgate/keyfuncs"
-	"github.com/tollgate-go/tollgate/stores/memstore"
 )
+
+// Option configures the middleware: any httplimit option (key func, more
+// limits, route keys, WithSkip, deny and error handlers, header families).
+// net/http is chi's own framework, so its hooks are httplimit's.
+type Option = httplimit.Option
+
+// adapter is all chimw adds to httplimit: chi's route pattern, and the
+// defaults of New and PerIP.
+var adapter = &httplimit.Adapter[*http.Request]{
+	Name:  "chimw",
+	Route: RoutePattern,
+}
 
 // New returns middleware applying l to every request it wraps. Requests are
 // keyed by the client IP from the connection (keyfuncs.IP()) unless
-// httplimit.WithKeyFunc says otherwise; the other options (more limits,
-// route keys, skip, handlers, header families) are httplimit's. New returns
-// an error naming any invalid option.
-func New(l *core.Limiter, opts ...httplimit.Option) (func(http.Handler) http.Handler, error) {
-	ip, err := keyfuncs.IP()
+// httplimit.WithKeyFunc says otherwise. New returns an error naming any
+// invalid option.
+func New(l *core.Limiter, opts ...Option) (func(http.Handler) http.Handler, error) {
+	m, err := adapter.New(l, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("chimw: %w", err)
+		return nil, err
 	}
-	g, err := httplimit.New(l, append([]httplimit.Option{httplimit.WithKeyFunc(ip)}, opts...)...)
-	if err != nil {
-		return nil, fmt.Errorf("chimw: %w", err)
-	}
-	return Wrap(g), nil
-}
-
-// Wrap returns the middleware that puts s in front of a handler: a Gate
-// built with httplimit.New, or the rules of package rules. The route s may
-// read is chi's pattern (RoutePattern).
-func Wrap(s httplimit.Server) func(http.Handler) http.Handler {
-	uses := s.UsesRoute()
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			var route string
-			if uses {
-				route = RoutePattern(r)
-			}
-			if s.Serve(w, r, route) == httplimit.Proceed {
-				next.ServeHTTP(w, r)
-			}
-		})
-	}
+	return middleware(m), nil
 }
 
 // PerIP returns middleware limiting each client IP (from the connection) to
@@ -60,19 +46,24 @@ func Wrap(s httplimit.Server) func(http.Handler) http.Handler {
 // the garbage collector reclaims the store and its background goroutine
 // ends (see memstore's Lifetime). To end it at a moment of your choosing,
 // build the middleware with New over a store you Close.
-func PerIP(limit core.Limit, opts ...httplimit.Option) func(http.Handler) http.Handler {
-	store, err := memstore.New()
-	if err != nil {
-		panic("chimw.PerIP: " + err.Error())
+func PerIP(limit core.Limit, opts ...Option) func(http.Handler) http.Handler {
+	return middleware(adapter.PerIP(limit, opts...))
+}
+
+// Wrap returns the middleware that puts s in front of a handler: a Gate
+// built with httplimit.New, or the rules of package rules, whose own
+// options say how requests are keyed, skipped and answered. The route s
+// may read is chi's pattern (RoutePattern).
+func Wrap(s httplimit.Server) func(http.Handler) http.Handler {
+	return middleware(adapter.Wrap(s))
+}
+
+func middleware(m *httplimit.Middleware[*http.Request]) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if out, _ := m.Serve(r, w, r); out == httplimit.Proceed {
+				next.ServeHTTP(w, r)
+			}
+		})
 	}
-	l, err := core.NewLimiter(store, limit, core.WithName("per-ip"))
-	if err != nil {
-		_ = store.Close()
-		panic("chimw.PerIP: " + err.Error())
-	}
-	mw, err := New(l, opts...)
-	if err != nil {
-		panic("chimw.PerIP: " + err.Error())
-	}
-	return mw
 }

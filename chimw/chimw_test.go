@@ -35,26 +35,40 @@ func middleware(l *core.Limiter, opts []httplimit.Option) ([]func(http.Handler) 
 	return []func(http.Handler) http.Handler{mw}, err
 }
 
+// chiRouter and TestAdapterTableChi are the example of adaptertest's
+// package doc, word for word.
 func chiRouter(ep http.Handler, l *core.Limiter, opts ...httplimit.Option) (http.Handler, error) {
-	mws, err := middleware(l, opts)
-	if err != nil {
-		return nil, err
-	}
 	r := chi.NewRouter()
-	r.Use(mws...)
+	if l != nil {
+		mw, err := chimw.New(l, opts...)
+		if err != nil {
+			return nil, err
+		}
+		r.Use(mw)
+	}
 	r.Method(http.MethodGet, "/hello", ep)
 	r.Method(http.MethodGet, "/healthz", ep)
 	r.Method(http.MethodGet, "/users/{id}", ep)
 	return r, nil
 }
 
-func chiAdapter(t testing.TB) adaptertest.Adapter {
-	return adaptertest.Adapter{Name: "chi", Store: newStore(t), Router: chiRouter}
+func TestAdapterTableChi(t *testing.T) {
+	adaptertest.Run(t, adaptertest.Adapter{
+		Name:   "chi",
+		Router: chiRouter,
+		Store: func(c core.Clock) core.Store {
+			s, err := memstore.New(memstore.WithClock(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s // Run closes it
+		},
+	})
 }
 
-func TestAdapterTableChi(t *testing.T) { adaptertest.Run(t, chiAdapter(t)) }
-
-func BenchmarkChi(b *testing.B) { adaptertest.Benchmark(b, chiAdapter(b)) }
+func BenchmarkChi(b *testing.B) {
+	adaptertest.Benchmark(b, adaptertest.Adapter{Name: "chi", Store: newStore(b), Router: chiRouter})
+}
 
 // BenchmarkServeMux measures the middleware in front of a plain
 // http.ServeMux, wrapping the matched handler.

@@ -12,11 +12,16 @@
 // collector reclaims it and its background goroutine ends.
 //
 // The full form takes a core.Limiter (any store, failure policy, name) and
-// httplimit options:
+// options, httplimit's: net/http is chi's own framework, so its hooks
+// (httplimit.WithSkip, WithDenyHandler, WithErrorHandler) are the
+// framework's:
 //
 //	l, err := core.NewLimiter(store, core.PerMinute(100), core.WithName("api"))
 //	mw, err := chimw.New(l, httplimit.WithRouteKey(), httplimit.WithSkip(isHealthCheck))
 //	r.Use(mw)
+//
+// Wrap puts a Server built beforehand (a Gate, or package rules' Engine) in
+// front of the handlers: r.Use(chimw.Wrap(engine)).
 //
 // With httplimit.WithRouteKey every route pattern is a bucket of its own
 // per client: /users/1 and /users/2 share "/users/{id}" (see RoutePattern).

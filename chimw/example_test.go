@@ -66,3 +66,38 @@ func ExampleNew() {
 	// /healthz 200
 	// /healthz 200
 }
+
+// Wrap puts a Server built beforehand in front of the handlers: here a Gate
+// keyed by API key.
+func ExampleWrap() {
+	store, err := memstore.New()
+	if err != nil {
+		panic(err)
+	}
+	defer store.Close()
+	l, err := core.NewLimiter(store, core.PerMinute(1), core.WithName("per-key"))
+	if err != nil {
+		panic(err)
+	}
+	apiKey := func(r *http.Request) (string, error) { return r.Header.Get("X-Api-Key"), nil }
+	g, err := httplimit.New(l, httplimit.WithKeyFunc(apiKey))
+	if err != nil {
+		panic(err)
+	}
+	r := chi.NewRouter()
+	r.Use(chimw.Wrap(g))
+	r.Get("/", func(w http.ResponseWriter, r *http.Request) {})
+
+	for _, key := range []string{"a", "a", "b", ""} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("X-Api-Key", key)
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		fmt.Printf("%q %d\n", key, w.Code)
+	}
+	// Output:
+	// "a" 200
+	// "a" 429
+	// "b" 200
+	// "" 400
+}

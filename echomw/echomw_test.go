@@ -1,8 +1,11 @@
 package echomw_test
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v4"
@@ -15,74 +18,182 @@ import (
 )
 
 func echoRouter(ep http.Handler, l *core.Limiter, opts ...httplimit.Option) (http.Handler, error) {
-	e := echo.New()
+	return echoNative(ep, l, adaptertest.Hooks{}, opts...)
+}
+
+// echoNative sets the table's hooks through echomw's options on
+// echo.Context.
+func echoNative(ep http.Handler, l *core.Limiter, h adaptertest.Hooks, opts ...httplimit.Option) (http.Handler, error) {
+	var mw echo.MiddlewareFunc
 	if l != nil {
-		mw, err := echomw.New(l, opts...)
-		if err != nil {
+		if h.Skip != nil {
+			opts = append(opts, echomw.WithSkipper(func(c echo.Context) bool { return h.Skip(c.Path()) }))
+		}
+		if h.Deny != nil {
+			opts = append(opts, echomw.WithEchoDenyHandler(echoDeny(h)))
+		}
+		if h.Error != nil {
+			opts = append(opts, echomw.WithEchoErrorHandler(echoError(h)))
+		}
+		var err error
+		if mw, err = echomw.New(l, opts...); err != nil {
 			return nil, err
 		}
+	}
+	return echoRoutes(ep, mw), nil
+}
+
+func echoDeny(h adaptertest.Hooks) func(echo.Context, core.Decision) error {
+	return func(c echo.Context, d core.Decision) error {
+		status, body := h.Deny(c.Path(), d)
+		return c.Blob(status, "text/plain; charset=utf-8", []byte(body))
+	}
+}
+
+func echoError(h adaptertest.Hooks) func(echo.Context, error) error {
+	return func(c echo.Context, err error) error {
+		status, body := h.Error(c.Path(), err)
+		return c.Blob(status, "text/plain; charset=utf-8", []byte(body))
+	}
+}
+
+// echoConfig, echoConfigNative and echoMust build the middleware in echo's
+// style: a Config, through ToMiddleware or the panicking WithConfig.
+func echoConfig(ep http.Handler, l *core.Limiter, opts ...httplimit.Option) (http.Handler, error) {
+	return echoConfigNative(ep, l, adaptertest.Hooks{}, opts...)
+}
+
+func echoConfigNative(ep http.Handler, l *core.Limiter, h adaptertest.Hooks, opts ...httplimit.Option) (http.Handler, error) {
+	if l == nil {
+		return echoRoutes(ep, nil), nil
+	}
+	cfg := echomw.Config{Limiter: l, Options: opts}
+	if h.Skip != nil {
+		cfg.Skipper = func(c echo.Context) bool { return h.Skip(c.Path()) }
+	}
+	if h.Deny != nil {
+		cfg.DenyHandler = echoDeny(h)
+	}
+	if h.Error != nil {
+		cfg.ErrorHandler = echoError(h)
+	}
+	mw, err := cfg.ToMiddleware()
+	if err != nil {
+		return nil, err
+	}
+	return echoRoutes(ep, mw), nil
+}
+
+func echoMust(ep http.Handler, l *core.Limiter, opts ...httplimit.Option) http.Handler {
+	return echoRoutes(ep, echomw.WithConfig(echomw.Config{Limiter: l, Options: opts}))
+}
+
+// echoRoutes returns the table's routes behind mw (none if nil).
+func echoRoutes(ep http.Handler, mw echo.MiddlewareFunc) *echo.Echo {
+	e := echo.New()
+	if mw != nil {
 		e.Use(mw)
 	}
 	h := echo.WrapHandler(ep)
 	e.GET("/hello", h)
 	e.GET("/healthz", h)
 	e.GET("/users/:id", h)
-	return e, nil
+	return e
 }
 
-func echoAdapter(t testing.TB) adaptertest.Adapter {
-	return adaptertest.Adapter{Name: "echo", Router: echoRouter, Store: func(c core.Clock) core.Store {
+func newStore(t testing.TB) func(core.Clock) core.Store {
+	return func(c core.Clock) core.Store {
 		s, err := memstore.New(memstore.WithClock(c))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = s.Close() })
 		return s
-	}}
+	}
+}
+
+func echoAdapter(t testing.TB) adaptertest.Adapter {
+	return adaptertest.Adapter{Name: "echo", Router: echoRouter, Native: echoNative, Store: newStore(t)}
 }
 
 func TestAdapterTableEcho(t *testing.T) { adaptertest.Run(t, echoAdapter(t)) }
 
+// The same table through echo's convention: Config, its Skipper and
+// handlers, and WithConfig's panics.
+func TestAdapterTableEchoConfig(t *testing.T) {
+	adaptertest.Run(t, adaptertest.Adapter{
+		Name: "echo Config", Router: echoConfig, Native: echoConfigNative,
+		Must: echoMust, MustField: "Config.Limiter", Store: newStore(t),
+	})
+}
+
 func BenchmarkEcho(b *testing.B) { adaptertest.Benchmark(b, echoAdapter(b)) }
 
-func TestSkipperFollowsEchoConvention(t *testing.T) {
-	s, _ := memstore.New()
+// A hook that returns an error hands the answer to echo's HTTPErrorHandler,
+// as echo's own middleware do.
+func TestHookErrorsGoToEchosErrorHandler(t *testing.T) {
+	s, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer s.Close()
-	l, _ := core.NewLimiter(s, core.PerMinute(1))
-	mw, err := echomw.NewWithConfig(echomw.Config{
-		Limiter: l,
-		Skipper: func(c echo.Context) bool { return c.Path() == "/healthz" },
-	})
+	l, err := core.NewLimiter(s, core.PerMinute(1), core.WithName("per-ip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mw, err := echomw.Config{
+		Limiter:     l,
+		DenyHandler: func(c echo.Context, d core.Decision) error { return echo.NewHTTPError(http.StatusForbidden, "no more") },
+	}.ToMiddleware()
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := echo.New()
 	e.Use(mw)
-	ok := func(c echo.Context) error { return c.NoContent(204) }
-	e.GET("/healthz", ok)
-	e.GET("/work", ok)
-	for _, tc := range []struct {
-		path string
-		want int
-	}{{"/healthz", 204}, {"/healthz", 204}, {"/work", 204}, {"/work", 429}, {"/healthz", 204}} {
-		w := httptest.NewRecorder()
-		e.ServeHTTP(w, httptest.NewRequest("GET", tc.path, nil))
-		if w.Code != tc.want {
-			t.Errorf("%s: %d, want %d", tc.path, w.Code, tc.want)
+	e.GET("/", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	for i, want := range []struct {
+		status      int
+		body, retry string
+	}{{200, "ok", ""}, {403, `{"message":"no more"}` + "\n", "60"}} {
+		res, err := srv.Client().Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != want.status || string(body) != want.body || res.Header.Get("Retry-After") != want.retry {
+			t.Errorf("request %d: %d %q Retry-After %q, want %d %q %q", i+1, res.StatusCode, body, res.Header.Get("Retry-After"), want.status, want.body, want.retry)
 		}
 	}
 }
 
-func TestNewWithConfigNeedsALimiter(t *testing.T) {
-	if _, err := echomw.NewWithConfig(echomw.Config{}); err == nil {
-		t.Error("no limiter: no error")
+func TestToMiddlewareNamesTheFieldAtFault(t *testing.T) {
+	s, _ := memstore.New()
+	defer s.Close()
+	l, _ := core.NewLimiter(s, core.PerMinute(1))
+	deny := func(http.ResponseWriter, *http.Request, core.Decision) {}
+	for _, tc := range []struct {
+		name string
+		cfg  echomw.Config
+		want string
+	}{
+		{"the zero Config", echomw.Config{}, "Config.Limiter"},
+		{"a deny handler twice", echomw.Config{Limiter: l, Options: []echomw.Option{httplimit.WithDenyHandler(deny)},
+			DenyHandler: func(echo.Context, core.Decision) error { return nil }}, "Config.DenyHandler"},
+		{"a bad option", echomw.Config{Limiter: l, Options: []echomw.Option{httplimit.WithDenyStatus(200)}}, "WithDenyStatus"},
+	} {
+		if _, err := tc.cfg.ToMiddleware(); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "echomw: ") {
+			t.Errorf("%s: error %v, want one starting echomw: and naming %s", tc.name, err, tc.want)
+		}
 	}
 }
 
 func TestPerIPPanicsOnAnInvalidLimit(t *testing.T) {
 	defer func() {
-		if recover() == nil {
-			t.Error("PerIP(PerSecond(0)) did not panic")
+		if msg := fmt.Sprint(recover()); !strings.HasPrefix(msg, "echomw.PerIP: ") {
+			t.Errorf("PerIP(PerSecond(0)) panicked with %q, want a message starting echomw.PerIP: ", msg)
 		}
 	}()
 	echomw.PerIP(core.PerSecond(0))

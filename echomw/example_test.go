@@ -2,6 +2,7 @@ package echomw_test
 
 import (
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 
 	"github.com/labstack/echo/v4"
@@ -58,8 +59,10 @@ func ExampleNew() {
 	// /users/2 429 Retry-After="60"
 }
 
-// Echo's convention: a Config with a Skipper.
-func ExampleNewWithConfig() {
+// Echo's convention: a Config, here with a Skipper and a deny handler that
+// answers in the application's own JSON. ToMiddleware returns an error for
+// a bad Config; WithConfig panics instead.
+func ExampleConfig_ToMiddleware() {
 	store, err := memstore.New()
 	if err != nil {
 		panic(err)
@@ -69,10 +72,13 @@ func ExampleNewWithConfig() {
 	if err != nil {
 		panic(err)
 	}
-	mw, err := echomw.NewWithConfig(echomw.Config{
+	mw, err := echomw.Config{
 		Limiter: l,
 		Skipper: func(c echo.Context) bool { return c.Path() == "/healthz" },
-	})
+		DenyHandler: func(c echo.Context, d core.Decision) error {
+			return c.JSON(http.StatusTooManyRequests, map[string]any{"error": "slow down", "retry_in_s": d.RetryAfter.Seconds()})
+		},
+	}.ToMiddleware()
 	if err != nil {
 		panic(err)
 	}
@@ -81,14 +87,61 @@ func ExampleNewWithConfig() {
 	e.GET("/healthz", func(c echo.Context) error { return c.NoContent(200) })
 	e.GET("/work", func(c echo.Context) error { return c.NoContent(200) })
 
+	var w *httptest.ResponseRecorder
 	for _, path := range []string{"/healthz", "/healthz", "/work", "/work"} {
-		w := httptest.NewRecorder()
+		w = httptest.NewRecorder()
 		e.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
 		fmt.Println(path, w.Code)
 	}
+	fmt.Print(w.Body.String())
 	// Output:
 	// /healthz 200
 	// /healthz 200
 	// /work 200
 	// /work 429
+	// {"error":"slow down","retry_in_s":60}
+}
+
+// WithConfig panics on a bad Config, as echo's own middleware do; the
+// message names the field at fault.
+func ExampleWithConfig() {
+	defer func() { fmt.Println("panic:", recover()) }()
+	echo.New().Use(echomw.WithConfig(echomw.Config{})) // no Limiter
+	// Output:
+	// panic: echomw: Config.Limiter is nil: a limiter is required
+}
+
+// Wrap puts a Server built beforehand in front of the handlers: here a Gate
+// keyed by API key.
+func ExampleWrap() {
+	store, err := memstore.New()
+	if err != nil {
+		panic(err)
+	}
+	defer store.Close()
+	l, err := core.NewLimiter(store, core.PerMinute(1), core.WithName("per-key"))
+	if err != nil {
+		panic(err)
+	}
+	apiKey := func(r *http.Request) (string, error) { return r.Header.Get("X-Api-Key"), nil }
+	g, err := httplimit.New(l, httplimit.WithKeyFunc(apiKey))
+	if err != nil {
+		panic(err)
+	}
+	e := echo.New()
+	e.Use(echomw.Wrap(g))
+	e.GET("/", func(c echo.Context) error { return c.NoContent(200) })
+
+	for _, key := range []string{"a", "a", "b", ""} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("X-Api-Key", key)
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, req)
+		fmt.Printf("%q %d\n", key, w.Code)
+	}
+	// Output:
+	// "a" 200
+	// "a" 429
+	// "b" 200
+	// "" 400
 }

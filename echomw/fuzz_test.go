@@ -16,10 +16,10 @@ import (
 )
 
 // FuzzOddRequests sends requests no real client would through an echo
-// router with route keys, keyed by the client IP behind a trusted proxy:
-// every value the middleware reads (remote address, path, method, Accept,
-// X-Forwarded-For) is fuzzed. Each request is answered deliberately, never
-// with a panic.
+// router with route keys and echo's own hooks, keyed by the client IP
+// behind a trusted proxy: every value the middleware reads (remote address,
+// path, method, Accept, X-Forwarded-For) is fuzzed. Each request is
+// answered deliberately, never with a panic.
 func FuzzOddRequests(f *testing.F) {
 	for _, s := range [][5]string{
 		{"10.0.0.1:1234", "/users/1", "application/json", "GET", "203.0.113.9"},
@@ -44,7 +44,11 @@ func FuzzOddRequests(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	mw, err := echomw.New(l, httplimit.WithRouteKey(), httplimit.WithKeyFunc(key))
+	// The hooks on echo.Context run too: the skipper reads the route, the
+	// error handler answers through c in place of the default.
+	mw, err := echomw.New(l, httplimit.WithRouteKey(), httplimit.WithKeyFunc(key),
+		echomw.WithSkipper(func(c echo.Context) bool { return c.Path() == "/healthz" }),
+		echomw.WithEchoErrorHandler(func(c echo.Context, err error) error { return c.String(http.StatusBadRequest, "no key\n") }))
 	if err != nil {
 		f.Fatal(err)
 	}

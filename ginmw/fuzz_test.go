@@ -16,10 +16,10 @@ import (
 )
 
 // FuzzOddRequests sends requests no real client would through a gin router
-// with route keys, keyed by the client IP behind a trusted proxy: every
-// value the middleware reads (remote address, path, method, Accept,
-// X-Forwarded-For) is fuzzed. Each request is answered deliberately, never
-// with a panic.
+// with route keys and gin's own hooks, keyed by the client IP behind a
+// trusted proxy: every value the middleware reads (remote address, path,
+// method, Accept, X-Forwarded-For) is fuzzed. Each request is answered
+// deliberately, never with a panic.
 func FuzzOddRequests(f *testing.F) {
 	for _, s := range [][5]string{
 		{"10.0.0.1:1234", "/users/1", "application/json", "GET", "203.0.113.9"},
@@ -44,7 +44,11 @@ func FuzzOddRequests(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	mw, err := ginmw.New(l, httplimit.WithRouteKey(), httplimit.WithKeyFunc(key))
+	// The hooks on *gin.Context run too: the skip reads the route, the
+	// error handler answers through c in place of the default.
+	mw, err := ginmw.New(l, httplimit.WithRouteKey(), httplimit.WithKeyFunc(key),
+		ginmw.WithGinSkip(func(c *gin.Context) bool { return c.FullPath() == "/healthz" }),
+		ginmw.WithGinErrorHandler(func(c *gin.Context, err error) { c.String(http.StatusBadRequest, "no key\n") }))
 	if err != nil {
 		f.Fatal(err)
 	}

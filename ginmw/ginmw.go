@@ -1,15 +1,24 @@
 package ginmw
 
 import (
-	"fmt"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/core/httplimit"
-	"github.com/tollgate-go/tollgate/keyfuncs"
-	"github.com/tollgate-go/tollgate/stores/memstore"
 )
+
+// Option configures the middleware: any httplimit option (key func, more
+// limits, route keys, header families, and the net/http hooks WithSkip,
+// WithDenyHandler, WithErrorHandler), or one of this package's hooks on
+// *gin.Context (WithGinSkip, WithGinDenyHandler, WithGinErrorHandler).
+type Option = httplimit.Option
+
+// adapter is all ginmw adds to httplimit: gin's route pattern, and the
+// defaults of New and PerIP.
+var adapter = &httplimit.Adapter[*gin.Context]{
+	Name:  "ginmw",
+	Route: (*gin.Context).FullPath,
+}
 
 // New returns a gin middleware applying l to every request it handles. A
 // denied or undecidable request is answered and the chain aborted
@@ -18,34 +27,12 @@ import (
 // proxy headers by default) unless httplimit.WithKeyFunc says otherwise.
 // Under httplimit.WithRouteKey the route is c.FullPath(), so /users/:id is
 // one bucket. New returns an error naming any invalid option.
-func New(l *core.Limiter, opts ...httplimit.Option) (gin.HandlerFunc, error) {
-	ip, err := keyfuncs.IP()
+func New(l *core.Limiter, opts ...Option) (gin.HandlerFunc, error) {
+	m, err := adapter.New(l, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("ginmw: %w", err)
+		return nil, err
 	}
-	g, err := httplimit.New(l, append([]httplimit.Option{httplimit.WithKeyFunc(ip)}, opts...)...)
-	if err != nil {
-		return nil, fmt.Errorf("ginmw: %w", err)
-	}
-	return Wrap(g), nil
-}
-
-// Wrap returns the gin middleware that puts s in front of the handlers: a
-// Gate built with httplimit.New, or the rules of package rules. The route s
-// may read is gin's full path (Context.FullPath).
-func Wrap(s httplimit.Server) gin.HandlerFunc {
-	uses := s.UsesRoute()
-	return func(c *gin.Context) {
-		var route string
-		if uses {
-			route = c.FullPath()
-		}
-		if s.Serve(c.Writer, c.Request, route) != httplimit.Proceed {
-			c.Abort()
-			return
-		}
-		c.Next()
-	}
+	return handler(m), nil
 }
 
 // PerIP returns a gin middleware limiting each client IP (from the
@@ -63,19 +50,60 @@ func Wrap(s httplimit.Server) gin.HandlerFunc {
 // the garbage collector reclaims the store and its background goroutine
 // ends (see memstore's Lifetime). To end it at a moment of your choosing,
 // build the middleware with New over a store you Close.
-func PerIP(limit core.Limit, opts ...httplimit.Option) gin.HandlerFunc {
-	store, err := memstore.New()
-	if err != nil {
-		panic("ginmw.PerIP: " + err.Error())
+func PerIP(limit core.Limit, opts ...Option) gin.HandlerFunc {
+	return handler(adapter.PerIP(limit, opts...))
+}
+
+// Wrap returns the gin middleware that puts s in front of the handlers: a
+// Gate built with httplimit.New, or the rules of package rules, whose own
+// options say how requests are keyed, skipped and answered. The route s
+// may read is gin's full path (Context.FullPath).
+func Wrap(s httplimit.Server) gin.HandlerFunc {
+	return handler(adapter.Wrap(s))
+}
+
+// WithGinSkip lets requests for which fn returns true through without a
+// decision or rate-limit fields: httplimit.WithSkip on *gin.Context, where
+// the route (c.FullPath()), its parameters and what earlier middleware
+// stored (c.Get) can be read. With httplimit.WithSkip as well, a request
+// either skips is skipped.
+func WithGinSkip(fn func(c *gin.Context) bool) Option {
+	return httplimit.WithContextSkip("WithGinSkip", fn)
+}
+
+// WithGinDenyHandler replaces the answer to a denied request:
+// httplimit.WithDenyHandler on *gin.Context. fn writes the answer through
+// c (c.JSON, c.String); the rate-limit fields and Retry-After are already
+// set, d is the denying decision, and the chain is aborted after fn
+// returns. It cannot be combined with httplimit.WithDenyHandler.
+func WithGinDenyHandler(fn func(c *gin.Context, d core.Decision)) Option {
+	var h func(*gin.Context, core.Decision) error // nil for a nil fn: the option reports it
+	if fn != nil {
+		h = func(c *gin.Context, d core.Decision) error { fn(c, d); return nil }
 	}
-	l, err := core.NewLimiter(store, limit, core.WithName("per-ip"))
-	if err != nil {
-		_ = store.Close()
-		panic("ginmw.PerIP: " + err.Error())
+	return httplimit.WithContextDenyHandler("WithGinDenyHandler", h)
+}
+
+// WithGinErrorHandler replaces the answer to a request that could not be
+// decided: httplimit.WithErrorHandler on *gin.Context. err wraps
+// httplimit.ErrNoKey when the request has no key, core.ErrStore when the
+// store failed under fail-closed (Retry-After is then set). The chain is
+// aborted after fn returns. It cannot be combined with
+// httplimit.WithErrorHandler.
+func WithGinErrorHandler(fn func(c *gin.Context, err error)) Option {
+	var h func(*gin.Context, error) error
+	if fn != nil {
+		h = func(c *gin.Context, err error) error { fn(c, err); return nil }
 	}
-	mw, err := New(l, opts...)
-	if err != nil {
-		panic("ginmw.PerIP: " + err.Error())
+	return httplimit.WithContextErrorHandler("WithGinErrorHandler", h)
+}
+
+func handler(m *httplimit.Middleware[*gin.Context]) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if out, _ := m.Serve(c, c.Writer, c.Request); out != httplimit.Proceed {
+			c.Abort()
+			return
+		}
+		c.Next()
 	}
-	return mw
 }

@@ -17,23 +17,43 @@ import (
 func init() { gin.SetMode(gin.ReleaseMode) }
 
 func ginRouter(ep http.Handler, l *core.Limiter, opts ...httplimit.Option) (http.Handler, error) {
+	return ginNative(ep, l, adaptertest.Hooks{}, opts...)
+}
+
+// ginNative sets the table's hooks through ginmw's options on *gin.Context.
+func ginNative(ep http.Handler, l *core.Limiter, h adaptertest.Hooks, opts ...httplimit.Option) (http.Handler, error) {
 	r := gin.New()
 	if l != nil {
+		if h.Skip != nil {
+			opts = append(opts, ginmw.WithGinSkip(func(c *gin.Context) bool { return h.Skip(c.FullPath()) }))
+		}
+		if h.Deny != nil {
+			opts = append(opts, ginmw.WithGinDenyHandler(func(c *gin.Context, d core.Decision) {
+				status, body := h.Deny(c.FullPath(), d)
+				c.Data(status, "text/plain; charset=utf-8", []byte(body))
+			}))
+		}
+		if h.Error != nil {
+			opts = append(opts, ginmw.WithGinErrorHandler(func(c *gin.Context, err error) {
+				status, body := h.Error(c.FullPath(), err)
+				c.Data(status, "text/plain; charset=utf-8", []byte(body))
+			}))
+		}
 		mw, err := ginmw.New(l, opts...)
 		if err != nil {
 			return nil, err
 		}
 		r.Use(mw)
 	}
-	h := gin.WrapH(ep)
-	r.GET("/hello", h)
-	r.GET("/healthz", h)
-	r.GET("/users/:id", h)
+	handle := gin.WrapH(ep)
+	r.GET("/hello", handle)
+	r.GET("/healthz", handle)
+	r.GET("/users/:id", handle)
 	return r, nil
 }
 
 func ginAdapter(t testing.TB) adaptertest.Adapter {
-	return adaptertest.Adapter{Name: "gin", Router: ginRouter, Store: func(c core.Clock) core.Store {
+	return adaptertest.Adapter{Name: "gin", Router: ginRouter, Native: ginNative, Store: func(c core.Clock) core.Store {
 		s, err := memstore.New(memstore.WithClock(c))
 		if err != nil {
 			t.Fatal(err)

@@ -14,7 +14,7 @@
 //	}
 //	defer e.Close()
 //	r := chi.NewRouter()
-//	r.Use(chimw.Wrap(e))                         // ginmw.Wrap(e), echomw.Wrap(e, nil), e.Handler(mux)
+//	r.Use(chimw.Wrap(e))                         // ginmw.Wrap(e), echomw.Wrap(e), e.Handler(mux)
 //
 // # The file
 //

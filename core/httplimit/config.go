@@ -66,6 +66,7 @@ type config struct {
 	headers   Headers
 	resetUnix bool
 	clock     core.Clock
+	hooks     ctxHooks // the framework-native hooks, for an Adapter
 }
 
 // WithKeyFunc sets how requests are keyed (see package keyfuncs). Adapters
@@ -107,7 +108,9 @@ func WithRouteKey() Option {
 }
 
 // WithSkip lets requests for which fn returns true through without a
-// decision or rate-limit headers: health checks, allow-listed clients.
+// decision or rate-limit headers: health checks, allow-listed clients. Its
+// pair on a framework's own context is ginmw.WithGinSkip or
+// echomw.WithSkipper.
 func WithSkip(fn func(r *http.Request) bool) Option {
 	return optionFunc(func(c *config) error {
 		if fn == nil {
@@ -120,7 +123,10 @@ func WithSkip(fn func(r *http.Request) bool) Option {
 
 // WithDenyHandler replaces the answer to a denied request. The default writes
 // the deny status (429) and a short body: application/problem+json of type
-// quota-exceeded when the client accepts JSON, plain text otherwise.
+// quota-exceeded when the client accepts JSON, plain text otherwise. Its
+// pair on a framework's own context is ginmw.WithGinDenyHandler or
+// echomw.WithEchoDenyHandler; one request's answer has one handler, so the
+// two cannot be combined.
 func WithDenyHandler(fn DenyHandler) Option {
 	return optionFunc(func(c *config) error {
 		if fn == nil {
@@ -135,6 +141,8 @@ func WithDenyHandler(fn DenyHandler) Option {
 // decided (see ErrorHandler). The default answers 400 to a request without a
 // key and 503 when a fail-closed limiter's store failed, with a body that
 // says no more than the status: internals are never sent to the client.
+// Its pair on a framework's own context is ginmw.WithGinErrorHandler or
+// echomw.WithEchoErrorHandler, which cannot be combined with it.
 func WithErrorHandler(fn ErrorHandler) Option {
 	return optionFunc(func(c *config) error {
 		if fn == nil {

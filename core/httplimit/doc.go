@@ -1,8 +1,7 @@
 // Package httplimit is the HTTP behaviour of tollgate, written once and
 // shared by every router adapter (chimw, ginmw, echomw): it keys a request,
 // asks one or more core.Limiters, sets the response fields, and answers
-// requests that are denied or cannot be decided. Adapters only translate
-// their framework's types and call Gate.Serve; use this package directly
+// requests that are denied or cannot be decided. Use this package directly
 // only to write an adapter, or for the Option values the adapters take.
 //
 // # What a client sees
@@ -60,4 +59,17 @@
 // connection's address unless proxies are explicitly trusted), header,
 // path, route and composite keys. WithRouteKey adds the route pattern the
 // adapter reads from its router, so "/users/{id}" is one bucket per client.
+//
+// # Writing an adapter
+//
+// An adapter declares one Adapter, naming its framework's request context
+// type and how to read the route pattern from it; its New, PerIP and Wrap
+// return the Adapter's in the framework's middleware type, which calls
+// Middleware.Serve once per request and the next handler on Proceed. The
+// options, the defaults (keyed by client IP, PerIP's memory store) and the
+// framework-native hooks live here, once: an adapter exports its hooks
+// under its framework's names, built with WithContextSkip,
+// WithContextDenyHandler and WithContextErrorHandler, beside the net/http
+// forms WithSkip, WithDenyHandler and WithErrorHandler. The adaptertest
+// package is the table every adapter runs against itself.
 package httplimit

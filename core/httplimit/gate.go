@@ -93,15 +93,32 @@ func NewGroup(ls []*core.Limiter, opts ...Option) (*Gate, error) {
 }
 
 func newGate(ls []*core.Limiter, needKey bool, opts []Option) (*Gate, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if name := c.hooks.name(); name != "" {
+		return nil, fmt.Errorf("httplimit: %s is an adapter's option: give it to the adapter's New (chimw, ginmw, echomw), not to a Gate", name)
+	}
+	return buildGate(c, ls, needKey)
+}
+
+// newConfig applies opts over the defaults.
+func newConfig(opts []Option) (config, error) {
 	c := config{status: http.StatusTooManyRequests, headers: HeadersAll, clock: core.SystemClock}
 	for _, o := range opts {
 		if o == nil {
-			return nil, errors.New("httplimit: nil option")
+			return c, errors.New("httplimit: nil option")
 		}
 		if err := o.apply(&c); err != nil {
-			return nil, err
+			return c, err
 		}
 	}
+	return c, nil
+}
+
+// buildGate returns the Gate of ls under c.
+func buildGate(c config, ls []*core.Limiter, needKey bool) (*Gate, error) {
 	if c.key == nil {
 		if needKey {
 			return nil, errors.New("httplimit: no key func (WithKeyFunc)")

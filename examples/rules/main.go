@@ -295,7 +295,7 @@ func router(name string, e *rules.Engine) (http.Handler, error) {
 	case "echo":
 		r := echo.New()
 		r.HideBanner, r.HidePort = true, true
-		r.Use(echomw.Wrap(e, nil))
+		r.Use(echomw.Wrap(e))
 		h := func(c echo.Context) error { return c.String(http.StatusOK, ok) }
 		r.GET("/healthz", h)
 		r.POST("/login", h)

@@ -3,15 +3,40 @@
 // through a real httptest.Server and http.Client, must get the same
 // statuses, fields and bodies from chi, gin, echo or any other adapter.
 //
-// An adapter's test calls Run:
+// An adapter's test calls Run (chimw's own test does exactly this):
 //
-//	func TestAdapter(t *testing.T) {
+//	func chiRouter(ep http.Handler, l *core.Limiter, opts ...httplimit.Option) (http.Handler, error) {
+//		r := chi.NewRouter()
+//		if l != nil {
+//			mw, err := chimw.New(l, opts...)
+//			if err != nil {
+//				return nil, err
+//			}
+//			r.Use(mw)
+//		}
+//		r.Method(http.MethodGet, "/hello", ep)
+//		r.Method(http.MethodGet, "/healthz", ep)
+//		r.Method(http.MethodGet, "/users/{id}", ep)
+//		return r, nil
+//	}
+//
+//	func TestAdapterTable(t *testing.T) {
 //		adaptertest.Run(t, adaptertest.Adapter{
 //			Name:   "chi",
-//			Router: newRouter, // the adapter's full constructor in front of the table's routes
-//			Store:  func(c core.Clock) core.Store { return memstore.New(memstore.WithClock(c)) },
+//			Router: chiRouter,
+//			Store: func(c core.Clock) core.Store {
+//				s, err := memstore.New(memstore.WithClock(c))
+//				if err != nil {
+//					t.Fatal(err)
+//				}
+//				return s // Run closes it
+//			},
 //		})
 //	}
+//
+// An adapter with framework-native hooks (a skip, deny or error hook on
+// its own context type) sets Native as well; one with a form that panics
+// on a bad configuration sets Must.
 package adaptertest
 
 import (
@@ -32,7 +57,8 @@ import (
 	"github.com/tollgate-go/tollgate/keyfuncs"
 )
 
-// Adapter describes the adapter under test.
+// Adapter describes the adapter under test. The zero Adapter is not
+// usable: Run fails the test unless Router and Store are set.
 type Adapter struct {
 	// Name names the adapter in failures.
 	Name string
@@ -51,8 +77,40 @@ type Adapter struct {
 	// The middleware must use the adapter's default key func (the client
 	// IP) unless opts set one, and read the route pattern from the router.
 	Router func(ep http.Handler, l *core.Limiter, opts ...httplimit.Option) (http.Handler, error)
-	// Store returns a fresh store reading clock.
+	// Store returns a fresh store reading clock. Run closes it.
 	Store func(clock core.Clock) core.Store
+
+	// Native, if set, returns the router Router returns with the
+	// framework-native forms of h set as well, through the adapter's own
+	// options or config fields (ginmw.WithGinSkip, echomw.WithSkipper,
+	// echomw.Config.Skipper, ...). Each hook of h reads the route pattern
+	// the framework's context gives it (c.FullPath(), c.Path()), and the
+	// deny and error hooks' answers are written through the framework
+	// (c.String). Nil for an adapter whose framework is net/http, whose
+	// hooks are httplimit's own; the cases of native hooks are then
+	// skipped.
+	Native func(ep http.Handler, l *core.Limiter, h Hooks, opts ...httplimit.Option) (http.Handler, error)
+	// Must, if set, is Router through the adapter's form that panics on a
+	// bad configuration instead of returning an error (echomw.WithConfig).
+	// The table checks that it serves as Router does, and that a nil
+	// limiter panics with a message naming MustField.
+	Must func(ep http.Handler, l *core.Limiter, opts ...httplimit.Option) http.Handler
+	// MustField is the field a nil limiter's panic must name
+	// ("Config.Limiter"); required with Must.
+	MustField string
+}
+
+// Hooks are the framework-native hooks a case asks Native for, in terms
+// every framework shares. A nil hook is not set. The zero Hooks sets none.
+type Hooks struct {
+	// Skip says whether to let a request through untouched, from its route
+	// pattern.
+	Skip func(route string) bool
+	// Deny answers a denied request: the adapter writes status and body
+	// through its framework, with Content-Type text/plain; charset=utf-8.
+	Deny func(route string, d core.Decision) (status int, body string)
+	// Error answers a request that could not be decided, as Deny does.
+	Error func(route string, err error) (status int, body string)
 }
 
 // Start is the instant every case begins at.
@@ -63,6 +121,9 @@ func Run(t *testing.T, a Adapter) {
 	t.Helper()
 	if a.Router == nil || a.Store == nil {
 		t.Fatal("adaptertest: Adapter needs Router and Store")
+	}
+	if a.Must != nil && a.MustField == "" {
+		t.Fatal("adaptertest: Adapter.Must needs MustField")
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -102,15 +163,38 @@ func (e *env) limiter(l core.Limit, opts ...core.Option) *core.Limiter {
 // serve starts the adapter's router with l and opts behind a real server.
 func (h *harness) serve(e *env, l *core.Limiter, opts ...httplimit.Option) *env {
 	e.t.Helper()
-	ep := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	router, err := h.a.Router(e.endpoint(), l, opts...)
+	if err != nil {
+		e.t.Fatalf("%s: Router: %v", h.a.Name, err)
+	}
+	return e.start(router)
+}
+
+// serveNative is serve through Native, with hooks; it skips the test for
+// an adapter without native hooks.
+func (h *harness) serveNative(e *env, l *core.Limiter, hooks Hooks, opts ...httplimit.Option) *env {
+	e.t.Helper()
+	if h.a.Native == nil {
+		e.t.Skipf("%s has no framework-native hooks: its framework's are httplimit's", h.a.Name)
+	}
+	router, err := h.a.Native(e.endpoint(), l, hooks, opts...)
+	if err != nil {
+		e.t.Fatalf("%s: Native: %v", h.a.Name, err)
+	}
+	return e.start(router)
+}
+
+// endpoint is the handler of every route: it counts its calls.
+func (e *env) endpoint() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.ran.Add(1)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ran "+r.URL.Path+"\n")
 	})
-	router, err := h.a.Router(ep, l, opts...)
-	if err != nil {
-		e.t.Fatalf("%s: Router: %v", h.a.Name, err)
-	}
+}
+
+// start serves router behind a real server.
+func (e *env) start(router http.Handler) *env {
 	e.srv = httptest.NewServer(router)
 	e.t.Cleanup(e.srv.Close)
 	return e
@@ -261,6 +345,11 @@ var cases = []tcase{
 	{"header families can be switched and Reset sent as Unix time", headerFamilies},
 	{"Retry-After is whole seconds rounded up, never 0", retryRoundsUp},
 	{"odd requests get a deliberate answer, never a panic", oddRequests},
+	{"the framework's own skip sees the route pattern and lets it through", nativeSkip},
+	{"the framework's own deny handler answers, the fields already set", nativeDeny},
+	{"the framework's own error handler answers a request without a key", nativeError},
+	{"a net/http and a framework handler for the same answer are refused", nativeConflict},
+	{"the panicking form serves alike and panics naming the field at fault", mustForm},
 }
 
 func quotaThenDeny(t *testing.T, h *harness) {
@@ -638,5 +727,136 @@ func oddRequests(t *testing.T, h *harness) {
 	router.ServeHTTP(w, r) // any answer, but no panic
 	if w.Code == 0 {
 		t.Error("empty path: no status written")
+	}
+}
+
+// usersRoute reports whether route is the pattern of GET /users/{id}, in
+// either syntax: a hook that sees it was given the pattern, not the path.
+func usersRoute(route string) bool { return route == "/users/{id}" || route == "/users/:id" }
+
+func nativeSkip(t *testing.T, h *harness) {
+	e := h.env(t)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	h.serveNative(e, e.limiter(core.PerMinute(1), core.WithName("per-ip")),
+		Hooks{Skip: func(route string) bool {
+			mu.Lock()
+			seen[route]++
+			mu.Unlock()
+			return usersRoute(route)
+		}},
+		httplimit.WithSkip(func(r *http.Request) bool { return r.URL.Path == "/healthz" }))
+	for i := 1; i <= 3; i++ {
+		path := fmt.Sprintf("/users/%d", i)
+		e.expect(path+", skipped by the framework's hook", e.get(path), 200, "ran "+path+"\n", fields("Content-Type", textCT))
+	}
+	e.expect("/healthz, skipped by httplimit.WithSkip beside it", e.get("/healthz"), 200, "ran /healthz\n", fields("Content-Type", textCT))
+	e.expect("/hello, the first request counted", e.get("/hello"), 200, "ran /hello\n", allowedFields("per-ip", "1", "0", "60"))
+	if got := e.get("/hello"); got.status != 429 {
+		t.Errorf("/hello again: status %d, want 429 (the skipped requests must not count, the others must)", got.status)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	users := 0
+	for route, n := range seen {
+		if usersRoute(route) {
+			users += n
+		}
+	}
+	if users != 3 {
+		t.Errorf("the skip hook saw the users route's pattern %d times, want 3; it saw %v", users, seen)
+	}
+}
+
+func nativeDeny(t *testing.T, h *harness) {
+	e := h.env(t)
+	var route atomic.Value
+	h.serveNative(e, e.limiter(core.PerMinute(1), core.WithName("per-ip")),
+		Hooks{Deny: func(rt string, d core.Decision) (int, string) {
+			route.Store(rt)
+			return http.StatusTeapot, fmt.Sprintf("slow down: allowed %v, retry in %v\n", d.Allowed, d.RetryAfter)
+		}})
+	e.expect("first", e.get("/users/1"), 200, "ran /users/1\n", allowedFields("per-ip", "1", "0", "60"))
+	e.expect("second, denied", e.get("/users/2"), http.StatusTeapot, "slow down: allowed false, retry in 1m0s\n", fields("Content-Type", textCT,
+		"X-Ratelimit-Limit", "1", "X-Ratelimit-Remaining", "0", "X-Ratelimit-Reset", "60",
+		"Ratelimit-Policy", `"per-ip";q=1;w=60`, "Ratelimit", `"per-ip";r=0;t=60`, "Retry-After", "60"))
+	if n := e.ran.Load(); n != 1 {
+		t.Errorf("the handler ran %d times, want 1: it must not run on a denial", n)
+	}
+	if rt, _ := route.Load().(string); !usersRoute(rt) {
+		t.Errorf("the deny hook saw route %q, want the users route's pattern", rt)
+	}
+}
+
+func nativeError(t *testing.T, h *harness) {
+	who := Hooks{Error: func(route string, err error) (int, string) {
+		if !usersRoute(route) {
+			return http.StatusInternalServerError, "the error hook saw route " + route + "\n"
+		}
+		return http.StatusUnauthorized, "who are you?\n"
+	}}
+	e := h.env(t)
+	h.serveNative(e, e.limiter(core.PerMinute(1), core.WithName("per-client")), who, httplimit.WithKeyFunc(clientKey))
+	e.expect("no X-Client", e.get("/users/1"), 401, "who are you?\n", fields("Content-Type", textCT))
+	e.expect("X-Client a", e.get("/users/1", "X-Client", "a"), 200, "ran /users/1\n", allowedFields("per-client", "1", "0", "60"))
+
+	// A fail-closed store failure reaches the hook with Retry-After set.
+	e2 := h.env(t)
+	down := Hooks{Error: func(route string, err error) (int, string) {
+		return http.StatusBadGateway, fmt.Sprintf("down: store error %v\n", errors.Is(err, core.ErrStore))
+	}}
+	h.serveNative(e2, e2.limiter(core.PerMinute(100), core.WithName("per-ip"), core.WithFailClosed()), down)
+	_ = e2.store.Close()
+	e2.expect("store down, fail closed", e2.get("/users/1"), 502, "down: store error true\n", fields("Content-Type", textCT, "Retry-After", "1"))
+	if n := e.ran.Load() + e2.ran.Load(); n != 1 {
+		t.Errorf("the handler ran %d times, want 1: only for the keyed request", n)
+	}
+}
+
+func nativeConflict(t *testing.T, h *harness) {
+	if h.a.Native == nil {
+		t.Skipf("%s has no framework-native hooks: its framework's are httplimit's", h.a.Name)
+	}
+	e := h.env(t)
+	l := e.limiter(core.PerMinute(1))
+	_, err := h.a.Native(e.endpoint(), l,
+		Hooks{Deny: func(string, core.Decision) (int, string) { return http.StatusTeapot, "" }},
+		httplimit.WithDenyHandler(func(http.ResponseWriter, *http.Request, core.Decision) {}))
+	if err == nil || !strings.Contains(err.Error(), "WithDenyHandler") {
+		t.Errorf("a framework deny hook with httplimit.WithDenyHandler: error %v, want one naming WithDenyHandler", err)
+	}
+	_, err = h.a.Native(e.endpoint(), l,
+		Hooks{Error: func(string, error) (int, string) { return http.StatusTeapot, "" }},
+		httplimit.WithErrorHandler(func(http.ResponseWriter, *http.Request, error) {}))
+	if err == nil || !strings.Contains(err.Error(), "WithErrorHandler") {
+		t.Errorf("a framework error hook with httplimit.WithErrorHandler: error %v, want one naming WithErrorHandler", err)
+	}
+}
+
+func mustForm(t *testing.T, h *harness) {
+	if h.a.Must == nil {
+		t.Skipf("%s has no form that panics on a bad configuration", h.a.Name)
+	}
+	e := h.env(t)
+	e.start(h.a.Must(e.endpoint(), e.limiter(core.PerMinute(1), core.WithName("per-ip")), httplimit.WithRouteKey()))
+	e.expect("/users/1", e.get("/users/1"), 200, "ran /users/1\n", allowedFields("per-ip", "1", "0", "60"))
+	e.expect("/users/2, the same route", e.get("/users/2"), 429, "Too Many Requests: quota exceeded; retry after 60 seconds.\n", fields("Content-Type", textCT,
+		"X-Ratelimit-Limit", "1", "X-Ratelimit-Remaining", "0", "X-Ratelimit-Reset", "60",
+		"Ratelimit-Policy", `"per-ip";q=1;w=60`, "Ratelimit", `"per-ip";r=0;t=60`, "Retry-After", "60"))
+
+	panicOf := func(l *core.Limiter, opts ...httplimit.Option) (msg string) {
+		defer func() {
+			if r := recover(); r != nil {
+				msg = fmt.Sprint(r)
+			}
+		}()
+		h.a.Must(e.endpoint(), l, opts...)
+		return ""
+	}
+	if msg := panicOf(nil); !strings.Contains(msg, h.a.MustField) {
+		t.Errorf("a nil limiter: panic %q, want one naming %s", msg, h.a.MustField)
+	}
+	if msg := panicOf(e.limiter(core.PerMinute(1)), httplimit.WithDenyStatus(200)); !strings.Contains(msg, "WithDenyStatus") {
+		t.Errorf("WithDenyStatus(200): panic %q, want one naming WithDenyStatus", msg)
 	}
 }

@@ -1,6 +1,8 @@
 // Package echo is the README's echo quick start.
 package echo
 
+import "github.com/tollgate-go/tollgate/core/httplimit"
+
 // README: echo
 import (
 	"github.com/labstack/echo/v4"
@@ -21,3 +23,15 @@ func Echo() *echo.Echo {
 }
 
 func getUser(c echo.Context) error { return c.String(200, c.Param("id")) }
+
+// WithConfig is the README's echo Config.
+func WithConfig(l *core.Limiter) (echo.MiddlewareFunc, error) {
+	// README: echo-config
+	mw, err := echomw.Config{
+		Limiter: l,
+		Skipper: func(c echo.Context) bool { return c.Path() == "/healthz" },
+		Options: []echomw.Option{httplimit.WithRouteKey()},
+	}.ToMiddleware()
+	// README: end
+	return mw, err
+}
