@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // FailurePolicy says what a Limiter does when its store returns an error.
@@ -338,12 +337,6 @@ func DefaultPrefix(name string) string {
 	return strconv.Itoa(len(name)) + ":" + name + ":"
 }
 
-// keyBufs holds the buffers prefixed keys are built in; buffers that grew
-// past maxPooledKey are left to the garbage collector.
-var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
-
-const maxPooledKey = 1024
-
 // divideLimit shares limit among n instances.
 func divideLimit(l Limit, n int64) Limit {
 	burst := l.EffectiveBurst()
@@ -453,27 +446,13 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 			return d, nil, false
 		}
 		full = l.prefix + key // for the fallback and the error
-	} else if l.prefix != "" {
-		// The prefixed key is built in a pooled buffer rather than by
-		// concatenation, which would cost an allocation per request. Stores
-		// copy a key they keep (the Store contract, checked by storetest), so
-		// the buffer is reused once Take returns without an error. After an
-		// error it is dropped instead, since the error may still refer to
-		// the key.
-		bp := keyBufs.Get().(*[]byte)
-		b := append(append((*bp)[:0], l.prefix...), key...)
-		full = unsafe.String(unsafe.SliceData(b), len(b))
-		d, err = l.store.Take(ctx, full, l.limit, cost)
-		if err == nil {
-			if cap(b) <= maxPooledKey {
-				*bp = b[:0]
-				keyBufs.Put(bp)
-			}
-			l.recovered(epoch)
-			return d, nil, false
-		}
-		full = string(b) // the buffer is not reused; the fallback and the error may keep this
 	} else {
+		if l.prefix != "" {
+			// A store may keep the key it is given, so it is a string of
+			// its own (one allocation; a PrefixTaker such as the memory
+			// store joins prefix and key itself, only when it stores one).
+			full = l.prefix + key
+		}
 		d, err = l.store.Take(ctx, full, l.limit, cost)
 		if err == nil {
 			l.recovered(epoch)

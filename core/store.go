@@ -22,8 +22,8 @@ import (
 // nothing.
 //
 // Keys are compared as given: callers that share a store between limits
-// must keep their keys apart (Limiter does so with a prefix). A Store must not
-// retain key after Take returns without copying it.
+// must keep their keys apart (Limiter does so with a prefix). A Store may
+// keep the key it is given: it is the store's as much as the caller's.
 //
 // Every Store must pass the conformance suite in core/storetest.
 type Store interface {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
-	"unsafe"
 )
 
 // TakeAll charges each limiter its cost on its key, ls[i] on keys[i], and
@@ -175,13 +175,14 @@ func sharedMulti(ls []*Limiter) MultiStore {
 	return ms
 }
 
-// takeBufs holds the takes and joined keys of TakeAll's atomic step.
+// takeBufs holds the takes and boxes of TakeAll's atomic step (the slices
+// are a store's only while TakeMany or TakeBoxed runs; the keys in them are
+// strings of their own).
 var takeBufs = sync.Pool{New: func() any { return new(takeBuf) }}
 
 type takeBuf struct {
 	takes [MaxTakes]Take
 	boxes [MaxBoxes]Box
-	keys  []byte
 }
 
 // takeAtomic takes ls in one step of ms, under boxes when there are any (ms
@@ -201,11 +202,10 @@ func takeAtomic(ctx context.Context, ms MultiStore, boxes []Box, ls []*Limiter, 
 			epochs[i] = l.switches.Load()
 		}
 	}
-	tb := takeBufs.Get().(*takeBuf)
-	// The prefixed keys, and the boxes' keys, are built in one buffer,
-	// sized first so that the strings made into it stay valid (a store
-	// copies a key it keeps). Copied there, the caller's keys are only
-	// read: they may live on its stack.
+	// The prefixed keys, and the boxes' keys, are built in one string (one
+	// allocation), which the takes and boxes slice: a store may keep a key
+	// it is given. The caller's keys are only read: they may live on its
+	// stack.
 	n := 0
 	for i, l := range ls {
 		n += len(l.prefix) + len(keys[i])
@@ -213,24 +213,32 @@ func takeAtomic(ctx context.Context, ms MultiStore, boxes []Box, ls []*Limiter, 
 	for i := range boxes {
 		n += len(boxes[i].Key)
 	}
-	if cap(tb.keys) < n {
-		tb.keys = make([]byte, 0, n)
-	}
-	b := tb.keys[:0]
-	takes := tb.takes[:len(ls)]
+	var sb strings.Builder
+	sb.Grow(n)
 	for i, l := range ls {
-		at := len(b)
-		b = append(append(b, l.prefix...), keys[i]...)
-		takes[i] = Take{Key: unsafe.String(&b[at], len(b)-at), Limit: l.limit, Cost: l.cost}
+		sb.WriteString(l.prefix)
+		sb.WriteString(keys[i])
+	}
+	for i := range boxes {
+		sb.WriteString(boxes[i].Key)
+	}
+	joined := sb.String()
+	tb := takeBufs.Get().(*takeBuf)
+	takes := tb.takes[:len(ls)]
+	at := 0
+	for i, l := range ls {
+		end := at + len(l.prefix) + len(keys[i])
+		takes[i] = Take{Key: joined[at:end], Limit: l.limit, Cost: l.cost}
+		at = end
 	}
 	var left time.Duration
 	var err error
 	if len(boxes) > 0 {
 		bs := tb.boxes[:len(boxes)]
 		for i := range boxes {
-			at := len(b)
-			b = append(b, boxes[i].Key...)
-			bs[i] = Box{Key: unsafe.String(&b[at], len(b)-at), Penalty: boxes[i].Penalty, Takes: boxes[i].Takes}
+			end := at + len(boxes[i].Key)
+			bs[i] = Box{Key: joined[at:end], Penalty: boxes[i].Penalty, Takes: boxes[i].Takes}
+			at = end
 		}
 		left, err = ms.(BoxStore).TakeBoxed(ctx, bs, takes, ds)
 		clear(bs)
@@ -238,7 +246,6 @@ func takeAtomic(ctx context.Context, ms MultiStore, boxes []Box, ls []*Limiter, 
 		err = ms.TakeMany(ctx, takes, ds)
 	}
 	clear(takes)
-	tb.keys = b[:0]
 	takeBufs.Put(tb)
 	if err != nil {
 		if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidCost) || errors.Is(err, ErrInvalidTakes) || errors.Is(err, ErrInvalidPenalty) {

@@ -735,8 +735,8 @@ func (sh *shard) insert(h uint64, key string, now int64, limit int, pinned []uin
 		sh.grow()
 	}
 	i, _ := sh.find(h, key)
-	// The caller's key may live in a reused buffer or on its stack: keep a
-	// copy.
+	// TakePrefixed and TakeMany pass keys joined in scratch buffers: keep
+	// a copy.
 	sh.hashes[i] = h
 	sh.table[i] = slot{key: strings.Clone(key), young: true}
 	sh.count++
