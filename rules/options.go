@@ -122,8 +122,9 @@ func WithDenyListStatus(code int) Option {
 	})
 }
 
-// WithClock sets the clock of ReloadEvent.At and of the watcher. Default
-// core.SystemClock.
+// WithClock sets the clock that stamps ReloadEvent.At. Default
+// core.SystemClock. The watcher (WithWatch) checks the file on a real
+// ticker whatever the clock, and the limits read their store's clock.
 func WithClock(c core.Clock) Option {
 	return optionFunc(func(o *options) error {
 		if c == nil {

@@ -86,9 +86,11 @@ func WithKeyFunc(fn keyfuncs.KeyFunc) Option {
 
 // WithLimit applies another limiter to the same requests, keyed by key (nil:
 // the key func of WithKeyFunc), such as a per-tenant limit beside a per-IP
-// one. A request must be allowed by every limit. Limits are taken in order,
-// and a request denied by one is not counted by the limits after it; it has
-// been counted by those before it.
+// one. A request must be allowed by every limit, and the limits are taken
+// together, as core.TakeAll takes them: in one atomic step when they share
+// a store that is a core.MultiStore (the memory and Redis stores are), so a
+// denied request consumes none of them; otherwise every limit is peeked
+// first and taken only if none would deny.
 func WithLimit(l *core.Limiter, key keyfuncs.KeyFunc) Option {
 	return optionFunc(func(c *config) error {
 		if l == nil {

@@ -16,7 +16,7 @@
 //
 // Time is read through a core.Clock: by default a coarse clock of 500µs
 // resolution shared by the process (one atomic load per decision instead of
-// a 20–40ns system clock reading; it lags real time by up to about 500µs,
+// a system clock reading; it lags real time by up to about 500µs,
 // which makes limits slightly stricter, never looser). Both it and
 // core.SystemClock (WithClock) are measured as offsets on the monotonic
 // clock: a wall clock stepped backwards never admits extra requests. Each

@@ -139,8 +139,8 @@
 // up to maxBatch of them as one pipeline of EVALSHA commands (split per
 // node by a Cluster client). On a single server (or a Sentinel failover
 // client) the batch's GCRA decisions go in one call of a script that runs
-// gcra.lua once per decision: Redis' own cost of a script call, about 10 µs
-// here against 3 µs for a decision within one, is then paid once per batch.
+// gcra.lua once per decision: Redis' own cost of a script call, several
+// times that of a decision within one, is then paid once per batch.
 // Every decision is still decided alone and in order, so it is exact; each
 // caller keeps its own deadline, and a caller that gives up before its
 // batch is sent is left out of it. It is off by default: serially it is
@@ -184,14 +184,12 @@
 //
 // make bench-redis runs, against a local redis-server it starts, a decision
 // beside a bare go-redis INCR and beside the cheapest atomic script that
-// reads the server's clock, GETs and SETs. On a two-core VM where the client
-// and the server share the cores, medians of 6 runs: serially, with the three
-// interleaved in one loop, a GCRA decision runs at 0.67× INCR's rate and 0.80×
-// the cheapest script's (sliding window counter 0.66× and 0.79×); from 64
-// goroutines, 0.58× and 0.72× (19.8 µs against 11.4 µs a call). The gap is
-// Redis' scripting: Redis reports about 13 µs of server time per decision
-// against 0.6 µs per INCR. The client side adds 13 allocations over INCR
-// (among them the goroutine each call runs on: see When Redis fails).
+// reads the server's clock, GETs and SETs, serially and from 64 goroutines;
+// docs/BENCHMARKS.md in the repository has the figures of the last run (make
+// bench), with the machine and the command. The gap to INCR is Redis'
+// scripting (INFO commandstats shows its server time per call), and the
+// client side runs each call on a goroutine of its own (see When Redis
+// fails).
 //
 // # Redis settings
 //
