@@ -204,10 +204,15 @@ func (b *batcher) send(batch []*pending) {
 		p.done <- err
 		return
 	}
+	b.sendPipeline(live)
+}
+
+// sendPipeline sends live, two calls or more, as one pipeline. GCRA
+// decisions (the default algorithm, alone on their key) share one script
+// call where they can (WithBatching on a single server); the rest go as
+// they are, in the same pipeline.
+func (b *batcher) sendPipeline(live []*pending) {
 	ctx := context.Background()
-	// GCRA decisions (the default algorithm, alone on their key) share one
-	// script call where they can; the rest go as they are, in the same
-	// pipeline.
 	var gcra []*pending
 	rest := live
 	if b.combine {
@@ -237,29 +242,35 @@ func (b *batcher) send(batch []*pending) {
 	}
 	_, _ = pipe.Exec(ctx) // each command carries its own error
 	if combined != nil {
-		err := combined.Err()
-		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			combined, err = b.s.run(ctx, &batchGCRAScript, combinedArgs)
-		}
-		var vals []any
-		if err == nil {
-			if vals, err = combined.Slice(); err == nil && len(vals) != 4*len(gcra) {
-				err = fmt.Errorf("redisstore: unexpected batch reply of %d values for %d decisions", len(vals), len(gcra))
-			}
-		}
-		for i, p := range gcra {
-			if err == nil {
-				p.cmd = redis.NewCmdResult(vals[4*i:4*i+4], nil)
-			}
-			b.s.settle(p.probe, err)
-			p.done <- err
-		}
+		b.answerCombined(ctx, combined, combinedArgs, gcra)
 	}
 	for _, p := range rest {
 		err := p.cmd.Err()
 		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 			// Redis lost the script: this call again, with EVAL.
 			p.cmd, err = b.s.run(p.ctx, p.sc, p.args)
+		}
+		b.s.settle(p.probe, err)
+		p.done <- err
+	}
+}
+
+// answerCombined hands each GCRA call of one combined script call its four
+// values, or the call's error; a script Redis lost is sent again, with EVAL.
+func (b *batcher) answerCombined(ctx context.Context, combined *redis.Cmd, args []any, gcra []*pending) {
+	err := combined.Err()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		combined, err = b.s.run(ctx, &batchGCRAScript, args)
+	}
+	var vals []any
+	if err == nil {
+		if vals, err = combined.Slice(); err == nil && len(vals) != 4*len(gcra) {
+			err = fmt.Errorf("redisstore: unexpected batch reply of %d values for %d decisions", len(vals), len(gcra))
+		}
+	}
+	for i, p := range gcra {
+		if err == nil {
+			p.cmd = redis.NewCmdResult(vals[4*i:4*i+4], nil)
 		}
 		b.s.settle(p.probe, err)
 		p.done <- err

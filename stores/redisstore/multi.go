@@ -282,6 +282,39 @@ func inBox(vals []any, nb int) (time.Duration, bool) {
 // denied step counts toward the boxes in a third. late is a failure of
 // that third round trip only, after the step was decided.
 func (s *Store) takeSplit(ctx context.Context, st *step, takes []core.Take, ds []core.Decision) (left time.Duration, err, late error) {
+	var peeks [core.MaxTakes]core.Decision
+	boxed, left, denied, err := s.splitDryRun(ctx, st, ds, &peeks)
+	switch {
+	case err != nil:
+		return 0, err, nil
+	case boxed:
+		core.Boxed(takes, ds, left)
+		return left, nil, nil
+	case denied != 0:
+		// Nothing taken: a denied take says why, the others as they stay.
+		for i := 0; i < st.n; i++ {
+			if denied>>i&1 == 0 {
+				ds[i] = peeks[i]
+			}
+		}
+		left, late = s.countDenial(ctx, st, takes, ds, denied)
+		return left, nil, late
+	}
+	if denied, err = s.splitTake(ctx, st, ds); err != nil {
+		return 0, err, nil
+	}
+	if denied != 0 {
+		left, late = s.countDenial(ctx, st, takes, ds, denied)
+		return left, nil, late
+	}
+	return 0, nil, nil
+}
+
+// splitDryRun sends the dry run of every take and every box of st, each a
+// script call on its own slot, in one pipeline. It reports whether a box is
+// closed (and the longest time left in one), else each take's decision (in
+// ds), its peek (in peeks) and which takes would be denied.
+func (s *Store) splitDryRun(ctx context.Context, st *step, ds []core.Decision, peeks *[core.MaxTakes]core.Decision) (boxed bool, left time.Duration, denied uint32, err error) {
 	n, nb := st.n, st.nb
 	var calls [core.MaxTakes + core.MaxBoxes]pipeCall
 	for i := 0; i < n; i++ {
@@ -291,79 +324,69 @@ func (s *Store) takeSplit(ctx context.Context, st *step, takes []core.Take, ds [
 		calls[n+j] = pipeCall{sc: &multiScript, args: s.multiArgs(st, &multiScript, modeDry, 0, 1<<j)}
 	}
 	if err := s.pipe(ctx, calls[:n+nb]); err != nil {
-		return 0, err, nil
+		return false, 0, 0, err
 	}
-	boxed := false
 	for j := 0; j < nb; j++ {
 		vals, err := calls[n+j].cmd.Slice()
 		if err != nil {
-			return 0, replyError(vals, err), nil
+			return false, 0, 0, replyError(vals, err)
 		}
 		if l, ok := inBox(vals, 1); ok {
 			boxed, left = true, max(left, l)
 		} else if len(vals) != 0 {
-			return 0, replyError(vals, nil), nil
+			return false, 0, 0, replyError(vals, nil)
 		}
 	}
 	if boxed {
-		core.Boxed(takes, ds, left)
-		return left, nil, nil
+		return true, left, 0, nil
 	}
 	// Each dry run answers the take's decision and its peek.
-	var denied uint32
-	var peeks [core.MaxTakes]core.Decision
 	for i := 0; i < n; i++ {
 		vals, err := calls[i].cmd.Slice()
 		if err != nil || len(vals) != 8 {
-			return 0, replyError(vals, err), nil
+			return false, 0, 0, replyError(vals, err)
 		}
 		l := st.limits[i]
 		if ds[i], err = decode(vals[:4], l); err != nil {
-			return 0, err, nil
+			return false, 0, 0, err
 		}
 		if peeks[i], err = decode(vals[4:], l); err != nil {
-			return 0, err, nil
+			return false, 0, 0, err
 		}
 		if !ds[i].Allowed {
 			denied |= 1 << i
 		}
 	}
-	if denied != 0 {
-		// Nothing taken: a denied take says why, the others as they stay.
-		for i := 0; i < n; i++ {
-			if denied>>i&1 == 0 {
-				ds[i] = peeks[i]
-			}
-		}
-		left, late = s.countDenial(ctx, st, takes, ds, denied)
-		return left, nil, late
-	}
+	return false, 0, denied, nil
+}
+
+// splitTake takes every take of st by its own algorithm's script, in one
+// pipeline, once the dry run found room for all, and reports which were
+// denied all the same: a concurrent step took the room the dry run saw.
+// The other takes stay consumed: under-admission, never over.
+func (s *Store) splitTake(ctx context.Context, st *step, ds []core.Decision) (denied uint32, err error) {
+	n := st.n
+	var calls [core.MaxTakes]pipeCall
 	for i := 0; i < n; i++ {
 		l := st.limits[i]
 		calls[i] = pipeCall{sc: &scripts[l.Algorithm], args: s.evalArgs(st.keys[i], l, st.ps[i], st.costs[i], st.at)}
 	}
 	if err := s.pipe(ctx, calls[:n]); err != nil {
-		return 0, err, nil
+		return 0, err
 	}
 	for i := 0; i < n; i++ {
 		vals, err := calls[i].cmd.Slice()
 		if err != nil || len(vals) != 4 {
-			return 0, replyError(vals, err), nil
+			return 0, replyError(vals, err)
 		}
 		if ds[i], err = decode(vals, st.limits[i]); err != nil {
-			return 0, err, nil
+			return 0, err
 		}
 		if !ds[i].Allowed {
-			// A concurrent step took the room the dry run saw. The other
-			// takes stay consumed: under-admission, never over.
 			denied |= 1 << i
 		}
 	}
-	if denied != 0 {
-		left, late = s.countDenial(ctx, st, takes, ds, denied)
-		return left, nil, late
-	}
-	return 0, nil, nil
+	return denied, nil
 }
 
 // countDenial counts a denied step in each box whose selected takes
