@@ -7,14 +7,8 @@ import (
 	"time"
 )
 
-// UnixNanoClock is a Clock that can also give its reading as Unix
-// nanoseconds without building a time.Time. Stores use it when present.
-type UnixNanoClock interface {
-	Clock
-	UnixNano() int64
-}
-
-// UnixNano returns the clock's current reading in nanoseconds.
+// UnixNano returns the clock's current reading in nanoseconds, without
+// building a time.Time (stores read it through storekit.UnixNanoClock).
 func (c *ManualClock) UnixNano() int64 { return c.ns.Load() }
 
 // coarseIdleTicks is how many resolutions without a reader stop a
@@ -49,8 +43,6 @@ type CoarseClock struct {
 	done    chan struct{} // guarded by mu: closed when the latest goroutine has ended
 	stop    chan struct{}
 }
-
-var _ UnixNanoClock = (*CoarseClock)(nil)
 
 // NewCoarseClock returns a CoarseClock of the given resolution, from 10µs to
 // 100ms. A few hundred microseconds suits limits of up to a few thousand

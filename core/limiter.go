@@ -48,9 +48,9 @@ func (p FailurePolicy) String() string {
 	return "policy(?)"
 }
 
-// FailClosedRetryAfter is the RetryAfter of a decision denied because the
+// failClosedRetryAfter is the RetryAfter of a decision denied because the
 // store failed under FailClosed.
-const FailClosedRetryAfter = time.Second
+const failClosedRetryAfter = time.Second
 
 // ErrStore wraps every store error a Limiter returns, so callers can tell a
 // failed store (errors.Is(err, ErrStore)) from invalid input.
@@ -314,7 +314,7 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 			}
 		}
 	}
-	l := &Limiter{store: store, limit: limit, name: c.name, prefix: DefaultPrefix(c.name), cost: c.cost, policy: c.policy, hook: c.hook, shadow: c.shadow}
+	l := &Limiter{store: store, limit: limit, name: c.name, prefix: defaultPrefix(c.name), cost: c.cost, policy: c.policy, hook: c.hook, shadow: c.shadow}
 	if c.onSwitch != nil {
 		l.onSwitch = &notifier{fn: c.onSwitch}
 	}
@@ -330,11 +330,11 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 	return l, nil
 }
 
-// DefaultPrefix is the prefix a Limiter named name puts before its keys
+// defaultPrefix is the prefix a Limiter named name puts before its keys
 // unless WithPrefix says otherwise: the name's length in decimal, ':', the
 // name, ':'. The length makes the join unambiguous: no two distinct (name,
 // key) pairs give one stored key, whatever bytes either holds.
-func DefaultPrefix(name string) string {
+func defaultPrefix(name string) string {
 	return strconv.Itoa(len(name)) + ":" + name + ":"
 }
 
@@ -439,7 +439,7 @@ func (l *Limiter) callHook(ctx context.Context, ev Event) {
 
 func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decision, err error, fallback bool) {
 	if key == "" || cost < 0 {
-		return Decision{Reason: ReasonInvalid, Limit: l.limit}, CheckTake(key, l.limit, cost), false
+		return Decision{Reason: ReasonInvalid, Limit: l.limit}, checkInput(key, cost), false
 	}
 	var epoch uint64
 	if l.onSwitch != nil {
@@ -496,7 +496,7 @@ func (l *Limiter) failed(ctx context.Context, full string, cost int64, err error
 		// refused: a caller that leaves must never be admitted uncounted,
 		// nor decided by a fallback that has not seen its peers. This says
 		// nothing about the store, so it is no switch.
-		return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: FailClosedRetryAfter}, fmt.Errorf("%w: the caller went away (%w): %w", ErrStore, cerr, err), false
+		return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: failClosedRetryAfter}, fmt.Errorf("%w: the caller went away (%w): %w", ErrStore, cerr, err), false
 	}
 	err = fmt.Errorf("%w: %w", ErrStore, err)
 	if l.onSwitch != nil && epoch&1 == 0 && l.switches.CompareAndSwap(epoch, epoch+1) {
@@ -504,11 +504,11 @@ func (l *Limiter) failed(ctx context.Context, full string, cost int64, err error
 	}
 	switch l.policy {
 	case FailClosed:
-		return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: FailClosedRetryAfter}, err, false
+		return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: failClosedRetryAfter}, err, false
 	case FailBack:
 		fd, ferr := l.fallback.Take(ctx, full, l.fbLimit, cost)
 		if ferr != nil {
-			return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: FailClosedRetryAfter}, fmt.Errorf("%w (fallback: %w)", err, ferr), true
+			return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: failClosedRetryAfter}, fmt.Errorf("%w (fallback: %w)", err, ferr), true
 		}
 		return fd, err, true
 	default:

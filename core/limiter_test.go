@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 )
 
 // mapStore is the smallest correct Store: core.Apply behind one mutex, with a
@@ -34,7 +35,7 @@ func newMapStore(clock core.Clock) *mapStore {
 }
 
 func (m *mapStore) Take(_ context.Context, key string, l core.Limit, cost int64) (core.Decision, error) {
-	if err := core.CheckTake(key, l, cost); err != nil {
+	if err := storekit.CheckTake(key, l, cost); err != nil {
 		return core.Decision{}, err
 	}
 	m.mu.Lock()

@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 )
 
@@ -25,7 +24,10 @@ import (
 // must keep their keys apart (Limiter does so with a prefix). A Store must not
 // retain key after Take returns without copying it.
 //
-// Every Store must pass the conformance suite in core/storetest.
+// Every Store must pass the conformance suite in core/storetest; package
+// core/storekit has the parts every store shares (the input checks, the
+// penalty box keys).
+// The zero value of an interface is nil: NewLimiter refuses a nil Store.
 type Store interface {
 	Take(ctx context.Context, key string, limit Limit, cost int64) (Decision, error)
 	// Close releases the store's resources and stops any goroutine it
@@ -92,29 +94,6 @@ type MultiStore interface {
 // a decisions slice of another length, or two takes of one key.
 var ErrInvalidTakes = errors.New("tollgate: invalid takes")
 
-// CheckTakeMany validates the arguments of a MultiStore.TakeMany, so every
-// store rejects the same input with the same errors. It does not mention
-// keys' contents (they may be a client's credentials).
-func CheckTakeMany(takes []Take, decisions []Decision) error {
-	if len(takes) == 0 || len(takes) > MaxTakes {
-		return &inputError{ErrInvalidTakes, strconv.Itoa(len(takes)) + " takes, want 1 to " + strconv.Itoa(MaxTakes)}
-	}
-	if len(decisions) != len(takes) {
-		return &inputError{ErrInvalidTakes, strconv.Itoa(len(decisions)) + " decisions for " + strconv.Itoa(len(takes)) + " takes"}
-	}
-	for i := range takes {
-		if err := CheckTake(takes[i].Key, takes[i].Limit, takes[i].Cost); err != nil {
-			return fmt.Errorf("take %d: %w", i, err)
-		}
-		for j := 0; j < i; j++ {
-			if takes[j].Key == takes[i].Key {
-				return &inputError{ErrInvalidTakes, "take " + strconv.Itoa(i) + " repeats the key of take " + strconv.Itoa(j)}
-			}
-		}
-	}
-	return nil
-}
-
 // MaxKeyLen is the longest key a store accepts, prefix included.
 const MaxKeyLen = 4096
 
@@ -135,17 +114,14 @@ type inputError struct {
 func (e *inputError) Error() string { return e.sentinel.Error() + ": " + e.detail }
 func (e *inputError) Unwrap() error { return e.sentinel }
 
-// CheckTake validates the arguments of a Store.Take, so every store rejects
-// the same input with the same errors.
-func CheckTake(key string, limit Limit, cost int64) error {
+// checkInput is the error for a Limiter given an empty key or a negative
+// cost (storekit.CheckTake checks a store's input in full).
+func checkInput(key string, cost int64) error {
 	if len(key) == 0 {
 		return &inputError{ErrInvalidKey, "empty key"}
-	}
-	if len(key) > MaxKeyLen {
-		return &inputError{ErrInvalidKey, "key of " + strconv.Itoa(len(key)) + " bytes is longer than " + strconv.Itoa(MaxKeyLen)}
 	}
 	if cost < 0 {
 		return &inputError{ErrInvalidCost, "cost " + strconv.FormatInt(cost, 10) + " is negative"}
 	}
-	return limit.Validate()
+	return nil
 }

@@ -294,7 +294,7 @@ func takeFailed(ctx context.Context, boxes []Box, ls []*Limiter, keys []string, 
 			if ferr != nil {
 				first = fmt.Errorf("%w (fallback: %w)", serr, ferr)
 				for i, l := range ls {
-					ds[i] = Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: FailClosedRetryAfter}
+					ds[i] = Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: failClosedRetryAfter}
 				}
 			}
 		}

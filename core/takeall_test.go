@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 )
 
 var t0 = time.Unix(1e9, 0)
@@ -16,7 +17,7 @@ var t0 = time.Unix(1e9, 0)
 type mapMulti struct{ *mapStore }
 
 func (m mapMulti) TakeMany(_ context.Context, takes []core.Take, ds []core.Decision) error {
-	if err := core.CheckTakeMany(takes, ds); err != nil {
+	if err := storekit.CheckTakeMany(takes, ds); err != nil {
 		return err
 	}
 	m.mu.Lock()
