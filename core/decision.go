@@ -68,7 +68,8 @@ type Decision struct {
 	// after which the same request would be admitted (if nothing else is
 	// admitted on the key meanwhile), or Never.
 	RetryAfter time.Duration
-	// Policy is the name of the limiter that decided, for headers and logs.
-	// Stores leave it empty; Limiter fills it in.
-	Policy string
+	// Name is the name of the limiter that decided (WithName), for headers
+	// (the IETF fields' policy id) and logs. Stores leave it empty; Limiter
+	// fills it in.
+	Name string
 }

@@ -70,8 +70,8 @@ type RemoteStore interface {
 
 // Event describes one decision, for the hook set with WithHook.
 type Event struct {
-	// Policy is the limiter's name.
-	Policy string
+	// Name is the limiter's name (WithName).
+	Name string
 	// Key is the key as passed to Take, without the limiter's prefix.
 	Key string
 	// Cost is the cost asked for.
@@ -133,9 +133,10 @@ type optionFunc func(*config) error
 
 func (f optionFunc) apply(c *config) error { return f(c) }
 
-// WithName names the limiter's policy, as headers and hooks show it (the
-// IETF RateLimit field's policy id). Default: the limit's String form, such
-// as "100/m". The name must be printable ASCII without '"' or '\'.
+// WithName names the limiter, as decisions, headers and hooks show it
+// (Decision.Name, Event.Name; the IETF RateLimit fields' policy id).
+// Default: the limit's String form, such as "100/m". The name must be
+// printable ASCII without '"' or '\'.
 func WithName(name string) Option {
 	return optionFunc(func(c *config) error {
 		if name == "" {
@@ -366,14 +367,14 @@ func (l *Limiter) shade(d *Decision) {
 // Shadow reports whether the limiter is in shadow mode (WithShadow).
 func (l *Limiter) Shadow() bool { return l.shadow }
 
-// Name returns the limiter's policy name.
+// Name returns the limiter's name (WithName): Decision.Name and Event.Name.
 func (l *Limiter) Name() string { return l.name }
 
 // Limit returns the limit the limiter enforces.
 func (l *Limiter) Limit() Limit { return l.limit }
 
-// Policy returns the limiter's failure policy.
-func (l *Limiter) Policy() FailurePolicy { return l.policy }
+// FailurePolicy returns what the limiter does when its store fails.
+func (l *Limiter) FailurePolicy() FailurePolicy { return l.policy }
 
 // Prefix returns the prefix the limiter puts before its keys in the store.
 func (l *Limiter) Prefix() string { return l.prefix }
@@ -389,7 +390,7 @@ func (l *Limiter) Take(ctx context.Context, key string) (d Decision, err error) 
 			// (The store is not asked twice.)
 			d, err, _ = l.failed(ctx, l.prefix+key, l.cost, err, 0)
 		}
-		d.Policy = l.name
+		d.Name = l.name
 		return
 	}
 	return l.TakeN(ctx, key, l.cost)
@@ -414,10 +415,10 @@ func (l *Limiter) TakeN(ctx context.Context, key string, cost int64) (Decision, 
 		start = time.Now()
 	}
 	d, err, fb := l.decide(ctx, key, cost)
-	d.Policy = l.name
+	d.Name = l.name
 	l.shade(&d)
 	if l.hook != nil {
-		l.callHook(ctx, Event{Policy: l.name, Key: key, Cost: cost, Decision: d, Err: err, Fallback: fb, Latency: time.Since(start)})
+		l.callHook(ctx, Event{Name: l.name, Key: key, Cost: cost, Decision: d, Err: err, Fallback: fb, Latency: time.Since(start)})
 	}
 	return d, err
 }
@@ -431,7 +432,7 @@ var hookPanicked atomic.Bool
 func (l *Limiter) callHook(ctx context.Context, ev Event) {
 	defer func() {
 		if v := recover(); v != nil && hookPanicked.CompareAndSwap(false, true) {
-			slog.Default().Error("tollgate: a decision hook panicked; the decision stands (later panics are not logged)", "policy", l.name, "panic", fmt.Sprint(v))
+			slog.Default().Error("tollgate: a decision hook panicked; the decision stands (later panics are not logged)", "limiter", l.name, "panic", fmt.Sprint(v))
 		}
 	}()
 	l.hook(ctx, ev)

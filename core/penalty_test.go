@@ -103,7 +103,7 @@ func TestTakeAllBoxedRenumbersBoxesAroundShadowLimiters(t *testing.T) {
 	if got := strings.Join(r.takes[0], ","); got != core.DefaultPrefix("ip")+"c,"+core.DefaultPrefix("global")+"all" {
 		t.Fatalf("the boxed step took %s, want the ip and global limiters' keys", got)
 	}
-	if !ds[0].Allowed || !ds[1].Allowed || !ds[2].Allowed || ds[1].Policy != "strict" {
+	if !ds[0].Allowed || !ds[1].Allowed || !ds[2].Allowed || ds[1].Name != "strict" {
 		t.Fatalf("decisions %+v, want all admitted, in the limiters' order", ds)
 	}
 	// With only the shadow limiter's box, the enforced step is a plain one.

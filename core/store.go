@@ -12,7 +12,7 @@ import (
 // step: concurrent Takes on one key never admit more than the limit allows.
 // A non-nil error means the store could not decide (it is down, closed, or
 // the input is invalid); it never means "denied", which is a Decision with
-// Allowed false. A Decision returned with a nil error has Policy empty.
+// Allowed false. A Decision returned with a nil error has Name empty.
 //
 // Cost is how much of the quota the request uses. Cost 0 peeks: nothing is
 // consumed, no state is written, and the Decision says whether a request of

@@ -93,7 +93,7 @@ func takeEach(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) 
 // invalidAll reports a step refused for its input: every decision invalid.
 func invalidAll(ls []*Limiter, ds []Decision) {
 	for j := range ds {
-		ds[j] = Decision{Reason: ReasonInvalid, Limit: ls[j].limit, Policy: ls[j].name}
+		ds[j] = Decision{Reason: ReasonInvalid, Limit: ls[j].limit, Name: ls[j].name}
 	}
 }
 
@@ -253,10 +253,10 @@ func takeAtomic(ctx context.Context, ms MultiStore, boxes []Box, ls []*Limiter, 
 		latency = time.Since(start)
 	}
 	for i, l := range ls {
-		ds[i].Policy = l.name
+		ds[i].Name = l.name
 		l.recovered(epochs[i])
 		if l.hook != nil {
-			l.callHook(ctx, Event{Policy: l.name, Key: keys[i], Cost: l.cost, Decision: ds[i], Latency: latency})
+			l.callHook(ctx, Event{Name: l.name, Key: keys[i], Cost: l.cost, Decision: ds[i], Latency: latency})
 		}
 	}
 	return left, nil
@@ -309,10 +309,10 @@ func takeFailed(ctx context.Context, boxes []Box, ls []*Limiter, keys []string, 
 		}
 	}
 	for i, l := range ls {
-		ds[i].Policy = l.name
+		ds[i].Name = l.name
 		l.shade(&ds[i])
 		if l.hook != nil {
-			l.callHook(ctx, Event{Policy: l.name, Key: keys[i], Cost: l.cost, Decision: ds[i], Err: first, Fallback: fb, Latency: time.Since(start)})
+			l.callHook(ctx, Event{Name: l.name, Key: keys[i], Cost: l.cost, Decision: ds[i], Err: first, Fallback: fb, Latency: time.Since(start)})
 		}
 	}
 	return left, first

@@ -68,8 +68,8 @@ func TestTakeAllTakesEveryLimitOrNone(t *testing.T) {
 				if !ds[0].Allowed || !ds[1].Allowed || ds[0].Remaining != 5-i || ds[1].Remaining != 3-i {
 					t.Fatalf("request %d: %+v", i, ds)
 				}
-				if ds[0].Policy != "per-ip" || ds[1].Policy != "per-tenant" {
-					t.Fatalf("policies %q and %q", ds[0].Policy, ds[1].Policy)
+				if ds[0].Name != "per-ip" || ds[1].Name != "per-tenant" {
+					t.Fatalf("policies %q and %q", ds[0].Name, ds[1].Name)
 				}
 			}
 			if err := core.TakeAll(context.Background(), ls, keys, ds); err != nil {
@@ -81,7 +81,7 @@ func TestTakeAllTakesEveryLimitOrNone(t *testing.T) {
 			if d, _ := ip.Peek(context.Background(), "192.0.2.1"); d.Remaining != 2 {
 				t.Fatalf("per-ip after the denied request: %d remaining, want 2", d.Remaining)
 			}
-			if len(events) < 4 || events[0].Policy != "per-ip" || events[0].Key != "192.0.2.1" {
+			if len(events) < 4 || events[0].Name != "per-ip" || events[0].Key != "192.0.2.1" {
 				t.Fatalf("hook events %+v, want per-ip's decisions with the unprefixed key", events)
 			}
 		})

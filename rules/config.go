@@ -57,7 +57,7 @@ type List struct {
 
 // KeyValues lists values of one key, such as API keys.
 type KeyValues struct {
-	// Key is a key spec (see Policy.Key).
+	// Key is a key spec (see NamedLimit.Key).
 	Key string
 	// Values are the keys on the list.
 	Values []string
@@ -79,7 +79,7 @@ type Rule struct {
 	Shadow bool
 	// Limits are the rule's named limits, each with its key: 1 to
 	// httplimit.MaxLimits, taken together (all or nothing).
-	Limits []Policy
+	Limits []NamedLimit
 	// Missing says what happens to a request whose key cannot be read.
 	Missing Missing
 	// Penalty, when set, boxes a client denied Penalty.Denials times within
@@ -118,10 +118,12 @@ type HeaderMatch struct {
 	Equals string
 }
 
-// Policy is one named limit and the key it counts under.
-type Policy struct {
+// NamedLimit is one named limit and the key it counts under: an entry of a
+// rule's limits (YAML "limits:", each with name, limit and key). Its zero
+// value is invalid: a Config holding one fails to compile, naming the field.
+type NamedLimit struct {
 	// Name names the limit in the RateLimit fields and hooks, and keeps its
-	// counters: a policy with the same name and key after a reload keeps
+	// counters: a limit with the same name and key after a reload keeps
 	// them. Unique in a Config; printable ASCII without '"' or '\'.
 	Name string
 	// Limit is the quota.

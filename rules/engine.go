@@ -307,7 +307,7 @@ func (e *Engine) event(ctx context.Context, rule, policy, answer string, err err
 	if e.o.hook == nil {
 		return
 	}
-	e.o.hook(ctx, Event{Rule: rule, Answer: answer, Event: core.Event{Policy: policy, Err: err, Decision: core.Decision{Reason: core.ReasonInvalid}}})
+	e.o.hook(ctx, Event{Rule: rule, Answer: answer, Event: core.Event{Name: policy, Err: err, Decision: core.Decision{Reason: core.ReasonInvalid}}})
 }
 
 type keysResult uint8

@@ -19,7 +19,7 @@ func ExampleNew() {
 	e, err := rules.New(store, rules.Config{Rules: []rules.Rule{
 		{Name: "health", Match: rules.Match{PathPrefixes: []string{"/healthz"}}, Skip: true},
 		{Name: "api", Match: rules.Match{PathPrefixes: []string{"/"}},
-			Limits: []rules.Policy{{Name: "per-ip", Limit: core.PerMinute(2), Key: "ip"}}},
+			Limits: []rules.NamedLimit{{Name: "per-ip", Limit: core.PerMinute(2), Key: "ip"}}},
 	}})
 	if err != nil {
 		panic(err)

@@ -30,7 +30,7 @@ type keyPart struct {
 	header string // canonical, for partHeader
 }
 
-// keySpec is a compiled Policy.Key.
+// keySpec is a compiled NamedLimit.Key.
 type keySpec struct {
 	text  string
 	parts []keyPart

@@ -36,7 +36,7 @@ const MaxLimits = 8
 
 // DenyHandler writes the answer to a request a limit denied. When it is
 // called, the rate-limit fields and Retry-After are already set on w; d is
-// the denying decision (d.Policy names the limit, d.RetryAfter says when to
+// the denying decision (d.Name names the limit, d.RetryAfter says when to
 // come back).
 type DenyHandler func(w http.ResponseWriter, r *http.Request, d core.Decision)
 

@@ -272,8 +272,8 @@ func (h *harness) check(t *testing.T, what string, l core.Limit, got core.Decisi
 	if got.Limit != l {
 		bad = append(bad, fmt.Sprintf("Limit %+v, want %+v", got.Limit, l))
 	}
-	if got.Policy != "" {
-		bad = append(bad, fmt.Sprintf("Policy %q, want empty (the Limiter sets it)", got.Policy))
+	if got.Name != "" {
+		bad = append(bad, fmt.Sprintf("Name %q, want empty (the Limiter sets it)", got.Name))
 	}
 	if len(bad) > 0 {
 		t.Errorf("%s: %s", what, strings.Join(bad, "; "))

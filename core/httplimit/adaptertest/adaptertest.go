@@ -332,7 +332,7 @@ func customDeny(t *testing.T, h *harness) {
 		httplimit.WithDenyHandler(func(w http.ResponseWriter, r *http.Request, d core.Decision) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusTeapot)
-			fmt.Fprintf(w, "slow down: %s, %s\n", d.Policy, w.Header().Get("Retry-After"))
+			fmt.Fprintf(w, "slow down: %s, %s\n", d.Name, w.Header().Get("Retry-After"))
 		}))
 	e.get("/hello")
 	got := e.get("/hello")
