@@ -49,7 +49,7 @@ type CoarseClock struct {
 // events per second per key.
 func NewCoarseClock(resolution time.Duration) (*CoarseClock, error) {
 	if resolution < 10*time.Microsecond || resolution > 100*time.Millisecond {
-		return nil, fmt.Errorf("tollgate: coarse clock resolution %v: want 10µs to 100ms", resolution)
+		return nil, fmt.Errorf("core: coarse clock resolution %v: want 10µs to 100ms", resolution)
 	}
 	c := &CoarseClock{res: resolution, base: time.Now(), stop: make(chan struct{})}
 	c.baseNs = c.base.UnixNano()

@@ -54,7 +54,7 @@ const failClosedRetryAfter = time.Second
 
 // ErrStore wraps every store error a Limiter returns, so callers can tell a
 // failed store (errors.Is(err, ErrStore)) from invalid input.
-var ErrStore = errors.New("tollgate: store failed")
+var ErrStore = errors.New("core: store failed")
 
 // RemoteStore is a Store that decides outside the process (a Redis server,
 // a cluster) and so can fail to decide while the process is well. LocalStore
@@ -140,11 +140,11 @@ func (f optionFunc) apply(c *config) error { return f(c) }
 func WithName(name string) Option {
 	return optionFunc(func(c *config) error {
 		if name == "" {
-			return errors.New("tollgate: name: empty")
+			return errors.New("core: name: empty")
 		}
 		for i := 0; i < len(name); i++ {
 			if ch := name[i]; ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' {
-				return fmt.Errorf("tollgate: name %q: byte %d is not printable ASCII (or is a quote or backslash)", name, i)
+				return fmt.Errorf("core: name %q: byte %d is not printable ASCII (or is a quote or backslash)", name, i)
 			}
 		}
 		c.name = name
@@ -160,7 +160,7 @@ func WithName(name string) Option {
 func WithPrefix(prefix string) Option {
 	return optionFunc(func(c *config) error {
 		if len(prefix) >= MaxKeyLen {
-			return fmt.Errorf("tollgate: prefix: %d bytes leaves no room for a key", len(prefix))
+			return fmt.Errorf("core: prefix: %d bytes leaves no room for a key", len(prefix))
 		}
 		c.prefix = &prefix
 		return nil
@@ -171,7 +171,7 @@ func WithPrefix(prefix string) Option {
 func WithCost(n int64) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 {
-			return fmt.Errorf("tollgate: cost %d: must be at least 1 (use Peek to look without taking)", n)
+			return fmt.Errorf("core: cost %d: must be at least 1 (use Peek to look without taking)", n)
 		}
 		c.cost = n
 		return nil
@@ -210,7 +210,7 @@ func WithFailClosed() Option {
 func WithInstances(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 {
-			return fmt.Errorf("tollgate: instances %d: must be at least 1", n)
+			return fmt.Errorf("core: instances %d: must be at least 1", n)
 		}
 		c.instances = n
 		return nil
@@ -226,10 +226,10 @@ func WithInstances(n int) Option {
 func WithFallback(store Store, instances int) Option {
 	return optionFunc(func(c *config) error {
 		if store == nil {
-			return errors.New("tollgate: fallback: nil store")
+			return errors.New("core: fallback: nil store")
 		}
 		if instances < 1 {
-			return fmt.Errorf("tollgate: fallback instances %d: must be at least 1", instances)
+			return fmt.Errorf("core: fallback instances %d: must be at least 1", instances)
 		}
 		c.policy, c.policySet, c.fallback, c.instances = FailBack, true, store, instances
 		return nil
@@ -245,7 +245,7 @@ func WithFallback(store Store, instances int) Option {
 func WithHook(fn func(ctx context.Context, ev Event)) Option {
 	return optionFunc(func(c *config) error {
 		if fn == nil {
-			return errors.New("tollgate: hook: nil func")
+			return errors.New("core: hook: nil func")
 		}
 		c.hook = fn
 		return nil
@@ -266,7 +266,7 @@ func WithHook(fn func(ctx context.Context, ev Event)) Option {
 func WithFailoverHook(fn func(failing bool, err error)) Option {
 	return optionFunc(func(c *config) error {
 		if fn == nil {
-			return errors.New("tollgate: failover hook: nil func")
+			return errors.New("core: failover hook: nil func")
 		}
 		c.onSwitch = fn
 		return nil
@@ -286,7 +286,7 @@ type LimitChecker interface {
 // and returns an error naming what is wrong.
 func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 	if store == nil {
-		return nil, errors.New("tollgate: nil store")
+		return nil, errors.New("core: nil store")
 	}
 	if err := limit.Validate(); err != nil {
 		return nil, err
@@ -303,7 +303,7 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 		}
 	}
 	if c.cost > limit.EffectiveBurst() {
-		return nil, fmt.Errorf("tollgate: cost %d: larger than the burst %d, so every request would be denied", c.cost, limit.EffectiveBurst())
+		return nil, fmt.Errorf("core: cost %d: larger than the burst %d, so every request would be denied", c.cost, limit.EffectiveBurst())
 	}
 	if !c.policySet {
 		// Never unlimited by accident: a remote store's own local store,
@@ -432,7 +432,7 @@ var hookPanicked atomic.Bool
 func (l *Limiter) callHook(ctx context.Context, ev Event) {
 	defer func() {
 		if v := recover(); v != nil && hookPanicked.CompareAndSwap(false, true) {
-			slog.Default().Error("tollgate: a decision hook panicked; the decision stands (later panics are not logged)", "limiter", l.name, "panic", fmt.Sprint(v))
+			slog.Default().Error("core: a decision hook panicked; the decision stands (later panics are not logged)", "limiter", l.name, "panic", fmt.Sprint(v))
 		}
 	}()
 	l.hook(ctx, ev)
@@ -582,7 +582,7 @@ var switchPanicked atomic.Bool
 func (n *notifier) call(ev switchEvent) {
 	defer func() {
 		if v := recover(); v != nil && switchPanicked.CompareAndSwap(false, true) {
-			slog.Default().Error("tollgate: a failover callback panicked (later panics are not logged)", "panic", fmt.Sprint(v))
+			slog.Default().Error("core: a failover callback panicked (later panics are not logged)", "panic", fmt.Sprint(v))
 		}
 	}()
 	n.fn(ev.failing, ev.err)

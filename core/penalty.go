@@ -35,7 +35,7 @@ type Penalty struct {
 const MaxPenaltyDenials = 1000
 
 // ErrInvalidPenalty is wrapped by the error Penalty.Validate returns.
-var ErrInvalidPenalty = errors.New("tollgate: invalid penalty")
+var ErrInvalidPenalty = errors.New("core: invalid penalty")
 
 // Validate reports whether p is usable, with an error naming the field.
 func (p Penalty) Validate() error {
@@ -143,7 +143,7 @@ func checkBoxes(boxes []Box, ntakes int) error {
 	for i := range boxes {
 		b := &boxes[i]
 		if err := b.Validate(); err != nil {
-			return fmt.Errorf("box %d: %w", i, err)
+			return fmt.Errorf("%w (box %d)", err, i)
 		}
 		if b.Takes>>max(ntakes, 0) != 0 {
 			return &inputError{ErrInvalidPenalty, "box " + strconv.Itoa(i) + " selects take " + strconv.Itoa(bits.Len16(b.Takes)-1) + " of a step of " + strconv.Itoa(ntakes)}
@@ -159,7 +159,7 @@ func checkBoxes(boxes []Box, ntakes int) error {
 
 // ErrNoBoxStore is returned by TakeAllBoxed when the limiters do not keep
 // their state in one BoxStore.
-var ErrNoBoxStore = errors.New("tollgate: penalty box needs every limit in one store that keeps boxes (core.BoxStore)")
+var ErrNoBoxStore = errors.New("core: penalty box needs every limit in one store that keeps boxes (core.BoxStore)")
 
 // CanBox reports, with ErrNoBoxStore, whether TakeAllBoxed can put a step
 // of ls under a penalty box: every limiter's state is in one BoxStore.

@@ -79,7 +79,7 @@ func SlogHook(logger *slog.Logger, opts ...SlogOption) (func(context.Context, Ev
 		o.applySlog(&c)
 	}
 	if logger == nil {
-		return nil, errors.New("tollgate: slog hook: nil logger")
+		return nil, errors.New("core: slog hook: nil logger")
 	}
 	if err := c.rate.Validate(); err != nil {
 		return nil, err

@@ -92,18 +92,18 @@ type MultiStore interface {
 
 // ErrInvalidTakes is returned by TakeMany for no takes, more than MaxTakes,
 // a decisions slice of another length, or two takes of one key.
-var ErrInvalidTakes = errors.New("tollgate: invalid takes")
+var ErrInvalidTakes = errors.New("core: invalid takes")
 
 // MaxKeyLen is the longest key a store accepts, prefix included.
 const MaxKeyLen = 4096
 
 var (
 	// ErrInvalidKey is returned for an empty key or one longer than MaxKeyLen.
-	ErrInvalidKey = errors.New("tollgate: invalid key")
+	ErrInvalidKey = errors.New("core: invalid key")
 	// ErrInvalidCost is returned for a negative cost.
-	ErrInvalidCost = errors.New("tollgate: invalid cost")
+	ErrInvalidCost = errors.New("core: invalid cost")
 	// ErrClosed is returned by a Store or Limiter used after Close.
-	ErrClosed = errors.New("tollgate: store closed")
+	ErrClosed = errors.New("core: store closed")
 )
 
 type inputError struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 	"unsafe"
@@ -71,7 +72,7 @@ func checkAll(ls []*Limiter, keys []string, ds []Decision) error {
 	for i, l := range ls {
 		if keys[i] == "" {
 			invalidAll(ls, ds)
-			return fmt.Errorf("limiter %q: %w", l.name, &inputError{ErrInvalidKey, "empty key"})
+			return &inputError{ErrInvalidKey, "empty key for limiter " + strconv.Quote(l.name)}
 		}
 	}
 	return nil

@@ -379,7 +379,7 @@ func (e *Engine) gate(ls []*core.Limiter) (*httplimit.Gate, error) {
 		return nil, err
 	}
 	if g.Len() != len(ls) {
-		return nil, errors.New("httplimit.WithLimit in WithGateOptions: the rules name every limit")
+		return nil, errors.New("rules: httplimit.WithLimit in WithGateOptions: the rules name every limit")
 	}
 	return g, nil
 }

@@ -47,5 +47,5 @@ rules:
 `))
 	fmt.Println(err)
 	// Output:
-	// rules.yaml:6: rules[0].limits[0].limit: tollgate: invalid limit: limit "ten per minute": want RATE/PERIOD, as in 100/m
+	// rules.yaml:6: rules[0].limits[0].limit: core: invalid limit: limit "ten per minute": want RATE/PERIOD, as in 100/m
 }

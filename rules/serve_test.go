@@ -258,7 +258,7 @@ func TestBadConfig(t *testing.T) {
 		{"an invalid limit", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: []rules.NamedLimit{{Name: "x", Key: "ip"}}}}}, "rules[0].limits[0].limit:"},
 		{"an unknown key source", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: []rules.NamedLimit{{Name: "x", Limit: core.PerSecond(1), Key: "cookie:sid"}}}}}, `rules[0].limits[0].key: "cookie:sid": unknown key source`},
 		{"no limits", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all}}}, "rules[0].limits: none"},
-		{"a bad penalty", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: ok, Penalty: &core.Penalty{Denials: 0, Within: time.Second, For: time.Second}}}}, "rules[0].penalty: tollgate: invalid penalty: denials 0"},
+		{"a bad penalty", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: ok, Penalty: &core.Penalty{Denials: 0, Within: time.Second, For: time.Second}}}}, "rules[0].penalty: core: invalid penalty: denials 0"},
 		{"a fallback without a key", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: ok, Missing: rules.Missing{Action: rules.MissingFallback}}}}, "rules[0].missing.key: empty"},
 		{"a deny status out of range", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: ok, Missing: rules.Missing{Status: 200}}}}, "rules[0].missing.status: 200"},
 		{"too many rules", rules.Config{Rules: make([]rules.Rule, rules.MaxRules+1)}, "rules: 10001 rules, more than 10000"},

@@ -50,7 +50,7 @@ func CheckTakeMany(takes []core.Take, decisions []core.Decision) error {
 	}
 	for i := range takes {
 		if err := CheckTake(takes[i].Key, takes[i].Limit, takes[i].Cost); err != nil {
-			return fmt.Errorf("take %d: %w", i, err)
+			return fmt.Errorf("%w (take %d)", err, i)
 		}
 		for j := 0; j < i; j++ {
 			if takes[j].Key == takes[i].Key {
@@ -74,7 +74,7 @@ func CheckBoxes(boxes []core.Box, ntakes int) error {
 	for i := range boxes {
 		b := &boxes[i]
 		if err := b.Validate(); err != nil {
-			return fmt.Errorf("box %d: %w", i, err)
+			return fmt.Errorf("%w (box %d)", err, i)
 		}
 		if b.Takes>>max(ntakes, 0) != 0 {
 			return &inputError{core.ErrInvalidPenalty, "box " + strconv.Itoa(i) + " selects take " + strconv.Itoa(bits.Len16(b.Takes)-1) + " of a step of " + strconv.Itoa(ntakes)}

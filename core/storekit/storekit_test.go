@@ -32,11 +32,11 @@ func TestCheckTakeAndTakeManyRefuseBadInput(t *testing.T) {
 		{"invalid limit", storekit.CheckTake("k", core.Limit{}, 1), core.ErrInvalidLimit, "rate"},
 		{"no takes", storekit.CheckTakeMany(nil, nil), core.ErrInvalidTakes, "0 takes, want 1 to 16"},
 		{"too few decisions", storekit.CheckTakeMany([]core.Take{{Key: "k", Limit: good, Cost: 1}}, nil), core.ErrInvalidTakes, "0 decisions for 1 takes"},
-		{"bad take", storekit.CheckTakeMany([]core.Take{{Key: "k", Limit: good, Cost: 1}, {Limit: good, Cost: 1}}, make([]core.Decision, 2)), core.ErrInvalidKey, "take 1: "},
+		{"bad take", storekit.CheckTakeMany([]core.Take{{Key: "k", Limit: good, Cost: 1}, {Limit: good, Cost: 1}}, make([]core.Decision, 2)), core.ErrInvalidKey, "core: invalid key: empty key (take 1)"},
 		{"repeated key", storekit.CheckTakeMany([]core.Take{{Key: "k", Limit: good, Cost: 1}, {Key: "k", Limit: good, Cost: 1}}, make([]core.Decision, 2)), core.ErrInvalidTakes, "take 1 repeats the key of take 0"},
 	} {
-		if !errors.Is(c.err, c.want) || !strings.Contains(c.err.Error(), c.msg) || strings.Contains(c.err.Error(), long) {
-			t.Errorf("%s: %v, want an error wrapping %v saying %q", c.name, c.err, c.want, c.msg)
+		if !errors.Is(c.err, c.want) || !strings.HasPrefix(c.err.Error(), "core: ") || !strings.Contains(c.err.Error(), c.msg) || strings.Contains(c.err.Error(), long) {
+			t.Errorf("%s: %v, want an error starting \"core: \", wrapping %v, saying %q", c.name, c.err, c.want, c.msg)
 		}
 	}
 	if err := storekit.CheckTakeMany([]core.Take{{Key: "a", Limit: good, Cost: 1}, {Key: "b", Limit: good}}, make([]core.Decision, 2)); err != nil {
@@ -101,7 +101,7 @@ func TestCheckBoxesAgreesWithTakeAllBoxed(t *testing.T) {
 			}
 			continue
 		}
-		if !errors.Is(kerr, c.want) || cerr == nil || kerr.Error() != cerr.Error() {
+		if !errors.Is(kerr, c.want) || cerr == nil || kerr.Error() != cerr.Error() || !strings.HasPrefix(kerr.Error(), "core: ") {
 			t.Errorf("%s: CheckBoxes %v, TakeAllBoxed %v, want the same error wrapping %v", c.name, kerr, cerr, c.want)
 		}
 	}

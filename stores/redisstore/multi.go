@@ -109,18 +109,18 @@ func (s *Store) takeMany(ctx context.Context, takes []core.Take, ds []core.Decis
 	for i := range takes {
 		p, err := paramsOf(takes[i].Limit)
 		if err != nil {
-			return 0, fmt.Errorf("take %d: %w", i, err)
+			return 0, fmt.Errorf("%w (take %d)", err, i)
 		}
 		st.ps[i], st.limits[i], st.costs[i] = p, takes[i].Limit, min(takes[i].Cost, p.burst+1)
 	}
 	for j := range boxes {
 		bp, err := paramsOf(storekit.BoxLimit(boxes[j].Penalty))
 		if err != nil {
-			return 0, fmt.Errorf("box %d: %w: for: %w", j, core.ErrInvalidPenalty, err)
+			return 0, fmt.Errorf("%w: box %d: for: %w", core.ErrInvalidPenalty, j, err)
 		}
 		lp, err := paramsOf(storekit.DenialLimit(boxes[j].Penalty))
 		if err != nil {
-			return 0, fmt.Errorf("box %d: %w: within: %w", j, core.ErrInvalidPenalty, err)
+			return 0, fmt.Errorf("%w: box %d: within: %w", core.ErrInvalidPenalty, j, err)
 		}
 		st.bps[j] = [boxValues]int64{bp.args[0], bp.args[1], lp.args[0], lp.args[1]}
 		st.masks[j], st.fors[j] = boxes[j].Takes, boxes[j].Penalty.For
