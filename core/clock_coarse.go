@@ -27,6 +27,7 @@ const coarseIdleTicks = 1000
 // 1000 resolutions (half a second at 500µs), so an unused clock leaves no
 // goroutine behind; the next reading, which starts it again, takes the
 // precise time. Stop ends it for good.
+// The zero CoarseClock is not usable: build one with NewCoarseClock.
 type CoarseClock struct {
 	res    time.Duration
 	base   time.Time // monotonic reference

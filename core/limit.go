@@ -152,6 +152,7 @@ func (l Limit) Interval() time.Duration {
 var ErrInvalidLimit = errors.New("core: invalid limit")
 
 // LimitError reports an invalid Limit or limit string, naming the field.
+// Its zero value reports an invalid limit without naming a field.
 type LimitError struct {
 	Field  string // "rate", "period", "burst", "algorithm" or "limit" for the whole string
 	Value  string // the offending value as given

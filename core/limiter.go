@@ -19,6 +19,8 @@ import (
 // local store, holding this instance's share of the limit (FailBack, see
 // WithInstances); over any other store it fails closed. Admitting
 // everything while the store is down (FailOpen) must be asked for by name.
+// The zero value is FailOpen, but no Limiter falls into it: NewLimiter
+// applies the default above unless an option names a policy.
 type FailurePolicy uint8
 
 const (
@@ -62,13 +64,15 @@ var ErrStore = errors.New("core: store failed")
 // over a RemoteStore falls back to it by default, with its limit divided by
 // the instance count (WithInstances), so that the limit holds while the
 // remote store cannot decide. The RemoteStore owns the local store and
-// closes it in Close.
+// closes it in Close. A LocalStore of nil means none: the Limiter then
+// fails closed.
 type RemoteStore interface {
 	Store
 	LocalStore() Store
 }
 
-// Event describes one decision, for the hook set with WithHook.
+// Event describes one decision, for the hook set with WithHook. A hook
+// receives Events the Limiter fills in; the zero Event describes none.
 type Event struct {
 	// Name is the limiter's name (WithName).
 	Name string
@@ -90,7 +94,8 @@ type Event struct {
 
 // Limiter applies one named Limit to keys, in a Store. It is safe for
 // concurrent use. Several limiters may share one store: each keeps its keys
-// apart with its prefix.
+// apart with its prefix. The zero Limiter is not usable: build one with
+// NewLimiter, which validates the limit and the options.
 type Limiter struct {
 	store    Store
 	prefixed PrefixTaker // store, when it takes keys in two parts
@@ -126,7 +131,7 @@ type config struct {
 	shadow    bool
 }
 
-// Option configures a Limiter.
+// Option configures a Limiter. A nil Option is not allowed.
 type Option interface{ apply(*config) error }
 
 type optionFunc func(*config) error
@@ -277,6 +282,7 @@ func WithFailoverHook(fn func(failing bool, err error)) Option {
 // Limit (a Redis script computes in microseconds with 53-bit numbers).
 // NewLimiter calls CheckLimit so that such a limit fails at construction, with
 // an error naming the field, rather than on every request.
+// Its zero value is nil: a store without it enforces every valid Limit.
 type LimitChecker interface {
 	CheckLimit(Limit) error
 }

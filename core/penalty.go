@@ -112,6 +112,8 @@ const denialSuffix = "\x00denials"
 //
 // The conformance suite in core/storetest checks TakeBoxed for every store
 // that implements it.
+// Its zero value is nil: a store that does not implement it cannot box,
+// and TakeAllBoxed returns ErrNoBoxStore.
 type BoxStore interface {
 	MultiStore
 	TakeBoxed(ctx context.Context, boxes []Box, takes []Take, decisions []Decision) (time.Duration, error)

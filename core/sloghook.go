@@ -27,7 +27,7 @@ func (e Event) Outcome() string {
 	return "denied"
 }
 
-// SlogOption configures SlogHook.
+// SlogOption configures SlogHook. A nil SlogOption is not allowed.
 type SlogOption interface{ applySlog(*slogConfig) }
 
 type slogOptionFunc func(*slogConfig)

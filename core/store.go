@@ -44,12 +44,15 @@ type Store interface {
 // TakePrefixed(ctx, prefix, key, limit, cost) must behave exactly as
 // Take(ctx, prefix+key, limit, cost): the same state, the same errors.
 // core/storetest checks that for stores that implement it.
+// Like every interface here, its zero value is nil: a store that does not
+// implement it is called through Take.
 type PrefixTaker interface {
 	TakePrefixed(ctx context.Context, prefix, key string, limit Limit, cost int64) (Decision, error)
 }
 
 // Take is one of the limits a MultiStore applies in one step: a limit, the
 // key it counts under and the cost to charge.
+// The zero Take is invalid (no key, no limit): CheckTakeMany refuses it.
 type Take struct {
 	Key   string
 	Limit Limit
@@ -85,6 +88,8 @@ const MaxTakes = 16
 //
 // The conformance suite in core/storetest checks TakeMany for every store
 // that implements it.
+// A store that does not implement it (a nil MultiStore) is taken one limit
+// at a time, as TakeAll describes.
 type MultiStore interface {
 	Store
 	TakeMany(ctx context.Context, takes []Take, decisions []Decision) error

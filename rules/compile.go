@@ -19,7 +19,8 @@ import (
 
 // FieldError is an invalid field of a Config. Path names the field as the
 // YAML file does ("rules[2].limits[0].limit"); File and Line say where it
-// is when the Config was read from a file.
+// is when the Config was read from a file. The zero FieldError is not
+// meaningful: Load, Parse and New return FieldErrors they fill in.
 type FieldError struct {
 	File string
 	Line int

@@ -23,6 +23,7 @@ import (
 // Handler for net/http. It is safe for concurrent use; Replace and Reload
 // swap the whole set at once, and a request in flight finishes under the
 // set it began with.
+// The zero Engine is not usable: build one with New or Load.
 type Engine struct {
 	store  core.Store
 	o      options

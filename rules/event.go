@@ -10,6 +10,8 @@ import (
 )
 
 // Event is one decision of a rule, for the hook set with WithHook.
+// A hook receives Events the Engine fills in; the zero value describes no
+// decision.
 type Event struct {
 	// Rule is the rule's name.
 	Rule string

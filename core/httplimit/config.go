@@ -14,6 +14,8 @@ import (
 type KeyFunc = func(r *http.Request) (string, error)
 
 // Headers selects the families of rate-limit response fields a Gate sends.
+// The zero value is HeadersNone; a Gate sends HeadersAll unless
+// WithHeaders says otherwise.
 type Headers uint8
 
 const (
@@ -38,15 +40,19 @@ const MaxLimits = 8
 // called, the rate-limit fields and Retry-After are already set on w; d is
 // the denying decision (d.Name names the limit, d.RetryAfter says when to
 // come back).
+// A nil DenyHandler is refused (WithDenyHandler); without one a Gate answers
+// 429 with a small body, application/problem+json when the client accepts
+// JSON, else plain text.
 type DenyHandler func(w http.ResponseWriter, r *http.Request, d core.Decision)
 
 // ErrorHandler writes the answer to a request that could not be decided:
 // err wraps ErrNoKey when the request could not be keyed (default answer
 // 400), or core.ErrStore when the store failed and the limiter fails closed
-// (default 503, with Retry-After already set on w).
+// (default 503, with Retry-After already set on w). A nil ErrorHandler is
+// refused (WithErrorHandler); without one a Gate gives those answers.
 type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
-// Option configures a Gate.
+// Option configures a Gate. A nil Option is not allowed.
 type Option interface{ apply(*config) error }
 
 type optionFunc func(*config) error

@@ -19,7 +19,7 @@ import (
 // or the key is longer than a store accepts.
 var ErrNoKey = errors.New("httplimit: request has no key")
 
-// Outcome is what Serve did with a request.
+// Outcome is what Serve did with a request. The zero value is Proceed.
 type Outcome uint8
 
 const (
@@ -48,7 +48,8 @@ func (o Outcome) String() string {
 // Gate is the HTTP behaviour every adapter shares: it keys a request, asks
 // its limiters, sets the response fields and writes the deny or error
 // answer. Adapters translate their framework's types and call Serve. A Gate
-// is safe for concurrent use.
+// is safe for concurrent use. The zero Gate applies no limit: every request
+// proceeds, with no rate-limit fields. Build one with New or NewGroup.
 type Gate struct {
 	config
 	rules  []rule

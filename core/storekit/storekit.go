@@ -115,6 +115,8 @@ func Boxed(takes []core.Take, decisions []core.Decision, left time.Duration) {
 // UnixNanoClock is a core.Clock that can also give its reading as Unix
 // nanoseconds without building a time.Time: core.ManualClock and
 // core.CoarseClock are. A store reads it so when its clock has it.
+// Its zero value is nil: a store whose clock does not implement it calls
+// Now.
 type UnixNanoClock interface {
 	core.Clock
 	UnixNano() int64

@@ -33,6 +33,8 @@ const (
 const evictSample = 32
 
 // Store is the in-memory core.Store. It is safe for concurrent use.
+// The zero Store is not usable: build one with New, which starts its
+// sweeper; Close stops it.
 type Store struct {
 	shards   []shard
 	mask     uint64
@@ -164,7 +166,7 @@ type config struct {
 	interval time.Duration
 }
 
-// Option configures a Store.
+// Option configures a Store. A nil Option is not allowed.
 type Option interface{ apply(*config) error }
 
 type optionFunc func(*config) error
@@ -1043,6 +1045,7 @@ func (s *Store) Len() int {
 }
 
 // Stats says what the bound on keys (WithMaxKeys) has cost since New.
+// The zero Stats is an empty store that has evicted and refused nothing.
 type Stats struct {
 	// Keys is the number of keys holding state, as Len.
 	Keys int

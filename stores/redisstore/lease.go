@@ -70,6 +70,7 @@ var ErrInvalidLease = errors.New("redisstore: invalid lease config")
 // When Redis fails, a pool's tokens are used until they run out; then Take
 // returns the error and the limiter's failure policy applies. Leasing
 // resumes by itself when Redis answers again.
+// The zero Leased is not usable: build one with NewLeased.
 type Leased struct {
 	s   *Store
 	cfg LeaseConfig

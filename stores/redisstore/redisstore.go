@@ -92,7 +92,7 @@ type config struct {
 	senders    int
 }
 
-// Option configures a Store.
+// Option configures a Store. A nil Option is not allowed.
 type Option interface{ apply(*config) error }
 
 type optionFunc func(*config) error
