@@ -6,6 +6,8 @@ import (
 )
 
 // Clock tells stores the time. Stores read it once per decision.
+// Its zero value is nil, which no store accepts: SystemClock is the real
+// time.
 type Clock interface {
 	Now() time.Time
 }

@@ -7,14 +7,8 @@ import (
 	"time"
 )
 
-// UnixNanoClock is a Clock that can also give its reading as Unix
-// nanoseconds without building a time.Time. Stores use it when present.
-type UnixNanoClock interface {
-	Clock
-	UnixNano() int64
-}
-
-// UnixNano returns the clock's current reading in nanoseconds.
+// UnixNano returns the clock's current reading in nanoseconds, without
+// building a time.Time (stores read it through storekit.UnixNanoClock).
 func (c *ManualClock) UnixNano() int64 { return c.ns.Load() }
 
 // coarseIdleTicks is how many resolutions without a reader stop a
@@ -33,6 +27,7 @@ const coarseIdleTicks = 1000
 // 1000 resolutions (half a second at 500µs), so an unused clock leaves no
 // goroutine behind; the next reading, which starts it again, takes the
 // precise time. Stop ends it for good.
+// The zero CoarseClock is not usable: build one with NewCoarseClock.
 type CoarseClock struct {
 	res    time.Duration
 	base   time.Time // monotonic reference
@@ -50,14 +45,12 @@ type CoarseClock struct {
 	stop    chan struct{}
 }
 
-var _ UnixNanoClock = (*CoarseClock)(nil)
-
 // NewCoarseClock returns a CoarseClock of the given resolution, from 10µs to
 // 100ms. A few hundred microseconds suits limits of up to a few thousand
 // events per second per key.
 func NewCoarseClock(resolution time.Duration) (*CoarseClock, error) {
 	if resolution < 10*time.Microsecond || resolution > 100*time.Millisecond {
-		return nil, fmt.Errorf("tollgate: coarse clock resolution %v: want 10µs to 100ms", resolution)
+		return nil, fmt.Errorf("core: coarse clock resolution %v: want 10µs to 100ms", resolution)
 	}
 	c := &CoarseClock{res: resolution, base: time.Now(), stop: make(chan struct{})}
 	c.baseNs = c.base.UnixNano()

@@ -9,7 +9,7 @@ import (
 // larger than the limit's burst.
 const Never = time.Duration(math.MaxInt64)
 
-// Reason says why a Decision came out as it did.
+// Reason says why a Decision came out as it did. The zero value is ReasonOK.
 type Reason uint8
 
 const (
@@ -51,6 +51,8 @@ func (r Reason) String() string {
 // Decision is the outcome of one Take: whether the request is admitted and
 // what the client should be told. Durations are relative to the moment of the
 // decision; adapters turn them into header values.
+// The zero Decision denies (Allowed false) with ReasonOK; a Take never
+// returns it without an error.
 type Decision struct {
 	// Allowed reports whether the request may proceed.
 	Allowed bool
@@ -68,7 +70,8 @@ type Decision struct {
 	// after which the same request would be admitted (if nothing else is
 	// admitted on the key meanwhile), or Never.
 	RetryAfter time.Duration
-	// Policy is the name of the limiter that decided, for headers and logs.
-	// Stores leave it empty; Limiter fills it in.
-	Policy string
+	// Name is the name of the limiter that decided (WithName), for headers
+	// (the IETF fields' policy id) and logs. Stores leave it empty; Limiter
+	// fills it in.
+	Name string
 }

@@ -114,4 +114,15 @@
 // denials of the limits it selects, so a limit shared by many clients
 // never boxes one of them. WithShadow makes a limiter decide
 // and count but admit what it would deny. Package rules builds on these.
+//
+// # Writing a store
+//
+// A store implements Store and, as it can, MultiStore (with Take),
+// BoxStore (with Box), PrefixTaker, LimitChecker and RemoteStore: a Limiter
+// looks for them in the store it is given, so they are declared here. State
+// and Apply, the algorithms' state and transition, are here too (the slog
+// hook meters its own lines with them). The other parts every store shares
+// (the input checks, the penalty box's keys and limits) are in
+// core/storekit; core/storetest is the conformance suite every store must
+// pass.
 package core

@@ -21,7 +21,7 @@ func ExampleParseLimit() {
 	// 100/m                rate=100 period=1m0s burst=100 gcra
 	// 10/s burst 20        rate=10 period=1s burst=20 gcra
 	// 300/5m fixed-window  rate=300 period=5m0s burst=300 fixed-window
-	// tollgate: invalid limit: limit "ten per minute": want RATE/PERIOD, as in 100/m
+	// core: invalid limit: limit "ten per minute": want RATE/PERIOD, as in 100/m
 }
 
 func ExampleLimit_Validate() {

@@ -27,7 +27,7 @@ func FuzzParseLimit(f *testing.F) {
 		l, err := core.ParseLimit(s)
 		if err != nil {
 			var le *core.LimitError
-			if !errors.As(err, &le) || !errors.Is(err, core.ErrInvalidLimit) || !strings.HasPrefix(err.Error(), "tollgate: invalid limit: ") {
+			if !errors.As(err, &le) || !errors.Is(err, core.ErrInvalidLimit) || !strings.HasPrefix(err.Error(), "core: invalid limit: ") {
 				t.Fatalf("ParseLimit(%q) error %v (%T): want a *LimitError wrapping ErrInvalidLimit", s, err, err)
 			}
 			if l != (core.Limit{}) {

@@ -149,9 +149,10 @@ func (l Limit) Interval() time.Duration {
 
 // ErrInvalidLimit is matched (with errors.Is) by every error that rejects a
 // Limit; the error itself is a *LimitError naming the field.
-var ErrInvalidLimit = errors.New("tollgate: invalid limit")
+var ErrInvalidLimit = errors.New("core: invalid limit")
 
 // LimitError reports an invalid Limit or limit string, naming the field.
+// Its zero value reports an invalid limit without naming a field.
 type LimitError struct {
 	Field  string // "rate", "period", "burst", "algorithm" or "limit" for the whole string
 	Value  string // the offending value as given
@@ -159,7 +160,7 @@ type LimitError struct {
 }
 
 func (e *LimitError) Error() string {
-	s := "tollgate: invalid limit: " + e.Field
+	s := "core: invalid limit: " + e.Field
 	if e.Value != "" {
 		s += " " + strconv.Quote(e.Value)
 	}

@@ -18,6 +18,8 @@ import (
 // local store, holding this instance's share of the limit (FailBack, see
 // WithInstances); over any other store it fails closed. Admitting
 // everything while the store is down (FailOpen) must be asked for by name.
+// The zero value is FailOpen, but no Limiter falls into it: NewLimiter
+// applies the default above unless an option names a policy.
 type FailurePolicy uint8
 
 const (
@@ -47,13 +49,13 @@ func (p FailurePolicy) String() string {
 	return "policy(?)"
 }
 
-// FailClosedRetryAfter is the RetryAfter of a decision denied because the
+// failClosedRetryAfter is the RetryAfter of a decision denied because the
 // store failed under FailClosed.
-const FailClosedRetryAfter = time.Second
+const failClosedRetryAfter = time.Second
 
 // ErrStore wraps every store error a Limiter returns, so callers can tell a
 // failed store (errors.Is(err, ErrStore)) from invalid input.
-var ErrStore = errors.New("tollgate: store failed")
+var ErrStore = errors.New("core: store failed")
 
 // RemoteStore is a Store that decides outside the process (a Redis server,
 // a cluster) and so can fail to decide while the process is well. LocalStore
@@ -61,16 +63,18 @@ var ErrStore = errors.New("tollgate: store failed")
 // over a RemoteStore falls back to it by default, with its limit divided by
 // the instance count (WithInstances), so that the limit holds while the
 // remote store cannot decide. The RemoteStore owns the local store and
-// closes it in Close.
+// closes it in Close. A LocalStore of nil means none: the Limiter then
+// fails closed.
 type RemoteStore interface {
 	Store
 	LocalStore() Store
 }
 
-// Event describes one decision, for the hook set with WithHook.
+// Event describes one decision, for the hook set with WithHook. A hook
+// receives Events the Limiter fills in; the zero Event describes none.
 type Event struct {
-	// Policy is the limiter's name.
-	Policy string
+	// Name is the limiter's name (WithName).
+	Name string
 	// Key is the key as passed to Take, without the limiter's prefix.
 	Key string
 	// Cost is the cost asked for.
@@ -89,7 +93,8 @@ type Event struct {
 
 // Limiter applies one named Limit to keys, in a Store. It is safe for
 // concurrent use. Several limiters may share one store: each keeps its keys
-// apart with its prefix.
+// apart with its prefix. The zero Limiter is not usable: build one with
+// NewLimiter, which validates the limit and the options.
 type Limiter struct {
 	store    Store
 	prefixed PrefixTaker // store, when it takes keys in two parts
@@ -125,24 +130,25 @@ type config struct {
 	shadow    bool
 }
 
-// Option configures a Limiter.
+// Option configures a Limiter. A nil Option is not allowed.
 type Option interface{ apply(*config) error }
 
 type optionFunc func(*config) error
 
 func (f optionFunc) apply(c *config) error { return f(c) }
 
-// WithName names the limiter's policy, as headers and hooks show it (the
-// IETF RateLimit field's policy id). Default: the limit's String form, such
-// as "100/m". The name must be printable ASCII without '"' or '\'.
+// WithName names the limiter, as decisions, headers and hooks show it
+// (Decision.Name, Event.Name; the IETF RateLimit fields' policy id).
+// Default: the limit's String form, such as "100/m". The name must be
+// printable ASCII without '"' or '\'.
 func WithName(name string) Option {
 	return optionFunc(func(c *config) error {
 		if name == "" {
-			return errors.New("tollgate: name: empty")
+			return errors.New("core: name: empty")
 		}
 		for i := 0; i < len(name); i++ {
 			if ch := name[i]; ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' {
-				return fmt.Errorf("tollgate: name %q: byte %d is not printable ASCII (or is a quote or backslash)", name, i)
+				return fmt.Errorf("core: name %q: byte %d is not printable ASCII (or is a quote or backslash)", name, i)
 			}
 		}
 		c.name = name
@@ -158,7 +164,7 @@ func WithName(name string) Option {
 func WithPrefix(prefix string) Option {
 	return optionFunc(func(c *config) error {
 		if len(prefix) >= MaxKeyLen {
-			return fmt.Errorf("tollgate: prefix: %d bytes leaves no room for a key", len(prefix))
+			return fmt.Errorf("core: prefix: %d bytes leaves no room for a key", len(prefix))
 		}
 		c.prefix = &prefix
 		return nil
@@ -169,7 +175,7 @@ func WithPrefix(prefix string) Option {
 func WithCost(n int64) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 {
-			return fmt.Errorf("tollgate: cost %d: must be at least 1 (use Peek to look without taking)", n)
+			return fmt.Errorf("core: cost %d: must be at least 1 (use Peek to look without taking)", n)
 		}
 		c.cost = n
 		return nil
@@ -208,7 +214,7 @@ func WithFailClosed() Option {
 func WithInstances(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 {
-			return fmt.Errorf("tollgate: instances %d: must be at least 1", n)
+			return fmt.Errorf("core: instances %d: must be at least 1", n)
 		}
 		c.instances = n
 		return nil
@@ -224,10 +230,10 @@ func WithInstances(n int) Option {
 func WithFallback(store Store, instances int) Option {
 	return optionFunc(func(c *config) error {
 		if store == nil {
-			return errors.New("tollgate: fallback: nil store")
+			return errors.New("core: fallback: nil store")
 		}
 		if instances < 1 {
-			return fmt.Errorf("tollgate: fallback instances %d: must be at least 1", instances)
+			return fmt.Errorf("core: fallback instances %d: must be at least 1", instances)
 		}
 		c.policy, c.policySet, c.fallback, c.instances = FailBack, true, store, instances
 		return nil
@@ -243,7 +249,7 @@ func WithFallback(store Store, instances int) Option {
 func WithHook(fn func(ctx context.Context, ev Event)) Option {
 	return optionFunc(func(c *config) error {
 		if fn == nil {
-			return errors.New("tollgate: hook: nil func")
+			return errors.New("core: hook: nil func")
 		}
 		c.hook = fn
 		return nil
@@ -264,7 +270,7 @@ func WithHook(fn func(ctx context.Context, ev Event)) Option {
 func WithFailoverHook(fn func(failing bool, err error)) Option {
 	return optionFunc(func(c *config) error {
 		if fn == nil {
-			return errors.New("tollgate: failover hook: nil func")
+			return errors.New("core: failover hook: nil func")
 		}
 		c.onSwitch = fn
 		return nil
@@ -275,6 +281,7 @@ func WithFailoverHook(fn func(failing bool, err error)) Option {
 // Limit (a Redis script computes in microseconds with 53-bit numbers).
 // NewLimiter calls CheckLimit so that such a limit fails at construction, with
 // an error naming the field, rather than on every request.
+// Its zero value is nil: a store without it enforces every valid Limit.
 type LimitChecker interface {
 	CheckLimit(Limit) error
 }
@@ -284,7 +291,7 @@ type LimitChecker interface {
 // and returns an error naming what is wrong.
 func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 	if store == nil {
-		return nil, errors.New("tollgate: nil store")
+		return nil, errors.New("core: nil store")
 	}
 	if err := limit.Validate(); err != nil {
 		return nil, err
@@ -301,7 +308,7 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 		}
 	}
 	if c.cost > limit.EffectiveBurst() {
-		return nil, fmt.Errorf("tollgate: cost %d: larger than the burst %d, so every request would be denied", c.cost, limit.EffectiveBurst())
+		return nil, fmt.Errorf("core: cost %d: larger than the burst %d, so every request would be denied", c.cost, limit.EffectiveBurst())
 	}
 	if !c.policySet {
 		// Never unlimited by accident: a remote store's own local store,
@@ -313,7 +320,7 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 			}
 		}
 	}
-	l := &Limiter{store: store, limit: limit, name: c.name, prefix: DefaultPrefix(c.name), cost: c.cost, policy: c.policy, hook: c.hook, shadow: c.shadow}
+	l := &Limiter{store: store, limit: limit, name: c.name, prefix: defaultPrefix(c.name), cost: c.cost, policy: c.policy, hook: c.hook, shadow: c.shadow}
 	if c.onSwitch != nil {
 		l.onSwitch = &notifier{fn: c.onSwitch}
 	}
@@ -329,11 +336,11 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 	return l, nil
 }
 
-// DefaultPrefix is the prefix a Limiter named name puts before its keys
+// defaultPrefix is the prefix a Limiter named name puts before its keys
 // unless WithPrefix says otherwise: the name's length in decimal, ':', the
 // name, ':'. The length makes the join unambiguous: no two distinct (name,
 // key) pairs give one stored key, whatever bytes either holds.
-func DefaultPrefix(name string) string {
+func defaultPrefix(name string) string {
 	return strconv.Itoa(len(name)) + ":" + name + ":"
 }
 
@@ -359,14 +366,14 @@ func (l *Limiter) shade(d *Decision) {
 // Shadow reports whether the limiter is in shadow mode (WithShadow).
 func (l *Limiter) Shadow() bool { return l.shadow }
 
-// Name returns the limiter's policy name.
+// Name returns the limiter's name (WithName): Decision.Name and Event.Name.
 func (l *Limiter) Name() string { return l.name }
 
 // Limit returns the limit the limiter enforces.
 func (l *Limiter) Limit() Limit { return l.limit }
 
-// Policy returns the limiter's failure policy.
-func (l *Limiter) Policy() FailurePolicy { return l.policy }
+// FailurePolicy returns what the limiter does when its store fails.
+func (l *Limiter) FailurePolicy() FailurePolicy { return l.policy }
 
 // Prefix returns the prefix the limiter puts before its keys in the store.
 func (l *Limiter) Prefix() string { return l.prefix }
@@ -382,7 +389,7 @@ func (l *Limiter) Take(ctx context.Context, key string) (d Decision, err error) 
 			// (The store is not asked twice.)
 			d, err, _ = l.failed(ctx, l.prefix+key, l.cost, err, 0)
 		}
-		d.Policy = l.name
+		d.Name = l.name
 		return
 	}
 	return l.TakeN(ctx, key, l.cost)
@@ -407,10 +414,10 @@ func (l *Limiter) TakeN(ctx context.Context, key string, cost int64) (Decision, 
 		start = time.Now()
 	}
 	d, err, fb := l.decide(ctx, key, cost)
-	d.Policy = l.name
+	d.Name = l.name
 	l.shade(&d)
 	if l.hook != nil {
-		l.callHook(ctx, Event{Policy: l.name, Key: key, Cost: cost, Decision: d, Err: err, Fallback: fb, Latency: time.Since(start)})
+		l.callHook(ctx, Event{Name: l.name, Key: key, Cost: cost, Decision: d, Err: err, Fallback: fb, Latency: time.Since(start)})
 	}
 	return d, err
 }
@@ -424,7 +431,7 @@ var hookPanicked atomic.Bool
 func (l *Limiter) callHook(ctx context.Context, ev Event) {
 	defer func() {
 		if v := recover(); v != nil && hookPanicked.CompareAndSwap(false, true) {
-			slog.Default().Error("tollgate: a decision hook panicked; the decision stands (later panics are not logged)", "policy", l.name, "panic", fmt.Sprint(v))
+			slog.Default().Error("core: a decision hook panicked; the decision stands (later panics are not logged)", "limiter", l.name, "panic", fmt.Sprint(v))
 		}
 	}()
 	l.hook(ctx, ev)
@@ -432,7 +439,7 @@ func (l *Limiter) callHook(ctx context.Context, ev Event) {
 
 func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decision, err error, fallback bool) {
 	if key == "" || cost < 0 {
-		return Decision{Reason: ReasonInvalid, Limit: l.limit}, CheckTake(key, l.limit, cost), false
+		return Decision{Reason: ReasonInvalid, Limit: l.limit}, checkInput(key, cost), false
 	}
 	var epoch uint64
 	if l.onSwitch != nil {
@@ -475,7 +482,7 @@ func (l *Limiter) failed(ctx context.Context, full string, cost int64, err error
 		// refused: a caller that leaves must never be admitted uncounted,
 		// nor decided by a fallback that has not seen its peers. This says
 		// nothing about the store, so it is no switch.
-		return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: FailClosedRetryAfter}, fmt.Errorf("%w: the caller went away (%w): %w", ErrStore, cerr, err), false
+		return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: failClosedRetryAfter}, fmt.Errorf("%w: the caller went away (%w): %w", ErrStore, cerr, err), false
 	}
 	err = fmt.Errorf("%w: %w", ErrStore, err)
 	if l.onSwitch != nil && epoch&1 == 0 && l.switches.CompareAndSwap(epoch, epoch+1) {
@@ -483,11 +490,11 @@ func (l *Limiter) failed(ctx context.Context, full string, cost int64, err error
 	}
 	switch l.policy {
 	case FailClosed:
-		return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: FailClosedRetryAfter}, err, false
+		return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: failClosedRetryAfter}, err, false
 	case FailBack:
 		fd, ferr := l.fallback.Take(ctx, full, l.fbLimit, cost)
 		if ferr != nil {
-			return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: FailClosedRetryAfter}, fmt.Errorf("%w (fallback: %w)", err, ferr), true
+			return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: failClosedRetryAfter}, fmt.Errorf("%w (fallback: %w)", err, ferr), true
 		}
 		return fd, err, true
 	default:
@@ -560,7 +567,7 @@ var switchPanicked atomic.Bool
 func (n *notifier) call(ev switchEvent) {
 	defer func() {
 		if v := recover(); v != nil && switchPanicked.CompareAndSwap(false, true) {
-			slog.Default().Error("tollgate: a failover callback panicked (later panics are not logged)", "panic", fmt.Sprint(v))
+			slog.Default().Error("core: a failover callback panicked (later panics are not logged)", "panic", fmt.Sprint(v))
 		}
 	}()
 	n.fn(ev.failing, ev.err)

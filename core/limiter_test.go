@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 )
 
 // mapStore is the smallest correct Store: core.Apply behind one mutex, with a
@@ -34,7 +35,7 @@ func newMapStore(clock core.Clock) *mapStore {
 }
 
 func (m *mapStore) Take(_ context.Context, key string, l core.Limit, cost int64) (core.Decision, error) {
-	if err := core.CheckTake(key, l, cost); err != nil {
+	if err := storekit.CheckTake(key, l, cost); err != nil {
 		return core.Decision{}, err
 	}
 	m.mu.Lock()
@@ -111,11 +112,11 @@ func TestLimiterNamesPrefixesAndCharges(t *testing.T) {
 	ctx := context.Background()
 
 	d, err := ip.Take(ctx, "1.2.3.4")
-	if err != nil || !d.Allowed || d.Remaining != 2 || d.Policy != "3/m" {
+	if err != nil || !d.Allowed || d.Remaining != 2 || d.Name != "3/m" {
 		t.Fatalf("first take: %+v, %v; want admitted, 2 left, policy \"3/m\"", d, err)
 	}
 	d, _ = login.Take(ctx, "1.2.3.4")
-	if !d.Allowed || d.Remaining != 0 || d.Policy != "login" {
+	if !d.Allowed || d.Remaining != 0 || d.Name != "login" {
 		t.Fatalf("login take of cost 3 on the same key: %+v; want admitted (its own bucket), 0 left", d)
 	}
 	if d, _ = login.Peek(ctx, "1.2.3.4"); d.Allowed {
@@ -217,7 +218,7 @@ func TestLimiterHookSeesEveryDecision(t *testing.T) {
 		t.Fatalf("hook called %d times, want 3", len(got))
 	}
 	last := got[2]
-	if last.Policy != "api" || last.Key != "client" || last.Cost != 1 || last.Decision.Allowed || last.Err != nil || last.Latency < 0 {
+	if last.Name != "api" || last.Key != "client" || last.Cost != 1 || last.Decision.Allowed || last.Err != nil || last.Latency < 0 {
 		t.Fatalf("third event %+v, want a denial of client under api", last)
 	}
 }
@@ -375,8 +376,8 @@ func TestLimiterDefaultPolicyIsNeverUnlimited(t *testing.T) {
 		s.fail(down)
 		lim := newLimiter(t, s, core.PerSecond(10))
 		d, err := lim.Take(ctx, "k")
-		if d.Allowed || d.Reason != core.ReasonFailClosed || !errors.Is(err, down) || lim.Policy() != core.FailClosed {
-			t.Fatalf("got %+v, %v (policy %v); want denied, fail-closed", d, err, lim.Policy())
+		if d.Allowed || d.Reason != core.ReasonFailClosed || !errors.Is(err, down) || lim.FailurePolicy() != core.FailClosed {
+			t.Fatalf("got %+v, %v (policy %v); want denied, fail-closed", d, err, lim.FailurePolicy())
 		}
 	})
 	t.Run("a remote store falls back to its local store, divided by the instances", func(t *testing.T) {
@@ -391,8 +392,8 @@ func TestLimiterDefaultPolicyIsNeverUnlimited(t *testing.T) {
 					fallbacks++
 				}
 			}))
-		if lim.Policy() != core.FailBack {
-			t.Fatalf("policy %v, want fallback", lim.Policy())
+		if lim.FailurePolicy() != core.FailBack {
+			t.Fatalf("policy %v, want fallback", lim.FailurePolicy())
 		}
 		admitted := 0
 		for i := 0; i < 30; i++ {

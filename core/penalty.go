@@ -15,8 +15,11 @@ import (
 //
 // Its state is two limits a store already knows how to keep, so every store
 // keeps it the same way: the denials are a sliding window log of Denials per
-// Within (DenialLimit), and the box is a GCRA of 1 per For (BoxLimit), which
-// one take closes for For and a peek reads.
+// Within, and the box is a GCRA of 1 per For, which one take closes for For
+// and a peek reads (storekit.DenialLimit and storekit.BoxLimit).
+//
+// The zero Penalty is invalid (Validate refuses it); a rule or a Box needs
+// all three fields.
 type Penalty struct {
 	// Denials is how many denials within Within put a client in the box.
 	// 1 to MaxPenaltyDenials.
@@ -32,7 +35,7 @@ type Penalty struct {
 const MaxPenaltyDenials = 1000
 
 // ErrInvalidPenalty is wrapped by the error Penalty.Validate returns.
-var ErrInvalidPenalty = errors.New("tollgate: invalid penalty")
+var ErrInvalidPenalty = errors.New("core: invalid penalty")
 
 // Validate reports whether p is usable, with an error naming the field.
 func (p Penalty) Validate() error {
@@ -44,10 +47,10 @@ func (p Penalty) Validate() error {
 	case p.For <= 0:
 		return fmt.Errorf("%w: for %v: must be positive", ErrInvalidPenalty, p.For)
 	}
-	if err := p.BoxLimit().Validate(); err != nil {
+	if err := boxLimit(p).Validate(); err != nil {
 		return fmt.Errorf("%w: for %v: %w", ErrInvalidPenalty, p.For, err)
 	}
-	if err := p.DenialLimit().Validate(); err != nil {
+	if err := denialLimit(p).Validate(); err != nil {
 		return fmt.Errorf("%w: within %v: %w", ErrInvalidPenalty, p.Within, err)
 	}
 	return nil
@@ -57,17 +60,18 @@ func (p Penalty) String() string {
 	return strconv.FormatInt(p.Denials, 10) + " denials within " + p.Within.String() + ": boxed for " + p.For.String()
 }
 
-// BoxLimit is the limit that keeps the box: one take closes it for For.
-func (p Penalty) BoxLimit() Limit { return Limit{Rate: 1, Period: p.For, Burst: 1} }
+// boxLimit is the limit that keeps the box: one take closes it for For.
+// Stores use it as storekit.BoxLimit.
+func boxLimit(p Penalty) Limit { return Limit{Rate: 1, Period: p.For, Burst: 1} }
 
-// DenialLimit is the limit that counts denials: the Denials-th within
-// Within leaves it empty.
-func (p Penalty) DenialLimit() Limit {
+// denialLimit is the limit that counts denials: the Denials-th within
+// Within leaves it empty. Stores use it as storekit.DenialLimit.
+func denialLimit(p Penalty) Limit {
 	return Limit{Rate: p.Denials, Period: p.Within, Algorithm: SlidingWindowLog}
 }
 
 // Box is one penalty box over a step: Key names the client's box (a store
-// keeps it under BoxKeys(Key)), Penalty says when it closes and for how
+// keeps it under storekit.BoxKeys(Key)), Penalty says when it closes and for how
 // long, and Takes says which of the step's takes count towards it.
 //
 // Takes is a bit set over the step's takes: bit i selects takes[i]. A
@@ -75,7 +79,7 @@ func (p Penalty) DenialLimit() Limit {
 // denied (its Decision.Allowed is false), so a box keyed by a client is
 // not filled by a limit the client shares with others (a global or a
 // per-tenant limit). Takes zero selects every take: every denial of the
-// step counts. A Box needs a Key and a valid Penalty (CheckBox): the zero
+// step counts. A Box needs a Key and a valid Penalty (Validate): the zero
 // Box is refused.
 type Box struct {
 	Key     string
@@ -86,9 +90,9 @@ type Box struct {
 // MaxBoxes is the most boxes one step is under.
 const MaxBoxes = 4
 
-// BoxKeys returns the two keys under which a store keeps the penalty box of
-// key: the box and the denials' log.
-func BoxKeys(key string) (box, denials string) { return key + "\x00box", key + "\x00denials" }
+// denialSuffix is the longer of the two suffixes storekit.BoxKeys puts
+// after a box's key; Box.Validate leaves room for it.
+const denialSuffix = "\x00denials"
 
 // BoxStore is a MultiStore that also keeps penalty boxes, checked and
 // updated in the same atomic step as the decision, so that a box shared by
@@ -100,41 +104,48 @@ func BoxKeys(key string) (box, denials string) { return key + "\x00box", key + "
 // TakeBoxed also returns. Otherwise it is TakeMany; when the step is
 // denied, the denial counts towards each box that selects a denied take
 // (Box.Takes), and a box whose count reaches Penalty.Denials within
-// Penalty.Within closes for Penalty.For (and forgets the denials counted). The decisions are then the step's own, and TakeBoxed returns
+// Penalty.Within closes for Penalty.For (and forgets the denials counted).
+// The decisions are then the step's own, and TakeBoxed returns
 // the longest time left in any box after the step: For of the longest box
 // the step closed, 0 when none is closed. Errors are those of TakeMany, or
-// those of CheckBoxes; on an error nothing is taken or counted.
+// those of storekit.CheckBoxes; on an error nothing is taken or counted.
 //
 // The conformance suite in core/storetest checks TakeBoxed for every store
 // that implements it.
+// Its zero value is nil: a store that does not implement it cannot box,
+// and TakeAllBoxed returns ErrNoBoxStore.
 type BoxStore interface {
 	MultiStore
 	TakeBoxed(ctx context.Context, boxes []Box, takes []Take, decisions []Decision) (time.Duration, error)
 }
 
-// CheckBox validates one box's penalty and key.
-func CheckBox(box Box) error {
-	if err := box.Penalty.Validate(); err != nil {
+// Validate reports whether b can be used in a step: its Penalty is valid
+// and its Key is not empty and leaves room, within MaxKeyLen, for the
+// suffixes a store puts after it. Errors wrap ErrInvalidPenalty or
+// ErrInvalidKey.
+func (b Box) Validate() error {
+	if err := b.Penalty.Validate(); err != nil {
 		return err
 	}
-	if len(box.Key) == 0 || len(box.Key)+len("\x00denials") > MaxKeyLen {
-		return &inputError{ErrInvalidKey, "box key of " + strconv.Itoa(len(box.Key)) + " bytes"}
+	if len(b.Key) == 0 || len(b.Key)+len(denialSuffix) > MaxKeyLen {
+		return &inputError{ErrInvalidKey, "box key of " + strconv.Itoa(len(b.Key)) + " bytes"}
 	}
 	return nil
 }
 
-// CheckBoxes validates the boxes of a step of ntakes takes, so every store
-// rejects the same input with the same errors: 1 to MaxBoxes boxes, each
-// valid (CheckBox), no two with one key, and none selecting a take the step
-// does not have. Errors wrap ErrInvalidPenalty or ErrInvalidKey.
-func CheckBoxes(boxes []Box, ntakes int) error {
+// checkBoxes validates the boxes of a step of ntakes takes for
+// TakeAllBoxed: 1 to MaxBoxes boxes, each valid, no two with one key, and
+// none selecting a take the step does not have. Errors wrap
+// ErrInvalidPenalty or ErrInvalidKey. Stores check their boxes with
+// storekit.CheckBoxes, which must agree (its tests compare the two).
+func checkBoxes(boxes []Box, ntakes int) error {
 	if len(boxes) == 0 || len(boxes) > MaxBoxes {
 		return &inputError{ErrInvalidPenalty, strconv.Itoa(len(boxes)) + " boxes, want 1 to " + strconv.Itoa(MaxBoxes)}
 	}
 	for i := range boxes {
 		b := &boxes[i]
-		if err := CheckBox(*b); err != nil {
-			return fmt.Errorf("box %d: %w", i, err)
+		if err := b.Validate(); err != nil {
+			return fmt.Errorf("%w (box %d)", err, i)
 		}
 		if b.Takes>>max(ntakes, 0) != 0 {
 			return &inputError{ErrInvalidPenalty, "box " + strconv.Itoa(i) + " selects take " + strconv.Itoa(bits.Len16(b.Takes)-1) + " of a step of " + strconv.Itoa(ntakes)}
@@ -148,16 +159,9 @@ func CheckBoxes(boxes []Box, ntakes int) error {
 	return nil
 }
 
-// Boxed fills decisions with the answer to a client in the box for left.
-func Boxed(takes []Take, decisions []Decision, left time.Duration) {
-	for i := range takes {
-		decisions[i] = Decision{Reason: ReasonPenalty, Limit: takes[i].Limit, RetryAfter: left}
-	}
-}
-
 // ErrNoBoxStore is returned by TakeAllBoxed when the limiters do not keep
 // their state in one BoxStore.
-var ErrNoBoxStore = errors.New("tollgate: penalty box needs every limit in one store that keeps boxes (core.BoxStore)")
+var ErrNoBoxStore = errors.New("core: penalty box needs every limit in one store that keeps boxes (core.BoxStore)")
 
 // CanBox reports, with ErrNoBoxStore, whether TakeAllBoxed can put a step
 // of ls under a penalty box: every limiter's state is in one BoxStore.
@@ -181,7 +185,7 @@ func CanBox(ls []*Limiter) error {
 // 0 when none. Box keys are used as given: callers keep apart the boxes of
 // different rules and clients, and from the limiters' keys.
 //
-// Invalid boxes (CheckBoxes) refuse the step as invalid input does, with
+// Invalid boxes (storekit.CheckBoxes) refuse the step as invalid input does, with
 // ReasonInvalid decisions and nothing taken. Shadow limiters are taken
 // apart, as by TakeAll, and never count towards a box; a box that selects
 // only shadow limiters is left out of the step. When the store fails and
@@ -196,7 +200,7 @@ func TakeAllBoxed(ctx context.Context, boxes []Box, ls []*Limiter, keys []string
 	if err := CanBox(ls); err != nil {
 		return 0, err
 	}
-	if err := CheckBoxes(boxes, len(ls)); err != nil {
+	if err := checkBoxes(boxes, len(ls)); err != nil {
 		invalidAll(ls, ds)
 		return 0, err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 )
 
 // boxRecorder is a BoxStore that records the boxes and takes of each step
@@ -21,10 +22,10 @@ type boxRecorder struct {
 }
 
 func (r *boxRecorder) TakeBoxed(ctx context.Context, boxes []core.Box, takes []core.Take, ds []core.Decision) (time.Duration, error) {
-	if err := core.CheckTakeMany(takes, ds); err != nil {
+	if err := storekit.CheckTakeMany(takes, ds); err != nil {
 		return 0, err
 	}
-	if err := core.CheckBoxes(boxes, len(takes)); err != nil {
+	if err := storekit.CheckBoxes(boxes, len(takes)); err != nil {
 		return 0, err
 	}
 	bs := make([]core.Box, len(boxes))
@@ -61,12 +62,12 @@ func TestCheckBoxes(t *testing.T) {
 		{"no penalty", []core.Box{{Key: "a"}}, 1, core.ErrInvalidPenalty},
 		{"a take beyond the step", []core.Box{box("a", 1), box("b", 4)}, 2, core.ErrInvalidPenalty},
 	} {
-		err := core.CheckBoxes(c.boxes, c.ntakes)
+		err := storekit.CheckBoxes(c.boxes, c.ntakes)
 		if c.target == nil && err != nil || c.target != nil && !errors.Is(err, c.target) {
 			t.Errorf("%s: err %v, want %v", c.name, err, c.target)
 		}
 	}
-	if err := core.CheckBoxes([]core.Box{box("a", 1), box("b", 4)}, 2); err == nil || !strings.Contains(err.Error(), "box 1 selects take 2 of a step of 2") {
+	if err := storekit.CheckBoxes([]core.Box{box("a", 1), box("b", 4)}, 2); err == nil || !strings.Contains(err.Error(), "box 1 selects take 2 of a step of 2") {
 		t.Errorf("a take beyond the step: %v, want the box and take named", err)
 	}
 }
@@ -102,7 +103,7 @@ func TestTakeAllBoxedRenumbersBoxesAroundShadowLimiters(t *testing.T) {
 	if got := strings.Join(r.takes[0], ","); got != core.DefaultPrefix("ip")+"c,"+core.DefaultPrefix("global")+"all" {
 		t.Fatalf("the boxed step took %s, want the ip and global limiters' keys", got)
 	}
-	if !ds[0].Allowed || !ds[1].Allowed || !ds[2].Allowed || ds[1].Policy != "strict" {
+	if !ds[0].Allowed || !ds[1].Allowed || !ds[2].Allowed || ds[1].Name != "strict" {
 		t.Fatalf("decisions %+v, want all admitted, in the limiters' order", ds)
 	}
 	// With only the shadow limiter's box, the enforced step is a plain one.

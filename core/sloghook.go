@@ -27,7 +27,7 @@ func (e Event) Outcome() string {
 	return "denied"
 }
 
-// SlogOption configures SlogHook.
+// SlogOption configures SlogHook. A nil SlogOption is not allowed.
 type SlogOption interface{ applySlog(*slogConfig) }
 
 type slogOptionFunc func(*slogConfig)
@@ -68,7 +68,7 @@ func WithLogKeySecret(secret []byte) SlogOption {
 }
 
 // SlogHook returns a hook for WithHook that writes decisions to logger as
-// structured lines: policy, key_hash, outcome (allowed, denied,
+// structured lines: limiter (its name), key_hash, outcome (allowed, denied,
 // shadow-denied, error), remaining, retry_after, latency and, on a store
 // failure, error. The key is never logged, only a keyed hash of it (the
 // first 16 hex digits of HMAC-SHA-256): a key may be a client's address or
@@ -79,7 +79,7 @@ func SlogHook(logger *slog.Logger, opts ...SlogOption) (func(context.Context, Ev
 		o.applySlog(&c)
 	}
 	if logger == nil {
-		return nil, errors.New("tollgate: slog hook: nil logger")
+		return nil, errors.New("core: slog hook: nil logger")
 	}
 	if err := c.rate.Validate(); err != nil {
 		return nil, err
@@ -124,7 +124,7 @@ func (h *slogHook) log(ctx context.Context, ev Event) {
 	mac.Write([]byte(ev.Key))
 	sum := mac.Sum(nil)
 	attrs := []slog.Attr{
-		slog.String("policy", ev.Policy),
+		slog.String("limiter", ev.Name),
 		slog.String("key_hash", hex.EncodeToString(sum[:8])),
 		slog.String("outcome", outcome),
 		slog.Int64("remaining", ev.Decision.Remaining),

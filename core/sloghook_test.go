@@ -48,7 +48,7 @@ func TestSlogHookLogsDenialsWithAHashedKeyAndAtABoundedRate(t *testing.T) {
 		t.Fatalf("%d lines for 5 denials at 2 a second, want 2:\n%s", len(lines), buf.String())
 	}
 	l0 := lines[0]
-	if l0["policy"] != "login" || l0["outcome"] != "denied" || l0["remaining"] != float64(0) || l0["retry_after"] == nil || l0["key_hash"] == "" {
+	if l0["limiter"] != "login" || l0["outcome"] != "denied" || l0["remaining"] != float64(0) || l0["retry_after"] == nil || l0["key_hash"] == "" {
 		t.Fatalf("first line %v", l0)
 	}
 	if strings.Contains(buf.String(), key) {
@@ -82,7 +82,7 @@ func TestSlogHookOutcomes(t *testing.T) {
 	open.Take(context.Background(), "k")
 	var got []string
 	for _, l := range logLines(t, &buf) {
-		got = append(got, l["policy"].(string)+":"+l["outcome"].(string))
+		got = append(got, l["limiter"].(string)+":"+l["outcome"].(string))
 	}
 	want := []string{"new:allowed", "new:shadow-denied", "open:error"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {

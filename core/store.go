@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 )
 
@@ -13,7 +12,7 @@ import (
 // step: concurrent Takes on one key never admit more than the limit allows.
 // A non-nil error means the store could not decide (it is down, closed, or
 // the input is invalid); it never means "denied", which is a Decision with
-// Allowed false. A Decision returned with a nil error has Policy empty.
+// Allowed false. A Decision returned with a nil error has Name empty.
 //
 // Cost is how much of the quota the request uses. Cost 0 peeks: nothing is
 // consumed, no state is written, and the Decision says whether a request of
@@ -25,7 +24,10 @@ import (
 // must keep their keys apart (Limiter does so with a prefix). A Store may
 // keep the key it is given: it is the store's as much as the caller's.
 //
-// Every Store must pass the conformance suite in core/storetest.
+// Every Store must pass the conformance suite in core/storetest; package
+// core/storekit has the parts every store shares (the input checks, the
+// penalty box keys).
+// The zero value of an interface is nil: NewLimiter refuses a nil Store.
 type Store interface {
 	Take(ctx context.Context, key string, limit Limit, cost int64) (Decision, error)
 	// Close releases the store's resources and stops any goroutine it
@@ -42,12 +44,15 @@ type Store interface {
 // TakePrefixed(ctx, prefix, key, limit, cost) must behave exactly as
 // Take(ctx, prefix+key, limit, cost): the same state, the same errors.
 // core/storetest checks that for stores that implement it.
+// Like every interface here, its zero value is nil: a store that does not
+// implement it is called through Take.
 type PrefixTaker interface {
 	TakePrefixed(ctx context.Context, prefix, key string, limit Limit, cost int64) (Decision, error)
 }
 
 // Take is one of the limits a MultiStore applies in one step: a limit, the
 // key it counts under and the cost to charge.
+// The zero Take is invalid (no key, no limit): CheckTakeMany refuses it.
 type Take struct {
 	Key   string
 	Limit Limit
@@ -83,6 +88,8 @@ const MaxTakes = 16
 //
 // The conformance suite in core/storetest checks TakeMany for every store
 // that implements it.
+// A store that does not implement it (a nil MultiStore) is taken one limit
+// at a time, as TakeAll describes.
 type MultiStore interface {
 	Store
 	TakeMany(ctx context.Context, takes []Take, decisions []Decision) error
@@ -90,41 +97,18 @@ type MultiStore interface {
 
 // ErrInvalidTakes is returned by TakeMany for no takes, more than MaxTakes,
 // a decisions slice of another length, or two takes of one key.
-var ErrInvalidTakes = errors.New("tollgate: invalid takes")
-
-// CheckTakeMany validates the arguments of a MultiStore.TakeMany, so every
-// store rejects the same input with the same errors. It does not mention
-// keys' contents (they may be a client's credentials).
-func CheckTakeMany(takes []Take, decisions []Decision) error {
-	if len(takes) == 0 || len(takes) > MaxTakes {
-		return &inputError{ErrInvalidTakes, strconv.Itoa(len(takes)) + " takes, want 1 to " + strconv.Itoa(MaxTakes)}
-	}
-	if len(decisions) != len(takes) {
-		return &inputError{ErrInvalidTakes, strconv.Itoa(len(decisions)) + " decisions for " + strconv.Itoa(len(takes)) + " takes"}
-	}
-	for i := range takes {
-		if err := CheckTake(takes[i].Key, takes[i].Limit, takes[i].Cost); err != nil {
-			return fmt.Errorf("take %d: %w", i, err)
-		}
-		for j := 0; j < i; j++ {
-			if takes[j].Key == takes[i].Key {
-				return &inputError{ErrInvalidTakes, "take " + strconv.Itoa(i) + " repeats the key of take " + strconv.Itoa(j)}
-			}
-		}
-	}
-	return nil
-}
+var ErrInvalidTakes = errors.New("core: invalid takes")
 
 // MaxKeyLen is the longest key a store accepts, prefix included.
 const MaxKeyLen = 4096
 
 var (
 	// ErrInvalidKey is returned for an empty key or one longer than MaxKeyLen.
-	ErrInvalidKey = errors.New("tollgate: invalid key")
+	ErrInvalidKey = errors.New("core: invalid key")
 	// ErrInvalidCost is returned for a negative cost.
-	ErrInvalidCost = errors.New("tollgate: invalid cost")
+	ErrInvalidCost = errors.New("core: invalid cost")
 	// ErrClosed is returned by a Store or Limiter used after Close.
-	ErrClosed = errors.New("tollgate: store closed")
+	ErrClosed = errors.New("core: store closed")
 )
 
 type inputError struct {
@@ -135,17 +119,14 @@ type inputError struct {
 func (e *inputError) Error() string { return e.sentinel.Error() + ": " + e.detail }
 func (e *inputError) Unwrap() error { return e.sentinel }
 
-// CheckTake validates the arguments of a Store.Take, so every store rejects
-// the same input with the same errors.
-func CheckTake(key string, limit Limit, cost int64) error {
+// checkInput is the error for a Limiter given an empty key or a negative
+// cost (storekit.CheckTake checks a store's input in full).
+func checkInput(key string, cost int64) error {
 	if len(key) == 0 {
 		return &inputError{ErrInvalidKey, "empty key"}
-	}
-	if len(key) > MaxKeyLen {
-		return &inputError{ErrInvalidKey, "key of " + strconv.Itoa(len(key)) + " bytes is longer than " + strconv.Itoa(MaxKeyLen)}
 	}
 	if cost < 0 {
 		return &inputError{ErrInvalidCost, "cost " + strconv.FormatInt(cost, 10) + " is negative"}
 	}
-	return limit.Validate()
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -71,7 +72,7 @@ func checkAll(ls []*Limiter, keys []string, ds []Decision) error {
 	for i, l := range ls {
 		if keys[i] == "" {
 			invalidAll(ls, ds)
-			return fmt.Errorf("limiter %q: %w", l.name, &inputError{ErrInvalidKey, "empty key"})
+			return &inputError{ErrInvalidKey, "empty key for limiter " + strconv.Quote(l.name)}
 		}
 	}
 	return nil
@@ -93,7 +94,7 @@ func takeEach(ctx context.Context, ls []*Limiter, keys []string, ds []Decision) 
 // invalidAll reports a step refused for its input: every decision invalid.
 func invalidAll(ls []*Limiter, ds []Decision) {
 	for j := range ds {
-		ds[j] = Decision{Reason: ReasonInvalid, Limit: ls[j].limit, Policy: ls[j].name}
+		ds[j] = Decision{Reason: ReasonInvalid, Limit: ls[j].limit, Name: ls[j].name}
 	}
 }
 
@@ -260,10 +261,10 @@ func takeAtomic(ctx context.Context, ms MultiStore, boxes []Box, ls []*Limiter, 
 		latency = time.Since(start)
 	}
 	for i, l := range ls {
-		ds[i].Policy = l.name
+		ds[i].Name = l.name
 		l.recovered(epochs[i])
 		if l.hook != nil {
-			l.callHook(ctx, Event{Policy: l.name, Key: keys[i], Cost: l.cost, Decision: ds[i], Latency: latency})
+			l.callHook(ctx, Event{Name: l.name, Key: keys[i], Cost: l.cost, Decision: ds[i], Latency: latency})
 		}
 	}
 	return left, nil
@@ -301,7 +302,7 @@ func takeFailed(ctx context.Context, boxes []Box, ls []*Limiter, keys []string, 
 			if ferr != nil {
 				first = fmt.Errorf("%w (fallback: %w)", serr, ferr)
 				for i, l := range ls {
-					ds[i] = Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: FailClosedRetryAfter}
+					ds[i] = Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: failClosedRetryAfter}
 				}
 			}
 		}
@@ -316,10 +317,10 @@ func takeFailed(ctx context.Context, boxes []Box, ls []*Limiter, keys []string, 
 		}
 	}
 	for i, l := range ls {
-		ds[i].Policy = l.name
+		ds[i].Name = l.name
 		l.shade(&ds[i])
 		if l.hook != nil {
-			l.callHook(ctx, Event{Policy: l.name, Key: keys[i], Cost: l.cost, Decision: ds[i], Err: first, Fallback: fb, Latency: time.Since(start)})
+			l.callHook(ctx, Event{Name: l.name, Key: keys[i], Cost: l.cost, Decision: ds[i], Err: first, Fallback: fb, Latency: time.Since(start)})
 		}
 	}
 	return left, first

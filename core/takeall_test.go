@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 )
 
 var t0 = time.Unix(1e9, 0)
@@ -16,7 +17,7 @@ var t0 = time.Unix(1e9, 0)
 type mapMulti struct{ *mapStore }
 
 func (m mapMulti) TakeMany(_ context.Context, takes []core.Take, ds []core.Decision) error {
-	if err := core.CheckTakeMany(takes, ds); err != nil {
+	if err := storekit.CheckTakeMany(takes, ds); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -67,8 +68,8 @@ func TestTakeAllTakesEveryLimitOrNone(t *testing.T) {
 				if !ds[0].Allowed || !ds[1].Allowed || ds[0].Remaining != 5-i || ds[1].Remaining != 3-i {
 					t.Fatalf("request %d: %+v", i, ds)
 				}
-				if ds[0].Policy != "per-ip" || ds[1].Policy != "per-tenant" {
-					t.Fatalf("policies %q and %q", ds[0].Policy, ds[1].Policy)
+				if ds[0].Name != "per-ip" || ds[1].Name != "per-tenant" {
+					t.Fatalf("policies %q and %q", ds[0].Name, ds[1].Name)
 				}
 			}
 			if err := core.TakeAll(context.Background(), ls, keys, ds); err != nil {
@@ -80,7 +81,7 @@ func TestTakeAllTakesEveryLimitOrNone(t *testing.T) {
 			if d, _ := ip.Peek(context.Background(), "192.0.2.1"); d.Remaining != 2 {
 				t.Fatalf("per-ip after the denied request: %d remaining, want 2", d.Remaining)
 			}
-			if len(events) < 4 || events[0].Policy != "per-ip" || events[0].Key != "192.0.2.1" {
+			if len(events) < 4 || events[0].Name != "per-ip" || events[0].Key != "192.0.2.1" {
 				t.Fatalf("hook events %+v, want per-ip's decisions with the unprefixed key", events)
 			}
 		})

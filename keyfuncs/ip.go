@@ -36,7 +36,7 @@ type IPResolver struct {
 }
 
 // IPOption configures an IPResolver. Options are checked by NewIPResolver,
-// which returns the first error.
+// which returns the first error. A nil IPOption is not allowed.
 type IPOption interface {
 	apply(*ipConfig) error
 }

@@ -25,7 +25,7 @@ func fiftyRules() rules.Config {
 		cfg.Rules = append(cfg.Rules, rules.Rule{
 			Name:  "svc" + n,
 			Match: rules.Match{Methods: []string{"GET"}, PathPrefixes: []string{"/svc" + n + "/"}},
-			Limits: []rules.Policy{
+			Limits: []rules.NamedLimit{
 				{Name: "svc" + n + "-per-tenant", Limit: huge, Key: "header:X-Tenant"},
 				{Name: "svc" + n + "-per-ip", Limit: huge, Key: "ip"},
 			},

@@ -51,15 +51,15 @@ func TestPenaltyCountsOnlyTheClientsOwnLimits(t *testing.T) {
 		{
 			name: "mode all: a global per-route rule and a per-IP rule with a penalty",
 			cfg: rules.Config{Mode: rules.AllMatches, Rules: []rules.Rule{
-				{Name: "global", Match: all, Limits: []rules.Policy{{Name: "global", Limit: core.PerMinute(10), Key: "route"}}},
-				{Name: "per-ip", Match: all, Limits: []rules.Policy{{Name: "per-ip", Limit: core.PerMinute(20), Key: "ip"}}, Penalty: pen},
+				{Name: "global", Match: all, Limits: []rules.NamedLimit{{Name: "global", Limit: core.PerMinute(10), Key: "route"}}},
+				{Name: "per-ip", Match: all, Limits: []rules.NamedLimit{{Name: "per-ip", Limit: core.PerMinute(20), Key: "ip"}}, Penalty: pen},
 			}},
 			refill: 6 * time.Second,
 		},
 		{
 			name: "one rule keyed by IP and by tenant, with a penalty",
 			cfg: rules.Config{Rules: []rules.Rule{
-				{Name: "api", Match: all, Penalty: pen, Limits: []rules.Policy{
+				{Name: "api", Match: all, Penalty: pen, Limits: []rules.NamedLimit{
 					{Name: "api-per-ip", Limit: core.PerMinute(20), Key: "ip"},
 					{Name: "api-per-tenant", Limit: core.PerMinute(10), Key: "header:X-Tenant"},
 				}},
@@ -102,9 +102,9 @@ func TestPenaltyCountsOnlyTheClientsOwnLimits(t *testing.T) {
 func TestPenaltyOfEachMatchingRule(t *testing.T) {
 	login := rules.Match{PathPrefixes: []string{"/login"}}
 	cfg := rules.Config{Mode: rules.AllMatches, Rules: []rules.Rule{
-		{Name: "login-ip", Match: login, Limits: []rules.Policy{{Name: "login-per-ip", Limit: core.PerMinute(2), Key: "ip"}},
+		{Name: "login-ip", Match: login, Limits: []rules.NamedLimit{{Name: "login-per-ip", Limit: core.PerMinute(2), Key: "ip"}},
 			Penalty: &core.Penalty{Denials: 1, Within: time.Minute, For: 10 * time.Minute}},
-		{Name: "login-user", Match: login, Limits: []rules.Policy{{Name: "login-per-user", Limit: core.PerMinute(3), Key: "header:X-User"}},
+		{Name: "login-user", Match: login, Limits: []rules.NamedLimit{{Name: "login-per-user", Limit: core.PerMinute(3), Key: "header:X-User"}},
 			Penalty: &core.Penalty{Denials: 2, Within: time.Minute, For: time.Hour}},
 	}}
 	s, clock := store(t)
@@ -140,7 +140,7 @@ func TestPenaltiesBeyondMaxBoxesAreRefused(t *testing.T) {
 	for i := 0; i <= core.MaxBoxes; i++ {
 		n := "r" + string(rune('0'+i))
 		cfg.Rules = append(cfg.Rules, rules.Rule{Name: n, Match: rules.Match{PathPrefixes: []string{"/"}},
-			Limits: []rules.Policy{{Name: n, Limit: core.PerMinute(5), Key: "ip"}}, Penalty: &core.Penalty{Denials: 1, Within: time.Minute, For: time.Minute}})
+			Limits: []rules.NamedLimit{{Name: n, Limit: core.PerMinute(5), Key: "ip"}}, Penalty: &core.Penalty{Denials: 1, Within: time.Minute, For: time.Minute}})
 	}
 	_, err := rules.New(s, cfg)
 	var fe *rules.FieldError
@@ -165,9 +165,9 @@ func TestPenaltiesBeyondMaxBoxesAreRefused(t *testing.T) {
 func TestPenaltyBesideAShadowRule(t *testing.T) {
 	all := rules.Match{PathPrefixes: []string{"/"}}
 	cfg := rules.Config{Mode: rules.AllMatches, Rules: []rules.Rule{
-		{Name: "watch", Shadow: true, Match: all, Limits: []rules.Policy{{Name: "watch", Limit: core.PerMinute(1), Key: "ip"}},
+		{Name: "watch", Shadow: true, Match: all, Limits: []rules.NamedLimit{{Name: "watch", Limit: core.PerMinute(1), Key: "ip"}},
 			Penalty: &core.Penalty{Denials: 1, Within: time.Minute, For: 24 * time.Hour}},
-		{Name: "login", Match: all, Limits: []rules.Policy{{Name: "login", Limit: core.PerMinute(2), Key: "ip"}},
+		{Name: "login", Match: all, Limits: []rules.NamedLimit{{Name: "login", Limit: core.PerMinute(2), Key: "ip"}},
 			Penalty: &core.Penalty{Denials: 1, Within: time.Minute, For: time.Hour}},
 	}}
 	s, _ := store(t)

@@ -18,7 +18,8 @@ import (
 
 // FieldError is an invalid field of a Config. Path names the field as the
 // YAML file does ("rules[2].limits[0].limit"); File and Line say where it
-// is when the Config was read from a file.
+// is when the Config was read from a file. The zero FieldError is not
+// meaningful: Load, Parse and New return FieldErrors they fill in.
 type FieldError struct {
 	File string
 	Line int
@@ -237,7 +238,7 @@ func (e *Engine) compileRule(c *checker, n *names, i int, r *Rule, shadow bool, 
 
 // compileLimit checks the limit p, at path, of the rule named rule, and
 // adds its key and limiter to cr.
-func (e *Engine) compileLimit(c *checker, n *names, path string, p *Policy, rule string, cr *crule) {
+func (e *Engine) compileLimit(c *checker, n *names, path string, p *NamedLimit, rule string, cr *crule) {
 	switch at, dup := n.policies[p.Name]; {
 	case p.Name == "":
 		c.fail(path+".name", errors.New("empty: every limit has a name"))
@@ -405,7 +406,7 @@ func (e *Engine) gate(ls []*core.Limiter) (*httplimit.Gate, error) {
 		return nil, err
 	}
 	if g.Len() != len(ls) {
-		return nil, errors.New("httplimit.WithLimit in WithGateOptions: the rules name every limit")
+		return nil, errors.New("rules: httplimit.WithLimit in WithGateOptions: the rules name every limit")
 	}
 	return g, nil
 }

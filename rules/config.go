@@ -7,6 +7,7 @@ import (
 )
 
 // Mode says which of the rules that match a request apply to it.
+// The zero value is FirstMatch.
 type Mode uint8
 
 const (
@@ -46,6 +47,7 @@ type Config struct {
 const MaxRules = 10000
 
 // List matches requests by the client's address or by the value of a key.
+// The zero List matches no request.
 type List struct {
 	// CIDRs are address ranges ("10.0.0.0/8", "2001:db8::/32") or single
 	// addresses, matched against the client IP.
@@ -56,14 +58,17 @@ type List struct {
 }
 
 // KeyValues lists values of one key, such as API keys.
+// The zero KeyValues (no Key) is invalid: compiling a Config refuses it.
 type KeyValues struct {
-	// Key is a key spec (see Policy.Key).
+	// Key is a key spec (see NamedLimit.Key).
 	Key string
 	// Values are the keys on the list.
 	Values []string
 }
 
 // Rule says which requests it matches and the limits they are held to.
+// The zero Rule is invalid (no name, no match, no limits): compiling a
+// Config refuses it, naming the field.
 type Rule struct {
 	// Name names the rule in hooks and errors. Unique in a Config.
 	Name string
@@ -79,7 +84,7 @@ type Rule struct {
 	Shadow bool
 	// Limits are the rule's named limits, each with its key: 1 to
 	// httplimit.MaxLimits, taken together (all or nothing).
-	Limits []Policy
+	Limits []NamedLimit
 	// Missing says what happens to a request whose key cannot be read.
 	Missing Missing
 	// Penalty, when set, boxes a client denied Penalty.Denials times within
@@ -91,6 +96,7 @@ type Rule struct {
 
 // Match is the condition a request must meet. Every field that is set must
 // match (and); within a field, any entry may (or).
+// The zero Match is invalid: a Rule must say what it matches.
 type Match struct {
 	// Methods are request methods ("GET", "POST").
 	Methods []string
@@ -113,15 +119,18 @@ func (m *Match) empty() bool {
 
 // HeaderMatch is met when the request has header Name, sent once, equal to
 // Equals; or, with Equals empty, when the header is present.
+// The zero HeaderMatch (no Name) is invalid: compiling a Config refuses it.
 type HeaderMatch struct {
 	Name   string
 	Equals string
 }
 
-// Policy is one named limit and the key it counts under.
-type Policy struct {
+// NamedLimit is one named limit and the key it counts under: an entry of a
+// rule's limits (YAML "limits:", each with name, limit and key). Its zero
+// value is invalid: a Config holding one fails to compile, naming the field.
+type NamedLimit struct {
 	// Name names the limit in the RateLimit fields and hooks, and keeps its
-	// counters: a policy with the same name and key after a reload keeps
+	// counters: a limit with the same name and key after a reload keeps
 	// them. Unique in a Config; printable ASCII without '"' or '\'.
 	Name string
 	// Limit is the quota.
@@ -147,6 +156,7 @@ type Policy struct {
 
 // MissingAction is what a rule does with a request whose key cannot be read:
 // a header absent, sent on several lines, or longer than the cap.
+// The zero value is MissingDeny.
 type MissingAction uint8
 
 const (
@@ -177,6 +187,7 @@ func (a MissingAction) String() string {
 }
 
 // Missing is a rule's answer to a request it cannot key.
+// The zero Missing denies with DefaultMissingStatus.
 type Missing struct {
 	Action MissingAction
 	// Status is the answer under MissingDeny: 400 to 599. Default 401.
@@ -190,6 +201,8 @@ type Missing struct {
 const DefaultMissingStatus = 401
 
 // ReloadEvent reports a reload of the rules file.
+// A hook receives ReloadEvents the Engine fills in; the
+// zero value describes no reload.
 type ReloadEvent struct {
 	// Path is the file read.
 	Path string

@@ -124,12 +124,12 @@
 // checked whole before it replaces the rules in one atomic swap; a request
 // in flight finishes under the rules it began with. A bad file leaves the
 // rules in force and is reported to WithReloadHook (once per content, when
-// watching). Counters live in the store under the policy's name: a policy
+// watching). Counters live in the store under the limit's name: a limit
 // that keeps its name keeps its counters.
 //
 // # Observability
 //
-// WithHook receives every decision as an Event: the rule, the policy, a
+// WithHook receives every decision as an Event: the rule, the limit's name, a
 // keyed hash of the key (never the key: it may be a credential), the
 // outcome (allowed, denied, shadow-denied, penalty, error, or the rules' own
 // deny-listed and no-key answers), the remaining quota and the store call's

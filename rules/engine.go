@@ -23,6 +23,7 @@ import (
 // Handler for net/http. It is safe for concurrent use; Replace and Reload
 // swap the whole set at once, and a request in flight finishes under the
 // set it began with.
+// The zero Engine is not usable: build one with New or Load.
 type Engine struct {
 	store  core.Store
 	o      options
@@ -309,7 +310,7 @@ func (e *Engine) event(ctx context.Context, rule, policy, answer string, err err
 	if e.o.hook == nil {
 		return
 	}
-	e.o.hook(ctx, Event{Rule: rule, Answer: answer, Event: core.Event{Policy: policy, Err: err, Decision: core.Decision{Reason: core.ReasonInvalid}}})
+	e.o.hook(ctx, Event{Rule: rule, Answer: answer, Event: core.Event{Name: policy, Err: err, Decision: core.Decision{Reason: core.ReasonInvalid}}})
 }
 
 type keysResult uint8

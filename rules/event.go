@@ -10,10 +10,12 @@ import (
 )
 
 // Event is one decision of a rule, for the hook set with WithHook.
+// A hook receives Events the Engine fills in; the zero value describes no
+// decision.
 type Event struct {
 	// Rule is the rule's name.
 	Rule string
-	// Event is the limiter's decision: its Policy, Decision (allowed,
+	// Event is the limiter's decision: its Name (the limit's), Decision (allowed,
 	// denied, shadow-denied, penalty), Err and store Latency. Its Key is a
 	// keyed hash of the client's key ("h:" and 16 hex digits), the same for
 	// the same key within one process, and never the key itself, which may
@@ -56,10 +58,10 @@ func (h *keyHasher) hash(key string) string {
 
 // SlogHook returns a hook for WithHook that logs decisions with
 // core.SlogHook (which takes opts): one structured line per decision,
-// rate-limited itself. Policy names are unique in a Config, so the
-// policy names the rule; an answer of the rules is logged under the policy
-// "RULE/ANSWER". Allowed decisions are
-// logged only with core.WithLogAllowed.
+// rate-limited itself. Limit names are unique in a Config, so the limiter
+// attribute names the limit, and so the rule; an answer of the rules is
+// logged under the name "RULE/ANSWER". Allowed decisions are logged only
+// with core.WithLogAllowed.
 func SlogHook(logger *slog.Logger, opts ...core.SlogOption) (func(context.Context, Event), error) {
 	logs, err := core.SlogHook(logger, opts...)
 	if err != nil {
@@ -68,8 +70,8 @@ func SlogHook(logger *slog.Logger, opts ...core.SlogOption) (func(context.Contex
 	return func(ctx context.Context, ev Event) {
 		if ev.Answer != "" {
 			// No limiter decided: the rules answered. Shown as an error
-			// decision of the rule, whose policy says which answer.
-			ev.Event.Policy = ev.Rule + "/" + ev.Answer
+			// decision of the rule, whose name says which answer.
+			ev.Event.Name = ev.Rule + "/" + ev.Answer
 		}
 		logs(ctx, ev.Event)
 	}, nil

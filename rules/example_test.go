@@ -19,7 +19,7 @@ func ExampleNew() {
 	e, err := rules.New(store, rules.Config{Rules: []rules.Rule{
 		{Name: "health", Match: rules.Match{PathPrefixes: []string{"/healthz"}}, Skip: true},
 		{Name: "api", Match: rules.Match{PathPrefixes: []string{"/"}},
-			Limits: []rules.Policy{{Name: "per-ip", Limit: core.PerMinute(2), Key: "ip"}}},
+			Limits: []rules.NamedLimit{{Name: "per-ip", Limit: core.PerMinute(2), Key: "ip"}}},
 	}})
 	if err != nil {
 		panic(err)
@@ -47,5 +47,5 @@ rules:
 `))
 	fmt.Println(err)
 	// Output:
-	// rules.yaml:6: rules[0].limits[0].limit: tollgate: invalid limit: limit "ten per minute": want RATE/PERIOD, as in 100/m
+	// rules.yaml:6: rules[0].limits[0].limit: core: invalid limit: limit "ten per minute": want RATE/PERIOD, as in 100/m
 }

@@ -17,7 +17,7 @@ func TestHookEvent(t *testing.T) {
 	s, _ := store(t)
 	var evs events
 	e, err := rules.New(s, rules.Config{Rules: []rules.Rule{{Name: "api", Match: rules.Match{PathPrefixes: []string{"/"}},
-		Limits: []rules.Policy{{Name: "per-key", Limit: core.PerMinute(10), Key: "header:X-Api-Key"}}}}}, rules.WithHook(evs.hook))
+		Limits: []rules.NamedLimit{{Name: "per-key", Limit: core.PerMinute(10), Key: "header:X-Api-Key"}}}}}, rules.WithHook(evs.hook))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestHookEvent(t *testing.T) {
 		t.Fatalf("%d events, want 3", len(ev))
 	}
 	for _, x := range ev {
-		if x.Rule != "api" || x.Policy != "per-key" || x.Outcome() != "allowed" || x.Latency <= 0 {
+		if x.Rule != "api" || x.Name != "per-key" || x.Outcome() != "allowed" || x.Latency <= 0 {
 			t.Errorf("event %+v: want rule api, policy per-key, allowed, a latency", x)
 		}
 		if strings.Contains(x.Key, "secret") || !strings.HasPrefix(x.Key, "h:") || len(x.Key) != 18 {
@@ -57,7 +57,7 @@ func TestSlogHook(t *testing.T) {
 	cfg := rules.Config{
 		Deny: rules.List{Keys: []rules.KeyValues{{Key: "header:X-Api-Key", Values: []string{"revoked"}}}},
 		Rules: []rules.Rule{{Name: "api", Match: rules.Match{PathPrefixes: []string{"/"}},
-			Limits: []rules.Policy{{Name: "per-key", Limit: core.PerMinute(1), Key: "header:X-Api-Key"}}}},
+			Limits: []rules.NamedLimit{{Name: "per-key", Limit: core.PerMinute(1), Key: "header:X-Api-Key"}}}},
 	}
 	e, err := rules.New(s, cfg, rules.WithHook(logs))
 	if err != nil {
@@ -69,7 +69,7 @@ func TestSlogHook(t *testing.T) {
 	get(t, srv, "GET", "/x", "X-Api-Key", "revoked")
 	get(t, srv, "GET", "/x")
 	out := buf.String()
-	for _, want := range []string{"policy=per-key", "outcome=denied", "policy=deny-list/deny-listed", "policy=api/no-key"} {
+	for _, want := range []string{"limiter=per-key", "outcome=denied", "limiter=deny-list/deny-listed", "limiter=api/no-key"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}

@@ -23,7 +23,7 @@ import (
 // into another client's bucket.
 const maxKey = core.MaxKeyLen / 2
 
-// keySpec is a compiled key spec.
+// keySpec is a compiled NamedLimit.Key.
 type keySpec struct {
 	text  string           // as written
 	canon string           // the sources, canonical: specs with one canon key alike

@@ -11,8 +11,8 @@ import (
 	"github.com/tollgate-go/tollgate/rules"
 )
 
-func limit(name, key string) []rules.Policy {
-	return []rules.Policy{{Name: name, Limit: core.PerMinute(100), Key: key}}
+func limit(name, key string) []rules.NamedLimit {
+	return []rules.NamedLimit{{Name: name, Limit: core.PerMinute(100), Key: key}}
 }
 
 // matchConfig has one rule per kind of condition, in an order where each
@@ -95,8 +95,8 @@ func TestMatchTable(t *testing.T) {
 func TestAllMatches(t *testing.T) {
 	s, _ := store(t)
 	cfg := rules.Config{Mode: rules.AllMatches, Rules: []rules.Rule{
-		{Name: "global", Match: rules.Match{PathPrefixes: []string{"/"}}, Limits: []rules.Policy{{Name: "global", Limit: core.PerMinute(5), Key: "ip"}}},
-		{Name: "api", Match: rules.Match{PathPrefixes: []string{"/api/"}}, Limits: []rules.Policy{{Name: "api", Limit: core.PerMinute(2), Key: "ip"}}},
+		{Name: "global", Match: rules.Match{PathPrefixes: []string{"/"}}, Limits: []rules.NamedLimit{{Name: "global", Limit: core.PerMinute(5), Key: "ip"}}},
+		{Name: "api", Match: rules.Match{PathPrefixes: []string{"/api/"}}, Limits: []rules.NamedLimit{{Name: "api", Limit: core.PerMinute(2), Key: "ip"}}},
 	}}
 	e, err := rules.New(s, cfg)
 	if err != nil {

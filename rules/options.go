@@ -11,7 +11,7 @@ import (
 	"github.com/tollgate-go/tollgate/keyfuncs"
 )
 
-// Option configures an Engine.
+// Option configures an Engine. A nil Option is not allowed.
 type Option interface{ apply(*options) error }
 
 type optionFunc func(*options) error

@@ -21,9 +21,9 @@ import (
 func TestMissingKey(t *testing.T) {
 	api := func(name string, m rules.Missing) rules.Rule {
 		return rules.Rule{Name: name, Match: rules.Match{PathPrefixes: []string{"/api/"}}, Missing: m,
-			Limits: []rules.Policy{{Name: name, Limit: core.PerMinute(2), Key: "header:X-Api-Key"}}}
+			Limits: []rules.NamedLimit{{Name: name, Limit: core.PerMinute(2), Key: "header:X-Api-Key"}}}
 	}
-	rest := rules.Rule{Name: "rest", Match: rules.Match{PathPrefixes: []string{"/"}}, Limits: []rules.Policy{{Name: "rest", Limit: core.PerMinute(100), Key: "ip"}}}
+	rest := rules.Rule{Name: "rest", Match: rules.Match{PathPrefixes: []string{"/"}}, Limits: []rules.NamedLimit{{Name: "rest", Limit: core.PerMinute(100), Key: "ip"}}}
 	huge := strings.Repeat("k", 1<<20)
 	absent := []string{}
 	twice := []string{"X-Api-Key", "a", "X-Api-Key", "b"}
@@ -100,7 +100,7 @@ func TestLists(t *testing.T) {
 	cfg := rules.Config{
 		Deny:  rules.List{CIDRs: []string{"203.0.113.0/24"}, Keys: []rules.KeyValues{{Key: "header:X-Api-Key", Values: []string{"revoked"}}}},
 		Allow: rules.List{CIDRs: []string{"127.0.0.1"}, Keys: []rules.KeyValues{{Key: "header:X-Api-Key", Values: []string{"monitoring"}}}},
-		Rules: []rules.Rule{{Name: "all", Match: rules.Match{PathPrefixes: []string{"/"}}, Limits: []rules.Policy{{Name: "all", Limit: core.PerMinute(1), Key: "header:X-Api-Key"}}}},
+		Rules: []rules.Rule{{Name: "all", Match: rules.Match{PathPrefixes: []string{"/"}}, Limits: []rules.NamedLimit{{Name: "all", Limit: core.PerMinute(1), Key: "header:X-Api-Key"}}}},
 	}
 	e, err := rules.New(s, cfg, rules.WithHook(evs.hook))
 	if err != nil {
@@ -151,7 +151,7 @@ func TestPenaltyBox(t *testing.T) {
 	var evs events
 	cfg := rules.Config{Rules: []rules.Rule{{
 		Name: "login", Match: rules.Match{Methods: []string{"POST"}, PathPrefixes: []string{"/login"}},
-		Limits:  []rules.Policy{{Name: "login", Limit: core.PerMinute(2), Key: "ip"}},
+		Limits:  []rules.NamedLimit{{Name: "login", Limit: core.PerMinute(2), Key: "ip"}},
 		Penalty: &core.Penalty{Denials: 3, Within: time.Minute, For: 10 * time.Minute},
 	}}}
 	e, err := rules.New(s, cfg, rules.WithHook(evs.hook))
@@ -204,7 +204,7 @@ func TestShadow(t *testing.T) {
 	s, _ := store(t)
 	var evs events
 	rule := rules.Rule{Name: "search", Shadow: true, Match: rules.Match{PathPrefixes: []string{"/"}},
-		Limits:  []rules.Policy{{Name: "search", Limit: core.PerMinute(2), Key: "ip"}},
+		Limits:  []rules.NamedLimit{{Name: "search", Limit: core.PerMinute(2), Key: "ip"}},
 		Penalty: &core.Penalty{Denials: 1, Within: time.Minute, For: time.Hour}}
 	cfg := rules.Config{Rules: []rules.Rule{rule}}
 	e, err := rules.New(s, cfg, rules.WithHook(evs.hook))
@@ -248,7 +248,7 @@ func TestShadow(t *testing.T) {
 func TestBadConfig(t *testing.T) {
 	s, _ := store(t)
 	all := rules.Match{PathPrefixes: []string{"/"}}
-	ok := []rules.Policy{{Name: "ok", Limit: core.PerSecond(1), Key: "ip"}}
+	ok := []rules.NamedLimit{{Name: "ok", Limit: core.PerSecond(1), Key: "ip"}}
 	cases := []struct {
 		name string
 		cfg  rules.Config
@@ -259,10 +259,10 @@ func TestBadConfig(t *testing.T) {
 		{"a bad regex", rules.Config{Rules: []rules.Rule{{Name: "a", Match: rules.Match{PathRegex: "("}, Limits: ok}}}, "rules[0].match.path_regex: error parsing regexp"},
 		{"two rules of one name", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: ok}, {Name: "a", Match: all, Skip: true}}}, `rules[1].name: "a": also the name of rules[0]`},
 		{"two policies of one name", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: ok}, {Name: "b", Match: all, Limits: ok}}}, `rules[1].limits[0].name: "ok": also the name of rules[0].limits[0]`},
-		{"an invalid limit", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: []rules.Policy{{Name: "x", Key: "ip"}}}}}, "rules[0].limits[0].limit:"},
-		{"an unknown key source", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: []rules.Policy{{Name: "x", Limit: core.PerSecond(1), Key: "cookie:sid"}}}}}, `rules[0].limits[0].key: "cookie:sid": unknown key source`},
+		{"an invalid limit", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: []rules.NamedLimit{{Name: "x", Key: "ip"}}}}}, "rules[0].limits[0].limit:"},
+		{"an unknown key source", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: []rules.NamedLimit{{Name: "x", Limit: core.PerSecond(1), Key: "cookie:sid"}}}}}, `rules[0].limits[0].key: "cookie:sid": unknown key source`},
 		{"no limits", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all}}}, "rules[0].limits: none"},
-		{"a bad penalty", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: ok, Penalty: &core.Penalty{Denials: 0, Within: time.Second, For: time.Second}}}}, "rules[0].penalty: tollgate: invalid penalty: denials 0"},
+		{"a bad penalty", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: ok, Penalty: &core.Penalty{Denials: 0, Within: time.Second, For: time.Second}}}}, "rules[0].penalty: core: invalid penalty: denials 0"},
 		{"a fallback without a key", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: ok, Missing: rules.Missing{Action: rules.MissingFallback}}}}, "rules[0].missing.key: empty"},
 		{"a deny status out of range", rules.Config{Rules: []rules.Rule{{Name: "a", Match: all, Limits: ok, Missing: rules.Missing{Status: 200}}}}, "rules[0].missing.status: 200"},
 		{"too many rules", rules.Config{Rules: make([]rules.Rule, rules.MaxRules+1)}, "rules: 10001 rules, more than 10000"},
@@ -284,7 +284,7 @@ func TestBadConfig(t *testing.T) {
 // A penalty needs a store that keeps boxes, and says so at construction.
 func TestPenaltyNeedsBoxStore(t *testing.T) {
 	_, err := rules.New(plainStore{}, rules.Config{Rules: []rules.Rule{{Name: "a", Match: rules.Match{PathPrefixes: []string{"/"}},
-		Limits: []rules.Policy{{Name: "a", Limit: core.PerSecond(1), Key: "ip"}}, Penalty: &core.Penalty{Denials: 1, Within: time.Second, For: time.Second}}}})
+		Limits: []rules.NamedLimit{{Name: "a", Limit: core.PerSecond(1), Key: "ip"}}, Penalty: &core.Penalty{Denials: 1, Within: time.Second, For: time.Second}}}})
 	if !errors.Is(err, core.ErrNoBoxStore) {
 		t.Fatalf("error %v, want core.ErrNoBoxStore", err)
 	}
@@ -305,7 +305,7 @@ func TestReplaceUnderLoad(t *testing.T) {
 	s, _ := store(t)
 	cfg := func(q int64) rules.Config {
 		return rules.Config{Rules: []rules.Rule{{Name: "all", Match: rules.Match{PathPrefixes: []string{"/"}},
-			Limits: []rules.Policy{{Name: "per-ip", Limit: core.PerMinute(q), Key: "ip"}}}}}
+			Limits: []rules.NamedLimit{{Name: "per-ip", Limit: core.PerMinute(q), Key: "ip"}}}}}
 	}
 	e, err := rules.New(s, cfg(100000))
 	if err != nil {

@@ -265,7 +265,7 @@ func (p *parser) rule(n *yaml.Node, path string, r *Rule) {
 		"shadow": func(v *yaml.Node, path string) { r.Shadow = p.boolean(v, path) },
 		"limits": func(v *yaml.Node, path string) {
 			p.seq(v, path, func(_ int, v *yaml.Node, path string) {
-				var pol Policy
+				var pol NamedLimit
 				p.fields(v, path, map[string]func(*yaml.Node, string){
 					"name": func(v *yaml.Node, path string) { pol.Name = p.str(v, path) },
 					"key":  func(v *yaml.Node, path string) { pol.Key = p.str(v, path) },

@@ -88,7 +88,7 @@ func TestLoadErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", "rules.yaml:1: : want a mapping"},
 		{"an unknown top-level field", "rulez: []\n", "rules.yaml:1: rulez: unknown field (known: allow, deny, mode, rules, shadow)"},
 		{"an unknown rule field", rule("    limts: []\n"), "rules.yaml:4: rules[0].limts: unknown field"},
-		{"a limit in words", rule("    limits:\n      - {name: x, limit: ten per minute, key: ip}\n"), `rules.yaml:5: rules[0].limits[0].limit: tollgate: invalid limit: limit "ten per minute"`},
+		{"a limit in words", rule("    limits:\n      - {name: x, limit: ten per minute, key: ip}\n"), `rules.yaml:5: rules[0].limits[0].limit: core: invalid limit: limit "ten per minute"`},
 		{"a CIDR /33", "rules:\n  - name: a\n    match:\n      cidr: 10.0.0.0/33\n    skip: true\n", `rules.yaml:4: rules[0].match.cidr[0]: "10.0.0.0/33": not an address or CIDR range`},
 		{"a regex that does not compile", "rules:\n  - name: a\n    match:\n      path_regex: \"([a-z\"\n    skip: true\n", "rules.yaml:4: rules[0].match.path_regex: error parsing regexp"},
 		{"two rules of one name", "rules:\n  - {name: a, match: {path_prefix: /}, skip: true}\n  - {name: a, match: {path_prefix: /}, skip: true}\n", `rules.yaml:3: rules[1].name: "a": also the name of rules[0]`},

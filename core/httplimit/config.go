@@ -10,6 +10,8 @@ import (
 )
 
 // Headers selects the families of rate-limit response fields a Gate sends.
+// The zero value is HeadersNone; a Gate sends HeadersAll unless
+// WithHeaders says otherwise.
 type Headers uint8
 
 const (
@@ -32,8 +34,11 @@ const MaxLimits = 8
 
 // DenyHandler writes the answer to a request a limit denied. When it is
 // called, the rate-limit fields and Retry-After are already set on w; d is
-// the denying decision (d.Policy names the limit, d.RetryAfter says when to
+// the denying decision (d.Name names the limit, d.RetryAfter says when to
 // come back).
+// A nil DenyHandler is refused (WithDenyHandler); without one a Gate answers
+// 429 with a small body, application/problem+json when the client accepts
+// JSON, else plain text.
 type DenyHandler func(w http.ResponseWriter, r *http.Request, d core.Decision)
 
 // ErrorHandler writes the answer to a request that could not be decided:
@@ -41,9 +46,11 @@ type DenyHandler func(w http.ResponseWriter, r *http.Request, d core.Decision)
 // func failed or returned an empty key, or the key is longer than a store
 // accepts; default answer 400), or core.ErrStore when the store failed and
 // the limiter fails closed (default 503, with Retry-After already set on w).
+// A nil ErrorHandler is refused (WithErrorHandler); without one a Gate gives
+// those answers.
 type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
-// Option configures a Gate.
+// Option configures a Gate. A nil Option is not allowed.
 type Option interface{ apply(*config) error }
 
 type optionFunc func(*config) error

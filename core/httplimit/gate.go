@@ -15,7 +15,7 @@ import (
 	"github.com/tollgate-go/tollgate/keyfuncs"
 )
 
-// Outcome is what Serve did with a request.
+// Outcome is what Serve did with a request. The zero value is Proceed.
 type Outcome uint8
 
 const (
@@ -44,7 +44,8 @@ func (o Outcome) String() string {
 // Gate is the HTTP behaviour every adapter shares: it keys a request, asks
 // its limiters, sets the response fields and writes the deny or error
 // answer. Adapters translate their framework's types and call Serve. A Gate
-// is safe for concurrent use.
+// is safe for concurrent use. The zero Gate applies no limit: every request
+// proceeds, with no rate-limit fields. Build one with New or NewGroup.
 type Gate struct {
 	config
 	rules  []rule

@@ -41,7 +41,7 @@ func (g *Gate) writeDenial(w http.ResponseWriter, r *http.Request, d core.Decisi
 		b = append(b, `,"detail":"Quota exceeded; retry after `...)
 		b = append(b, secs...)
 		b = append(b, ` seconds.","violated-policies":["`...)
-		b = append(b, d.Policy...) // printable ASCII without quote or backslash: see core.WithName
+		b = append(b, d.Name...) // printable ASCII without quote or backslash: see core.WithName
 		b = append(b, "\"]}\n"...)
 		write(w, g.status, ctProblem, b, vals)
 	} else {

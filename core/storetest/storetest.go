@@ -76,9 +76,9 @@ func WithSplitSteps() Option {
 	return func(c *config) { c.split = true }
 }
 
-// Start is the instant at which every scenario begins: midnight UTC, so it is
+// start is the instant at which every scenario begins: midnight UTC, so it is
 // a window boundary for any period that divides a day.
-var Start = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+var start = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Run runs the conformance suite against the stores newStore makes.
 func Run(t *testing.T, newStore Factory, opts ...Option) {
@@ -125,10 +125,10 @@ type harness struct {
 	newStore Factory
 }
 
-// open returns a fresh store and its clock, set to Start.
+// open returns a fresh store and its clock, set to start.
 func (h *harness) open(t *testing.T) (core.Store, *core.ManualClock) {
 	t.Helper()
-	clock := core.NewManualClock(Start)
+	clock := core.NewManualClock(start)
 	s := h.newStore(t, clock)
 	if s == nil {
 		t.Fatal("storetest: factory returned a nil store")
@@ -173,7 +173,7 @@ func never(remaining int64, reset time.Duration) outcome {
 }
 
 type step struct {
-	at   time.Duration // since Start
+	at   time.Duration // since start
 	cost int64
 	want outcome
 	// times repeats the step with remaining and reset following the
@@ -270,8 +270,8 @@ func (h *harness) check(t *testing.T, what string, l core.Limit, got core.Decisi
 	if got.Limit != l {
 		bad = append(bad, fmt.Sprintf("Limit %+v, want %+v", got.Limit, l))
 	}
-	if got.Policy != "" {
-		bad = append(bad, fmt.Sprintf("Policy %q, want empty (the Limiter sets it)", got.Policy))
+	if got.Name != "" {
+		bad = append(bad, fmt.Sprintf("Name %q, want empty (the Limiter sets it)", got.Name))
 	}
 	if len(bad) > 0 {
 		t.Errorf("%s: %s", what, strings.Join(bad, "; "))
@@ -289,7 +289,7 @@ func (h *harness) sequence(t *testing.T, alg core.Algorithm, steps []step) {
 	s, clock := h.open(t)
 	l := limit10(alg)
 	for i, st := range steps {
-		clock.Set(Start.Add(st.at))
+		clock.Set(start.Add(st.at))
 		n := max(st.times, 1)
 		for j := 0; j < n; j++ {
 			want := st.want
@@ -306,13 +306,16 @@ func (h *harness) sequence(t *testing.T, alg core.Algorithm, steps []step) {
 // GreedyAdmitted is how many requests each algorithm admits to a greedy
 // client of a fresh key under 10/s (burst 10) — one that, every 10ms, sends
 // until it is denied — in the first period [0, 1s) and in the first two
-// [0, 2s). The package doc of core states the same numbers.
-var GreedyAdmitted = map[core.Algorithm][2]int{
-	core.GCRA:                 {19, 29},
-	core.TokenBucket:          {19, 29},
-	core.FixedWindow:          {10, 20},
-	core.SlidingWindowCounter: {10, 19},
-	core.SlidingWindowLog:     {10, 20},
+// [0, 2s). The package doc of core states the same numbers. It returns a
+// new map on every call.
+func GreedyAdmitted() map[core.Algorithm][2]int {
+	return map[core.Algorithm][2]int{
+		core.GCRA:                 {19, 29},
+		core.TokenBucket:          {19, 29},
+		core.FixedWindow:          {10, 20},
+		core.SlidingWindowCounter: {10, 19},
+		core.SlidingWindowLog:     {10, 20},
+	}
 }
 
 func (h *harness) greedy(t *testing.T, alg core.Algorithm) {
@@ -320,7 +323,7 @@ func (h *harness) greedy(t *testing.T, alg core.Algorithm) {
 	l := limit10(alg)
 	var counts [2]int
 	for tick := time.Duration(0); tick < 2*time.Second; tick += 10 * ms {
-		clock.Set(Start.Add(tick))
+		clock.Set(start.Add(tick))
 		for take(t, s, "greedy", l, 1).Allowed {
 			counts[1]++
 			if tick < time.Second {
@@ -331,7 +334,7 @@ func (h *harness) greedy(t *testing.T, alg core.Algorithm) {
 			}
 		}
 	}
-	if want := GreedyAdmitted[alg]; counts != want {
+	if want := GreedyAdmitted()[alg]; counts != want {
 		t.Errorf("greedy client admitted %d in the first second and %d in two, want %d and %d", counts[0], counts[1], want[0], want[1])
 	}
 }
@@ -339,7 +342,7 @@ func (h *harness) greedy(t *testing.T, alg core.Algorithm) {
 func (h *harness) peek(t *testing.T, alg core.Algorithm) {
 	s, clock := h.open(t)
 	l := limit10(alg)
-	clock.Set(Start.Add(300 * ms))
+	clock.Set(start.Add(300 * ms))
 	for i := 0; i < 3; i++ {
 		h.check(t, "peek at a fresh key", l, take(t, s, "p", l, 0), ok(10, 0))
 	}
@@ -435,7 +438,7 @@ func (h *harness) prefixed(t *testing.T, alg core.Algorithm) {
 func (h *harness) expiry(t *testing.T, alg core.Algorithm) {
 	s, clock := h.open(t)
 	l := limit10(alg)
-	clock.Set(Start.Add(700 * ms))
+	clock.Set(start.Add(700 * ms))
 	var last core.Decision
 	for i := 0; i < 10; i++ {
 		last = take(t, s, "idle", l, 1)
@@ -456,7 +459,7 @@ func (h *harness) expiry(t *testing.T, alg core.Algorithm) {
 func (h *harness) backwards(t *testing.T, alg core.Algorithm) {
 	s, clock := h.open(t)
 	l := limit10(alg)
-	at := Start.Add(5*time.Second + 500*ms)
+	at := start.Add(5*time.Second + 500*ms)
 	clock.Set(at)
 	if d := take(t, s, "back", l, 10); !d.Allowed {
 		t.Fatalf("burst: %+v", d)
@@ -492,7 +495,7 @@ func (h *harness) retryIsEarliest(t *testing.T, alg core.Algorithm) {
 	replay := func(history []past) (core.Store, *core.ManualClock) {
 		s, clock := h.open(t)
 		for _, p := range history {
-			clock.Set(Start.Add(p.at))
+			clock.Set(start.Add(p.at))
 			take(t, s, "r", l, p.cost)
 		}
 		return s, clock
@@ -505,7 +508,7 @@ func (h *harness) retryIsEarliest(t *testing.T, alg core.Algorithm) {
 		for i := 0; i < 25; i++ {
 			at += time.Duration(rng.IntN(300)) * ms
 			cost := int64(1 + rng.IntN(int(l.EffectiveBurst())))
-			clock.Set(Start.Add(at))
+			clock.Set(start.Add(at))
 			d := take(t, s, "r", l, cost)
 			if d.Allowed {
 				history = append(history, past{at, cost})
@@ -516,11 +519,11 @@ func (h *harness) retryIsEarliest(t *testing.T, alg core.Algorithm) {
 			}
 			checks++
 			rs, rc := replay(history)
-			rc.Set(Start.Add(at + d.RetryAfter - h.cfg.resolution))
+			rc.Set(start.Add(at + d.RetryAfter - h.cfg.resolution))
 			if e := take(t, rs, "r", l, cost); e.Allowed {
 				t.Errorf("trial %d: cost %d denied at %v with RetryAfter %v, but admitted %v earlier", trial, cost, at, d.RetryAfter, h.cfg.resolution)
 			}
-			rc.Set(Start.Add(at + d.RetryAfter))
+			rc.Set(start.Add(at + d.RetryAfter))
 			if e := take(t, rs, "r", l, cost); !e.Allowed {
 				t.Errorf("trial %d: cost %d denied at %v with RetryAfter %v, still denied then: %+v", trial, cost, at, d.RetryAfter, e)
 			}

@@ -143,7 +143,7 @@ func (r *recorder) take() string {
 	}
 	var out []string
 	for _, ev := range r.evs {
-		out = append(out, ev.Policy+"="+ev.Outcome())
+		out = append(out, ev.Name+"="+ev.Outcome())
 	}
 	return strings.Join(out, ", ")
 }

@@ -16,6 +16,7 @@ import (
 	"weak"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 )
 
 // Defaults of the options.
@@ -32,6 +33,8 @@ const (
 const evictSample = 32
 
 // Store is the in-memory core.Store. It is safe for concurrent use.
+// The zero Store is not usable: build one with New, which starts its
+// sweeper; Close stops it.
 type Store struct {
 	shards   []shard
 	mask     uint64
@@ -39,11 +42,11 @@ type Store struct {
 	perShard int
 
 	clock     core.Clock
-	nanoClock core.UnixNanoClock // clock, when it reads as nanoseconds
-	coarse    *core.CoarseClock  // clock, when it is one (a direct call is cheaper)
-	system    bool               // clock is core.SystemClock
-	base      time.Time          // a reading of clock at New
-	baseNs    int64              // base as Unix nanoseconds
+	nanoClock storekit.UnixNanoClock // clock, when it reads as nanoseconds
+	coarse    *core.CoarseClock      // clock, when it is one (a direct call is cheaper)
+	system    bool                   // clock is core.SystemClock
+	base      time.Time              // a reading of clock at New
+	baseNs    int64                  // base as Unix nanoseconds
 
 	closed atomic.Bool
 	sweep  *sweepStop // nil without a sweeper
@@ -163,7 +166,7 @@ type config struct {
 	interval time.Duration
 }
 
-// Option configures a Store.
+// Option configures a Store. A nil Option is not allowed.
 type Option interface{ apply(*config) error }
 
 type optionFunc func(*config) error
@@ -282,7 +285,7 @@ func New(opts ...Option) (*Store, error) {
 	}
 	s.base = s.clock.Now()
 	s.baseNs = s.base.UnixNano()
-	s.nanoClock, _ = s.clock.(core.UnixNanoClock)
+	s.nanoClock, _ = s.clock.(storekit.UnixNanoClock)
 	s.coarse, _ = s.clock.(*core.CoarseClock)
 	s.system = s.clock == core.SystemClock
 	for i := range s.shards {
@@ -336,7 +339,7 @@ func (s *Store) TakePrefixed(_ context.Context, prefix, key string, l core.Limit
 // take is Take. key may live on the caller's stack: take keeps only copies
 // of it, and its errors do not refer to it.
 func (s *Store) take(key string, l core.Limit, cost int64) (d core.Decision, err error) {
-	if err = core.CheckTake(key, l, cost); err != nil {
+	if err = storekit.CheckTake(key, l, cost); err != nil {
 		return core.Decision{}, err
 	}
 	if s.closed.Load() {
@@ -371,7 +374,7 @@ var (
 // ascending order so that two TakeManys never wait on each other, decides
 // every take at one instant, and writes state only if all are admitted.
 func (s *Store) TakeMany(_ context.Context, takes []core.Take, ds []core.Decision) error {
-	if err := core.CheckTakeMany(takes, ds); err != nil {
+	if err := storekit.CheckTakeMany(takes, ds); err != nil {
 		return err
 	}
 	_, err := s.takeMany(takes, ds, nil)
@@ -382,10 +385,10 @@ func (s *Store) TakeMany(_ context.Context, takes []core.Take, ds []core.Decisio
 // locked with the takes', in one ascending order, so the boxes are read,
 // the step decided and a denial counted in one step.
 func (s *Store) TakeBoxed(_ context.Context, boxes []core.Box, takes []core.Take, ds []core.Decision) (time.Duration, error) {
-	if err := core.CheckTakeMany(takes, ds); err != nil {
+	if err := storekit.CheckTakeMany(takes, ds); err != nil {
 		return 0, err
 	}
-	if err := core.CheckBoxes(boxes, len(takes)); err != nil {
+	if err := storekit.CheckBoxes(boxes, len(takes)); err != nil {
 		return 0, err
 	}
 	return s.takeMany(takes, ds, boxes)
@@ -395,8 +398,8 @@ func (s *Store) TakeBoxed(_ context.Context, boxes []core.Box, takes []core.Take
 const stepKeys = core.MaxTakes + 2*core.MaxBoxes
 
 // boxSuffix and logSuffix end the keys of a box and of its denials' log
-// (core.BoxKeys).
-var boxSuffix, logSuffix = core.BoxKeys("")
+// (storekit.BoxKeys).
+var boxSuffix, logSuffix = storekit.BoxKeys("")
 
 // stackBoxKeys is the most bytes of box keys takeMany builds on its stack.
 const stackBoxKeys = 4 * stackKey
@@ -480,7 +483,7 @@ func (s *Store) decideMany(takes []core.Take, ds []core.Decision, boxes []core.B
 	var boxed time.Duration
 	in := false
 	for j := range boxes {
-		bl := boxes[j].Penalty.BoxLimit()
+		bl := storekit.BoxLimit(boxes[j].Penalty)
 		h := hs[n+2*j]
 		s.shardOf(h).load(h, bk[2*j], bl.Algorithm, &boxStates[j])
 		if d := core.Apply(&boxStates[j], now, bl, 0); !d.Allowed {
@@ -489,7 +492,7 @@ func (s *Store) decideMany(takes []core.Take, ds []core.Decision, boxes []core.B
 		}
 	}
 	if in {
-		core.Boxed(takes, ds, boxed)
+		storekit.Boxed(takes, ds, boxed)
 		return boxed
 	}
 
@@ -563,7 +566,7 @@ func (s *Store) decideMany(takes []core.Take, ds []core.Decision, boxes []core.B
 // the denial that fills the log closes the box for p.For and empties the
 // log.
 func (s *Store) countDenial(p core.Penalty, now int64, bh uint64, boxKey string, lh uint64, logKey string, boxState *core.State) bool {
-	dl := p.DenialLimit()
+	dl := storekit.DenialLimit(p)
 	var logState core.State
 	dsh := s.shardOf(lh)
 	dslot, dfound := dsh.load(lh, logKey, dl.Algorithm, &logState)
@@ -577,7 +580,7 @@ func (s *Store) countDenial(p core.Penalty, now int64, bh uint64, boxKey string,
 		// fresh key, which the sweeper drops.
 		dsh.save(dslot, true, lh, logKey, now, &core.State{}, &core.Decision{Limit: dl, Remaining: dl.Rate}, s.perShard)
 	}
-	bl := p.BoxLimit()
+	bl := storekit.BoxLimit(p)
 	bsh := s.shardOf(bh)
 	slot, found := bsh.find(bh, boxKey)
 	bd := core.Apply(boxState, now, bl, 1)
@@ -1042,6 +1045,7 @@ func (s *Store) Len() int {
 }
 
 // Stats says what the bound on keys (WithMaxKeys) has cost since New.
+// The zero Stats is an empty store that has evicted and refused nothing.
 type Stats struct {
 	// Keys is the number of keys holding state, as Len.
 	Keys int

@@ -140,7 +140,7 @@ func (k *keyer) stored(h *[hashLen]byte, key string) string {
 }
 
 // boxKeys returns the stored keys of the penalty box of key (see
-// core.BoxKeys): the box, prefix+"v2:{hash}", and its denials, the same
+// storekit.BoxKeys): the box, prefix+"v2:{hash}", and its denials, the same
 // with a "d" after the brace. Both are braced, with WithHashTag or not, so
 // that they share a slot: one script reads and writes both.
 func (k *keyer) boxKeys(key string) (box, denials string) {
@@ -174,6 +174,6 @@ func slotPart(key string) string {
 
 // StoredKey returns the Redis key under which the store keeps the state of
 // key, a key as Take is given it (a core.Limiter passes its prefix and the
-// client's key: core.DefaultPrefix(name) + key). It is for operators and
+// client's key: lim.Prefix() + key). It is for operators and
 // tools that look into Redis; the store never needs it from its callers.
 func (s *Store) StoredKey(key string) string { return s.keys.key(key) }

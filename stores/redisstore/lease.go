@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 )
 
 // LeaseConfig tunes lease mode (NewLeased). Its zero value takes every
@@ -69,6 +70,7 @@ var ErrInvalidLease = errors.New("redisstore: invalid lease config")
 // When Redis fails, a pool's tokens are used until they run out; then Take
 // returns the error and the limiter's failure policy applies. Leasing
 // resumes by itself when Redis answers again.
+// The zero Leased is not usable: build one with NewLeased.
 type Leased struct {
 	s   *Store
 	cfg LeaseConfig
@@ -180,7 +182,7 @@ func (l *Leased) Grants() int64 { return l.grants.Load() }
 
 // Take implements core.Store.
 func (l *Leased) Take(ctx context.Context, key string, lim core.Limit, cost int64) (core.Decision, error) {
-	if err := core.CheckTake(key, lim, cost); err != nil {
+	if err := storekit.CheckTake(key, lim, cost); err != nil {
 		return core.Decision{}, err
 	}
 	if l.closed.Load() {

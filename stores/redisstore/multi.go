@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 )
 
 // ErrCrossSlot is returned for a step of several limits that Redis refused
@@ -60,7 +61,7 @@ var (
 //
 // The deny cache is not consulted: the other takes need Redis anyway.
 func (s *Store) TakeMany(ctx context.Context, takes []core.Take, ds []core.Decision) error {
-	if err := core.CheckTakeMany(takes, ds); err != nil {
+	if err := storekit.CheckTakeMany(takes, ds); err != nil {
 		return err
 	}
 	_, err := s.takeMany(ctx, takes, ds, nil)
@@ -74,10 +75,10 @@ func (s *Store) TakeMany(ctx context.Context, takes []core.Take, ds []core.Decis
 // run's round trip, and a denial is counted in a third, each box's two
 // keys sharing a slot; a box's count then follows the step's outcome.
 func (s *Store) TakeBoxed(ctx context.Context, boxes []core.Box, takes []core.Take, ds []core.Decision) (time.Duration, error) {
-	if err := core.CheckTakeMany(takes, ds); err != nil {
+	if err := storekit.CheckTakeMany(takes, ds); err != nil {
 		return 0, err
 	}
-	if err := core.CheckBoxes(boxes, len(takes)); err != nil {
+	if err := storekit.CheckBoxes(boxes, len(takes)); err != nil {
 		return 0, err
 	}
 	return s.takeMany(ctx, takes, ds, boxes)
@@ -108,18 +109,18 @@ func (s *Store) takeMany(ctx context.Context, takes []core.Take, ds []core.Decis
 	for i := range takes {
 		p, err := paramsOf(takes[i].Limit)
 		if err != nil {
-			return 0, fmt.Errorf("take %d: %w", i, err)
+			return 0, fmt.Errorf("%w (take %d)", err, i)
 		}
 		st.ps[i], st.limits[i], st.costs[i] = p, takes[i].Limit, min(takes[i].Cost, p.burst+1)
 	}
 	for j := range boxes {
-		bp, err := paramsOf(boxes[j].Penalty.BoxLimit())
+		bp, err := paramsOf(storekit.BoxLimit(boxes[j].Penalty))
 		if err != nil {
-			return 0, fmt.Errorf("box %d: %w: for: %w", j, core.ErrInvalidPenalty, err)
+			return 0, fmt.Errorf("%w: box %d: for: %w", core.ErrInvalidPenalty, j, err)
 		}
-		lp, err := paramsOf(boxes[j].Penalty.DenialLimit())
+		lp, err := paramsOf(storekit.DenialLimit(boxes[j].Penalty))
 		if err != nil {
-			return 0, fmt.Errorf("box %d: %w: within: %w", j, core.ErrInvalidPenalty, err)
+			return 0, fmt.Errorf("%w: box %d: within: %w", core.ErrInvalidPenalty, j, err)
 		}
 		st.bps[j] = [boxValues]int64{bp.args[0], bp.args[1], lp.args[0], lp.args[1]}
 		st.masks[j], st.fors[j] = boxes[j].Takes, boxes[j].Penalty.For
@@ -244,7 +245,7 @@ func (s *Store) takeOne(ctx context.Context, st *step, takes []core.Take, ds []c
 		return 0, replyError(vals, err)
 	}
 	if left, ok := inBox(vals, nb); ok {
-		core.Boxed(takes, ds, left)
+		storekit.Boxed(takes, ds, left)
 		return left, nil
 	}
 	if len(vals) != 4*n+nb {
@@ -288,7 +289,7 @@ func (s *Store) takeSplit(ctx context.Context, st *step, takes []core.Take, ds [
 	case err != nil:
 		return 0, err, nil
 	case boxed:
-		core.Boxed(takes, ds, left)
+		storekit.Boxed(takes, ds, left)
 		return left, nil, nil
 	case denied != 0:
 		// Nothing taken: a denied take says why, the others as they stay.
@@ -430,7 +431,7 @@ func (s *Store) countDenial(ctx context.Context, st *step, takes []core.Take, ds
 		}
 	}
 	if boxed > 0 {
-		core.Boxed(takes, ds, max(boxed, left))
+		storekit.Boxed(takes, ds, max(boxed, left))
 		return max(boxed, left), nil
 	}
 	return left, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 	"github.com/tollgate-go/tollgate/stores/memstore"
 )
 
@@ -91,7 +92,7 @@ type config struct {
 	senders    int
 }
 
-// Option configures a Store.
+// Option configures a Store. A nil Option is not allowed.
 type Option interface{ apply(*config) error }
 
 type optionFunc func(*config) error
@@ -289,7 +290,7 @@ func (s *Store) localNow() int64 {
 // Take applies limit to key's state in Redis, atomically, in one round trip
 // (two when Redis has lost the script).
 func (s *Store) Take(ctx context.Context, key string, l core.Limit, cost int64) (core.Decision, error) {
-	if err := core.CheckTake(key, l, cost); err != nil {
+	if err := storekit.CheckTake(key, l, cost); err != nil {
 		return core.Decision{}, err
 	}
 	if s.closed.Load() {

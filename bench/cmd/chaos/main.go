@@ -17,7 +17,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/tollgate-go/tollgate/core"
 	"io"
 	"os"
 	"os/signal"
@@ -247,7 +246,7 @@ func runCase(ctx context.Context, f fault, mode string, cluster *redistest.Clust
 		e.ins = append(e.ins, in)
 	}
 	// The Redis key of the limit's state: every instance stores it alike.
-	e.stateKey = e.ins[0].base.StoredKey(core.DefaultPrefix(name) + key)
+	e.stateKey = e.ins[0].base.StoredKey(e.ins[0].lim.Prefix() + key)
 
 	// Traffic starts just after a window begins; the fault, in the middle
 	// of the second window.

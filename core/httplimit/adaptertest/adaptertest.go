@@ -113,8 +113,8 @@ type Hooks struct {
 	Error func(route string, err error) (status int, body string)
 }
 
-// Start is the instant every case begins at.
-var Start = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+// start is the instant every case begins at.
+var start = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Run runs the table against a.
 func Run(t *testing.T, a Adapter) {
@@ -145,7 +145,7 @@ type env struct {
 }
 
 func (h *harness) env(t *testing.T) *env {
-	e := &env{t: t, clock: core.NewManualClock(Start)}
+	e := &env{t: t, clock: core.NewManualClock(start)}
 	e.store = h.a.Store(e.clock)
 	t.Cleanup(func() { _ = e.store.Close() })
 	return e
@@ -422,7 +422,7 @@ func customDeny(t *testing.T, h *harness) {
 		httplimit.WithDenyHandler(func(w http.ResponseWriter, r *http.Request, d core.Decision) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusTeapot)
-			fmt.Fprintf(w, "slow down: %s, %s\n", d.Policy, w.Header().Get("Retry-After"))
+			fmt.Fprintf(w, "slow down: %s, %s\n", d.Name, w.Header().Get("Retry-After"))
 		}))
 	e.get("/hello")
 	got := e.get("/hello")
@@ -639,10 +639,10 @@ func headerFamilies(t *testing.T, h *harness) {
 	e.expect("IETF only", e.get("/hello"), 200, "", fields("Ratelimit-Policy", `"per-ip";q=3;w=60`, "Ratelimit", `"per-ip";r=2;t=20`))
 
 	e2 := h.env(t)
-	e2.clock.Set(Start.Add(500 * time.Millisecond))
+	e2.clock.Set(start.Add(500 * time.Millisecond))
 	h.serve(e2, e2.limiter(core.PerMinute(3), core.WithName("per-ip")),
 		httplimit.WithHeaders(httplimit.HeadersX), httplimit.WithResetUnix(), httplimit.WithClock(e2.clock))
-	reset := fmt.Sprint(Start.Unix() + 21) // 20.5s on, rounded up
+	reset := fmt.Sprint(start.Unix() + 21) // 20.5s on, rounded up
 	e2.expect("X only, Unix reset", e2.get("/hello"), 200, "", fields(
 		"X-Ratelimit-Limit", "3", "X-Ratelimit-Remaining", "2", "X-Ratelimit-Reset", reset))
 

@@ -19,9 +19,9 @@ func TestParseFlags(t *testing.T) {
 		{"-addr and -limit are read", []string{"-addr", ":9000", "-limit", "2/m"}, ":9000", core.PerMinute(2), ""},
 		{"a burst is read with the limit", []string{"-limit", "5/s burst 10"}, "127.0.0.1:8080", core.PerSecond(5).WithBurst(10), ""},
 		{"a limit without a period is rejected", []string{"-limit", "10"}, "", core.Limit{},
-			`invalid value "10" for flag -limit: tollgate: invalid limit`},
+			`invalid value "10" for flag -limit: core: invalid limit`},
 		{"a zero rate is rejected", []string{"-limit", "0/m"}, "", core.Limit{},
-			`invalid value "0/m" for flag -limit: tollgate: invalid limit: rate "0"`},
+			`invalid value "0/m" for flag -limit: core: invalid limit: rate "0"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,7 +22,7 @@ func Middleware(cfg Config) (func(http.Handler) http.Handler, error) {
 	}
 	limit, err := core.ParseLimit(cfg.Limit) // "100/m", "10/s burst 20", "300/5m fixed-window"
 	if err != nil {
-		return nil, err // names the field: tollgate: invalid limit: ...
+		return nil, err // names the field: core: invalid limit: ...
 	}
 	l, err := core.NewLimiter(store, limit, core.WithName("api"), core.WithFailClosed())
 	if err != nil {

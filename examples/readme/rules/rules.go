@@ -21,7 +21,7 @@ func Router(store core.Store) (http.Handler, func()) {
 	// README: rules
 	e, err := rules.Load(store, "rules.yaml", rules.WithWatch(2*time.Second), rules.WithHook(hook))
 	if err != nil {
-		log.Fatal(err) // rules.yaml:11: rules[1].limits[0].limit: tollgate: invalid limit: ...
+		log.Fatal(err) // rules.yaml:11: rules[1].limits[0].limit: core: invalid limit: ...
 	}
 	r.Use(chimw.Wrap(e)) // gin: ginmw.Wrap(e); echo: echomw.Wrap(e); net/http: e.Handler(h)
 	// README: end
