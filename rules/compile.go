@@ -28,10 +28,14 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string {
-	if e.File != "" {
-		return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Path + ": " + e.Err.Error()
+	msg := "invalid"
+	if e.Err != nil {
+		msg = e.Err.Error()
 	}
-	return "rules: " + e.Path + ": " + e.Err.Error()
+	if e.File != "" {
+		return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Path + ": " + msg
+	}
+	return "rules: " + e.Path + ": " + msg
 }
 
 func (e *FieldError) Unwrap() error { return e.Err }
