@@ -45,8 +45,9 @@
 //   - SlidingWindowLog: exact; one timestamp per admitted event, so Rate is
 //     capped at MaxLogRate.
 //
-// Each is a pure function (Apply: state, now, limit, cost → state, decision)
-// that every store runs atomically, and that core/storetest pins down.
+// Each is a pure function (storekit.Apply: state, now, limit, cost → state,
+// decision) that every store runs atomically, and that core/storetest pins
+// down.
 //
 // # Rate versus burst: what the first period admits
 //
@@ -89,7 +90,7 @@
 // # Failure
 //
 // A Limiter's failure policy decides when its store errs, and by default it
-// never switches the limit off. Over a RemoteStore (Redis) the default is to
+// never switches the limit off. Over a remote store (Redis) the default is to
 // fall back to the store's local memory store, holding this instance's share
 // of the limit (WithInstances: the rate and burst divided by the number of
 // instances sharing the quota, 1 if not given); the hook marks those
@@ -107,22 +108,29 @@
 // # Several limits, penalty box, shadow
 //
 // TakeAll takes several limiters on their keys at once: all are consumed,
-// or, if any denies, none (one atomic step when they share a MultiStore).
+// or, if any denies, none (one atomic step when they share a store that can,
+// as the memory and Redis stores can).
 // TakeAllBoxed adds penalty boxes (Penalty, Box): a client denied K times
 // within a window is refused for a while without a decision, each box
-// checked and counted in the same step (a BoxStore), and counting only the
+// checked and counted in the same step, and counting only the
 // denials of the limits it selects, so a limit shared by many clients
 // never boxes one of them. WithShadow makes a limiter decide
 // and count but admit what it would deny. Package rules builds on these.
 //
+// # Logging
+//
+// WithHook calls a function after every decision; package core/sloghook
+// is such a hook for log/slog, with the key hashed and its own lines
+// rate-limited.
+//
 // # Writing a store
 //
-// A store implements Store and, as it can, MultiStore (with Take),
-// BoxStore (with Box), PrefixTaker, LimitChecker and RemoteStore: a Limiter
-// looks for them in the store it is given, so they are declared here. State
-// and Apply, the algorithms' state and transition, are here too (the slog
-// hook meters its own lines with them). The other parts every store shares
-// (the input checks, the penalty box's keys and limits) are in
-// core/storekit; core/storetest is the conformance suite every store must
+// A store implements Store. What else it offers, a Limiter finds by its
+// methods: several limits in one step (TakeMany), penalty boxes
+// (TakeBoxed), a key in two parts, a check of the limits it can enforce, a
+// local store to fall back to. Package core/storekit names those
+// interfaces and holds what every store shares: the algorithms' state and
+// transition (State, Apply), the input checks and the penalty box's keys
+// and limits. core/storetest is the conformance suite every store must
 // pass.
 package core

@@ -50,11 +50,6 @@ var algorithmNames = [numAlgorithms]string{
 	SlidingWindowLog:     "sliding-window-log",
 }
 
-// Algorithms lists every algorithm, in declaration order.
-func Algorithms() []Algorithm {
-	return []Algorithm{GCRA, TokenBucket, FixedWindow, SlidingWindowCounter, SlidingWindowLog}
-}
-
 // String returns the algorithm's name as ParseAlgorithm accepts it.
 func (a Algorithm) String() string {
 	if a < numAlgorithms {

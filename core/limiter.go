@@ -13,8 +13,9 @@ import (
 
 // FailurePolicy says what a Limiter does when its store returns an error.
 //
-// The default is never "unlimited": over a RemoteStore (one that decides
-// outside the process, such as Redis) a Limiter falls back to the store's
+// The default is never "unlimited": over a remote store (one that decides
+// outside the process, such as Redis: a storekit.RemoteStore) a Limiter
+// falls back to the store's
 // local store, holding this instance's share of the limit (FailBack, see
 // WithInstances); over any other store it fails closed. Admitting
 // everything while the store is down (FailOpen) must be asked for by name.
@@ -29,11 +30,11 @@ const (
 	// off.
 	FailOpen FailurePolicy = iota
 	// FailClosed denies the request (ReasonFailClosed, RetryAfter 1s); HTTP
-	// adapters answer 503. The default over a store that is not a
-	// RemoteStore.
+	// adapters answer 503. The default over a store that is not remote.
 	FailClosed
 	// FailBack decides with a fallback store: the one set by WithFallback,
-	// or by default a RemoteStore's LocalStore.
+	// or by default a remote store's own local store
+	// (storekit.RemoteStore's LocalStore).
 	FailBack
 )
 
@@ -57,15 +58,9 @@ const failClosedRetryAfter = time.Second
 // failed store (errors.Is(err, ErrStore)) from invalid input.
 var ErrStore = errors.New("core: store failed")
 
-// RemoteStore is a Store that decides outside the process (a Redis server,
-// a cluster) and so can fail to decide while the process is well. LocalStore
-// returns a store in process memory that decides in its place: a Limiter
-// over a RemoteStore falls back to it by default, with its limit divided by
-// the instance count (WithInstances), so that the limit holds while the
-// remote store cannot decide. The RemoteStore owns the local store and
-// closes it in Close. A LocalStore of nil means none: the Limiter then
-// fails closed.
-type RemoteStore interface {
+// remoteStore is storekit.RemoteStore: a store that decides outside the
+// process and offers a local store to fall back to.
+type remoteStore interface {
 	Store
 	LocalStore() Store
 }
@@ -91,13 +86,28 @@ type Event struct {
 	Latency time.Duration
 }
 
+// Outcome names what became of a request, as core/sloghook logs it.
+func (e Event) Outcome() string {
+	switch {
+	case e.Err != nil && e.Decision.Reason != ReasonOK && e.Decision.Reason != ReasonLimited:
+		return "error"
+	case e.Decision.Reason == ReasonShadow:
+		return "shadow-denied"
+	case e.Decision.Reason == ReasonPenalty:
+		return "penalty"
+	case e.Decision.Allowed:
+		return "allowed"
+	}
+	return "denied"
+}
+
 // Limiter applies one named Limit to keys, in a Store. It is safe for
 // concurrent use. Several limiters may share one store: each keeps its keys
 // apart with its prefix. The zero Limiter is not usable: build one with
 // NewLimiter, which validates the limit and the options.
 type Limiter struct {
 	store    Store
-	prefixed PrefixTaker // store, when it takes keys in two parts
+	prefixed prefixTaker // store, when it takes keys in two parts
 	direct   bool        // Take may call prefixed at once: a prefix and no hooks
 	limit    Limit
 	name     string
@@ -206,7 +216,7 @@ func WithFailClosed() Option {
 }
 
 // WithInstances says how many processes share the store's quota, so that a
-// fallback (the default over a RemoteStore, or WithFallback's) holds this
+// fallback (the default over a remote store, or WithFallback's) holds this
 // instance's share: the limit's rate and burst divided by n, each at least
 // 1. While the store cannot decide, n instances together then admit about
 // the quota per window, not n times it. Default 1: each instance alone
@@ -277,18 +287,15 @@ func WithFailoverHook(fn func(failing bool, err error)) Option {
 	})
 }
 
-// LimitChecker is implemented by stores that cannot enforce every valid
-// Limit (a Redis script computes in microseconds with 53-bit numbers).
-// NewLimiter calls CheckLimit so that such a limit fails at construction, with
-// an error naming the field, rather than on every request.
-// Its zero value is nil: a store without it enforces every valid Limit.
-type LimitChecker interface {
+// limitChecker is storekit.LimitChecker: a store that cannot enforce every
+// valid Limit says which at construction.
+type limitChecker interface {
 	CheckLimit(Limit) error
 }
 
 // NewLimiter returns a Limiter enforcing limit in store. It validates the
-// limit and every option (and, when store is a LimitChecker, asks the store),
-// and returns an error naming what is wrong.
+// limit and every option (and, when store is a storekit.LimitChecker, asks
+// the store), and returns an error naming what is wrong.
 func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 	if store == nil {
 		return nil, errors.New("core: nil store")
@@ -296,7 +303,7 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 	if err := limit.Validate(); err != nil {
 		return nil, err
 	}
-	if lc, ok := store.(LimitChecker); ok {
+	if lc, ok := store.(limitChecker); ok {
 		if err := lc.CheckLimit(limit); err != nil {
 			return nil, err
 		}
@@ -314,7 +321,7 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 		// Never unlimited by accident: a remote store's own local store,
 		// or closed.
 		c.policy = FailClosed
-		if rs, ok := store.(RemoteStore); ok {
+		if rs, ok := store.(remoteStore); ok {
 			if local := rs.LocalStore(); local != nil {
 				c.policy, c.fallback = FailBack, local
 			}
@@ -327,7 +334,7 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 	if c.prefix != nil {
 		l.prefix = *c.prefix
 	}
-	l.prefixed, _ = store.(PrefixTaker)
+	l.prefixed, _ = store.(prefixTaker)
 	l.direct = l.prefixed != nil && l.prefix != "" && l.hook == nil && l.onSwitch == nil && !l.shadow
 	if c.policy == FailBack {
 		l.fallback = c.fallback
@@ -456,7 +463,7 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 	} else {
 		if l.prefix != "" {
 			// A store may keep the key it is given, so it is a string of
-			// its own (one allocation; a PrefixTaker such as the memory
+			// its own (one allocation; a prefixTaker such as the memory
 			// store joins prefix and key itself, only when it stores one).
 			full = l.prefix + key
 		}

@@ -13,11 +13,11 @@ import (
 	"github.com/tollgate-go/tollgate/core/storekit"
 )
 
-// mapStore is the smallest correct Store: core.Apply behind one mutex, with a
+// mapStore is the smallest correct Store: storekit.Apply behind one mutex, with a
 // switch that makes it fail, since no real store in this module can.
 type mapStore struct {
 	mu     sync.Mutex
-	states map[string]core.State
+	states map[string]storekit.State
 	clock  core.Clock
 	err    error
 	keys   []string
@@ -26,12 +26,12 @@ type mapStore struct {
 // put stores a key's state under a copy of the key: a caller's key may live
 // in a buffer it reuses. (Always a copy: assigning to a string key that is
 // present replaces the map's key with the one given.)
-func (m *mapStore) put(key string, s core.State) {
+func (m *mapStore) put(key string, s storekit.State) {
 	m.states[strings.Clone(key)] = s
 }
 
 func newMapStore(clock core.Clock) *mapStore {
-	return &mapStore{states: map[string]core.State{}, clock: clock}
+	return &mapStore{states: map[string]storekit.State{}, clock: clock}
 }
 
 func (m *mapStore) Take(_ context.Context, key string, l core.Limit, cost int64) (core.Decision, error) {
@@ -45,7 +45,7 @@ func (m *mapStore) Take(_ context.Context, key string, l core.Limit, cost int64)
 	}
 	m.keys = append(m.keys, key) // a store may keep the key it is given
 	s := m.states[key]
-	d := core.Apply(&s, m.clock.Now().UnixNano(), l, cost)
+	d := storekit.Apply(&s, m.clock.Now().UnixNano(), l, cost)
 	m.put(key, s)
 	return d, nil
 }

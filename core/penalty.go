@@ -94,28 +94,10 @@ const MaxBoxes = 4
 // after a box's key; Box.Validate leaves room for it.
 const denialSuffix = "\x00denials"
 
-// BoxStore is a MultiStore that also keeps penalty boxes, checked and
-// updated in the same atomic step as the decision, so that a box shared by
-// many instances (Redis) costs no extra round trip.
-//
-// TakeBoxed first looks in every box. If the client is in any of them,
-// nothing is taken: every decisions[i] is a denial with Reason
-// ReasonPenalty and RetryAfter the longest time left in a box, which
-// TakeBoxed also returns. Otherwise it is TakeMany; when the step is
-// denied, the denial counts towards each box that selects a denied take
-// (Box.Takes), and a box whose count reaches Penalty.Denials within
-// Penalty.Within closes for Penalty.For (and forgets the denials counted).
-// The decisions are then the step's own, and TakeBoxed returns
-// the longest time left in any box after the step: For of the longest box
-// the step closed, 0 when none is closed. Errors are those of TakeMany, or
-// those of storekit.CheckBoxes; on an error nothing is taken or counted.
-//
-// The conformance suite in core/storetest checks TakeBoxed for every store
-// that implements it.
-// Its zero value is nil: a store that does not implement it cannot box,
-// and TakeAllBoxed returns ErrNoBoxStore.
-type BoxStore interface {
-	MultiStore
+// boxStore is storekit.BoxStore: a multiStore that also keeps penalty
+// boxes.
+type boxStore interface {
+	multiStore
 	TakeBoxed(ctx context.Context, boxes []Box, takes []Take, decisions []Decision) (time.Duration, error)
 }
 
@@ -160,22 +142,24 @@ func checkBoxes(boxes []Box, ntakes int) error {
 }
 
 // ErrNoBoxStore is returned by TakeAllBoxed when the limiters do not keep
-// their state in one BoxStore.
-var ErrNoBoxStore = errors.New("core: penalty box needs every limit in one store that keeps boxes (core.BoxStore)")
+// their state in one store that keeps penalty boxes (a storekit.BoxStore;
+// the memory and Redis stores are).
+var ErrNoBoxStore = errors.New("core: penalty box needs every limit in one store that keeps boxes (storekit.BoxStore)")
 
 // CanBox reports, with ErrNoBoxStore, whether TakeAllBoxed can put a step
-// of ls under a penalty box: every limiter's state is in one BoxStore.
+// of ls under a penalty box: every limiter's state is in one store that
+// keeps boxes (a storekit.BoxStore).
 func CanBox(ls []*Limiter) error {
 	if len(ls) == 0 {
 		return ErrNoBoxStore
 	}
-	if _, ok := ls[0].store.(BoxStore); !ok || sharedMulti(ls) == nil {
+	if _, ok := ls[0].store.(boxStore); !ok || sharedMulti(ls) == nil {
 		return ErrNoBoxStore
 	}
 	return nil
 }
 
-// TakeAllBoxed is TakeAll under boxes (see BoxStore and Box): a client in
+// TakeAllBoxed is TakeAll under boxes (see Box): a client in
 // any box is refused without a decision, every decision ReasonPenalty with
 // RetryAfter the longest time left in a box; otherwise the step is TakeAll's,
 // and a denied step counts towards each box whose selected limiters (Takes:
@@ -185,14 +169,14 @@ func CanBox(ls []*Limiter) error {
 // 0 when none. Box keys are used as given: callers keep apart the boxes of
 // different rules and clients, and from the limiters' keys.
 //
-// Invalid boxes (storekit.CheckBoxes) refuse the step as invalid input does, with
-// ReasonInvalid decisions and nothing taken. Shadow limiters are taken
-// apart, as by TakeAll, and never count towards a box; a box that selects
-// only shadow limiters is left out of the step. When the store fails and
-// every limiter falls back to one BoxStore (by default a RemoteStore's local
-// store), the step is taken there under the boxes (boxes of that store: one
-// closed only in the failing store is not seen); otherwise each limiter
-// follows its own failure policy.
+// Invalid boxes (storekit.CheckBoxes) refuse the step as invalid input
+// does, with ReasonInvalid decisions and nothing taken. Shadow limiters are
+// taken apart, as by TakeAll, and never count towards a box; a box that
+// selects only shadow limiters is left out of the step. When the store
+// fails and every limiter falls back to one store that keeps boxes (by
+// default a remote store's local store), the step is taken there under the
+// boxes (boxes of that store: one closed only in the failing store is not
+// seen); otherwise each limiter follows its own failure policy.
 func TakeAllBoxed(ctx context.Context, boxes []Box, ls []*Limiter, keys []string, ds []Decision) (time.Duration, error) {
 	if err := checkAll(ls, keys, ds); err != nil {
 		return 0, err

@@ -35,24 +35,18 @@ type Store interface {
 	Close() error
 }
 
-// PrefixTaker is implemented by stores that can take a key given in two
-// parts, a prefix and the rest, without the caller joining them. A Limiter
-// uses it when its store has it: a call through the Store interface makes
-// a joined key escape to the heap (or a pooled buffer), where the memory
-// store joins the parts on its own stack.
-//
-// TakePrefixed(ctx, prefix, key, limit, cost) must behave exactly as
-// Take(ctx, prefix+key, limit, cost): the same state, the same errors.
-// core/storetest checks that for stores that implement it.
-// Like every interface here, its zero value is nil: a store that does not
-// implement it is called through Take.
-type PrefixTaker interface {
+// prefixTaker is storekit.PrefixTaker, which a Limiter looks for in its
+// store by its method (the interface stays unexported here, so that a
+// user's page lists what users call).
+type prefixTaker interface {
 	TakePrefixed(ctx context.Context, prefix, key string, limit Limit, cost int64) (Decision, error)
 }
 
-// Take is one of the limits a MultiStore applies in one step: a limit, the
-// key it counts under and the cost to charge.
-// The zero Take is invalid (no key, no limit): CheckTakeMany refuses it.
+// Take is one of the limits a store applies in one step (the TakeMany of a
+// storekit.MultiStore): a limit, the key it counts under and the cost to
+// charge.
+// The zero Take is invalid (no key, no limit): storekit.CheckTakeMany
+// refuses it.
 type Take struct {
 	Key   string
 	Limit Limit
@@ -62,35 +56,9 @@ type Take struct {
 // MaxTakes is the most takes one TakeMany accepts.
 const MaxTakes = 16
 
-// MultiStore is a Store that can apply several limits, each to its own key,
-// in one atomic step: a request under several named limits (per IP and per
-// tenant, say) is admitted by all of them or consumes none.
-//
-// TakeMany decides every take at one instant and writes decisions[i] for
-// takes[i] (the two slices have the same length). If every take is
-// admitted, each is consumed and decisions[i] is what Take would have
-// returned. If any is denied, no state changes at all: a denied take's
-// decision is its denial, and every other decision is what a peek (cost 0)
-// of its key shows, the state as it stays. Takes must not repeat a key.
-//
-// Every take is counted under its own key, the one Take uses: a store never
-// keeps one take's state under another's key, so a limit counts the same
-// whatever other limits share its steps, and the order of the takes does
-// not matter. A store that cannot act atomically on every key of a step
-// (Redis Cluster, whose scripts touch one hash slot) may decide every take
-// without consuming and then take each key by itself: a step any take
-// denies at that first decision still changes nothing, but one racing a
-// concurrent step between the two may leave the takes it had consumed
-// consumed although it ends denied. Such a store may admit less than its
-// limits allow under concurrency, never more, and says so in its doc.
-// Errors are those of Take, for the first take at fault, and ErrInvalidTakes
-// for a wrong number of takes or decisions, or a repeated key.
-//
-// The conformance suite in core/storetest checks TakeMany for every store
-// that implements it.
-// A store that does not implement it (a nil MultiStore) is taken one limit
-// at a time, as TakeAll describes.
-type MultiStore interface {
+// multiStore is storekit.MultiStore: a store that takes several limits in
+// one atomic step.
+type multiStore interface {
 	Store
 	TakeMany(ctx context.Context, takes []Take, decisions []Decision) error
 }

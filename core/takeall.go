@@ -15,8 +15,8 @@ import (
 // most MaxTakes). A request under several limits is admitted only if every
 // decision is.
 //
-// When every limiter keeps its state in one store and that store is a
-// MultiStore, the limits are taken in one atomic step: all are consumed, or,
+// When every limiter keeps its state in one store and that store takes
+// several limits in one step (a storekit.MultiStore), the limits are taken in one atomic step: all are consumed, or,
 // if any denies, none is (the others' decisions then say what a peek shows).
 // Otherwise TakeAll peeks every limiter first and takes only if none would
 // deny, so a denied request consumes nothing unless concurrent requests
@@ -26,8 +26,8 @@ import (
 // and ReasonInvalid decisions, and nothing is taken. Limiters in shadow mode
 // (WithShadow) are taken apart from the step, each by itself, so that their
 // would-be denials never hold it back. When the store fails, the store is
-// not asked again: if every limiter falls back to one MultiStore (by default
-// a RemoteStore's local store), the step is taken there, atomically, each
+// not asked again: if every limiter falls back to one such store (by
+// default a remote store's local store), the step is taken there, atomically, each
 // limit divided among the instances; otherwise each limiter applies its own
 // failure policy, as TakeN does. A caller whose context is done by then is
 // refused. The error reports the failure. Hooks see each limiter's decision.
@@ -161,10 +161,10 @@ func takeShadowApart(ctx context.Context, boxes []Box, ls []*Limiter, keys []str
 	return left, first
 }
 
-// sharedMulti returns the MultiStore every limiter keeps its state in, or
+// sharedMulti returns the multiStore every limiter keeps its state in, or
 // nil.
-func sharedMulti(ls []*Limiter) MultiStore {
-	ms, ok := ls[0].store.(MultiStore)
+func sharedMulti(ls []*Limiter) multiStore {
+	ms, ok := ls[0].store.(multiStore)
 	if !ok {
 		return nil
 	}
@@ -187,8 +187,8 @@ type takeBuf struct {
 }
 
 // takeAtomic takes ls in one step of ms, under boxes when there are any (ms
-// is then a BoxStore), and returns the time left in the boxes.
-func takeAtomic(ctx context.Context, ms MultiStore, boxes []Box, ls []*Limiter, keys []string, ds []Decision) (time.Duration, error) {
+// is then a boxStore), and returns the time left in the boxes.
+func takeAtomic(ctx context.Context, ms multiStore, boxes []Box, ls []*Limiter, keys []string, ds []Decision) (time.Duration, error) {
 	var start time.Time
 	hooked := false
 	for _, l := range ls {
@@ -241,7 +241,7 @@ func takeAtomic(ctx context.Context, ms MultiStore, boxes []Box, ls []*Limiter, 
 			bs[i] = Box{Key: joined[at:end], Penalty: boxes[i].Penalty, Takes: boxes[i].Takes}
 			at = end
 		}
-		left, err = ms.(BoxStore).TakeBoxed(ctx, bs, takes, ds)
+		left, err = ms.(boxStore).TakeBoxed(ctx, bs, takes, ds)
 		clear(bs)
 	} else {
 		err = ms.TakeMany(ctx, takes, ds)
@@ -272,7 +272,7 @@ func takeAtomic(ctx context.Context, ms MultiStore, boxes []Box, ls []*Limiter, 
 
 // takeFailed decides a step its store could not decide (err), without
 // asking that store again. A caller that went away is refused. When every
-// limiter falls back to one MultiStore (a RemoteStore's local store, by
+// limiter falls back to one multiStore (a remote store's local store, by
 // default), the step is taken there, atomically and under the box as the
 // store would have, each limit divided among the instances; otherwise each
 // limiter applies its own failure policy, as a lone Take would.
@@ -294,7 +294,7 @@ func takeFailed(ctx context.Context, boxes []Box, ls []*Limiter, keys []string, 
 			}
 			var ferr error
 			if len(boxes) > 0 {
-				left, ferr = fms.(BoxStore).TakeBoxed(ctx, boxes, takes[:len(ls)], ds)
+				left, ferr = fms.(boxStore).TakeBoxed(ctx, boxes, takes[:len(ls)], ds)
 			} else {
 				ferr = fms.TakeMany(ctx, takes[:len(ls)], ds)
 			}
@@ -326,17 +326,17 @@ func takeFailed(ctx context.Context, boxes []Box, ls []*Limiter, keys []string, 
 	return left, first
 }
 
-// sharedFallback returns the MultiStore (a BoxStore when boxed) every
+// sharedFallback returns the multiStore (a boxStore when boxed) every
 // limiter of a step falls back to, or nil.
-func sharedFallback(ls []*Limiter, boxed bool) MultiStore {
+func sharedFallback(ls []*Limiter, boxed bool) multiStore {
 	if ls[0].policy != FailBack {
 		return nil
 	}
-	ms, ok := ls[0].fallback.(MultiStore)
+	ms, ok := ls[0].fallback.(multiStore)
 	if !ok {
 		return nil
 	}
-	if _, ok := ms.(BoxStore); boxed && !ok {
+	if _, ok := ms.(boxStore); boxed && !ok {
 		return nil
 	}
 	for _, l := range ls[1:] {

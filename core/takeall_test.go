@@ -26,11 +26,11 @@ func (m mapMulti) TakeMany(_ context.Context, takes []core.Take, ds []core.Decis
 		return m.err
 	}
 	now := m.clock.Now().UnixNano()
-	sts := make([]core.State, len(takes))
+	sts := make([]storekit.State, len(takes))
 	all := true
 	for i, t := range takes {
 		sts[i] = m.states[t.Key]
-		ds[i] = core.Apply(&sts[i], now, t.Limit, t.Cost)
+		ds[i] = storekit.Apply(&sts[i], now, t.Limit, t.Cost)
 		all = all && ds[i].Allowed
 	}
 	for i, t := range takes {
@@ -39,7 +39,7 @@ func (m mapMulti) TakeMany(_ context.Context, takes []core.Take, ds []core.Decis
 			m.put(t.Key, sts[i])
 		case ds[i].Allowed:
 			st := m.states[t.Key]
-			ds[i] = core.Apply(&st, now, t.Limit, 0)
+			ds[i] = storekit.Apply(&st, now, t.Limit, 0)
 		}
 	}
 	return nil

@@ -103,7 +103,7 @@
 // any of them is refused, with the longest time left (at most
 // core.MaxBoxes rules with a penalty in a file under mode: all). A shadow
 // rule boxes no one. The boxes live in the store and are read, decided and
-// counted in the same step as the limits (core.BoxStore): on Redis they are
+// counted in the same step as the limits (storekit.BoxStore): on Redis they are
 // shared by every instance and cost no extra round trip. A penalty needs
 // all of the rule's limits in one store that keeps boxes (memstore,
 // redisstore).

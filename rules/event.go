@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/sloghook"
 )
 
 // Event is one decision of a rule, for the hook set with WithHook.
@@ -57,13 +58,13 @@ func (h *keyHasher) hash(key string) string {
 }
 
 // SlogHook returns a hook for WithHook that logs decisions with
-// core.SlogHook (which takes opts): one structured line per decision,
+// sloghook.New (which takes opts): one structured line per decision,
 // rate-limited itself. Limit names are unique in a Config, so the limiter
 // attribute names the limit, and so the rule; an answer of the rules is
 // logged under the name "RULE/ANSWER". Allowed decisions are logged only
-// with core.WithLogAllowed.
-func SlogHook(logger *slog.Logger, opts ...core.SlogOption) (func(context.Context, Event), error) {
-	logs, err := core.SlogHook(logger, opts...)
+// with sloghook.WithAllowed.
+func SlogHook(logger *slog.Logger, opts ...sloghook.Option) (func(context.Context, Event), error) {
+	logs, err := sloghook.New(logger, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -78,6 +78,6 @@ func TestSlogHook(t *testing.T) {
 		t.Errorf("the log holds a key:\n%s", out)
 	}
 	if strings.Contains(out, "outcome=allowed") {
-		t.Errorf("allowed decisions logged without core.WithLogAllowed:\n%s", out)
+		t.Errorf("allowed decisions logged without sloghook.WithAllowed:\n%s", out)
 	}
 }

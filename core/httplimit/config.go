@@ -95,7 +95,7 @@ func WithKeyFunc(fn keyfuncs.KeyFunc) Option {
 // the key func of WithKeyFunc), such as a per-tenant limit beside a per-IP
 // one. A request must be allowed by every limit, and the limits are taken
 // together, as core.TakeAll takes them: in one atomic step when they share
-// a store that is a core.MultiStore (the memory and Redis stores are), so a
+// a store that is a storekit.MultiStore (the memory and Redis stores are), so a
 // denied request consumes none of them; otherwise every limit is peeked
 // first and taken only if none would deny.
 func WithLimit(l *core.Limiter, key keyfuncs.KeyFunc) Option {

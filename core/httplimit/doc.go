@@ -40,7 +40,7 @@
 //
 // WithLimit adds limits, each with its own key func (per IP and per tenant,
 // say). Every limit must allow, and they are taken together (core.TakeAll):
-// when their limiters share a store that is a core.MultiStore (the memory
+// when their limiters share a store that is a storekit.MultiStore (the memory
 // and the Redis stores are), in one atomic step, so a request one limit
 // denies takes nothing from the others. Each limit is counted under its own
 // key; on Redis Cluster the step is decided, then taken slot by slot (see

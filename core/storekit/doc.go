@@ -1,23 +1,25 @@
-// Package storekit is for writing a core.Store: the parts every store
-// shares, so that a memory store, the Redis store and a store of your own
-// decide alike and refuse the same input with the same errors. A user who
-// only passes a store to core.NewLimiter never needs it.
+// Package storekit is for writing a core.Store: the interfaces a store
+// implements to offer more than Take, and the parts every store shares, so
+// that a memory store, the Redis store and a store of your own decide alike
+// and refuse the same input with the same errors. A user who only passes a
+// store to core.NewLimiter never needs it.
 //
-// A store keeps one core.State per key and runs core.Apply on it
-// atomically (a lock, a script): read, decide, write in one step. (Those
-// two stay in core, whose own slog hook meters its lines with them.) Before
-// that it checks its arguments with CheckTake (CheckTakeMany for
-// core.MultiStore's TakeMany, CheckBoxes for core.BoxStore's TakeBoxed). A
-// penalty box is kept as two keys (BoxKeys) under two limits (BoxLimit,
-// DenialLimit); a client in a box is answered with Boxed. A store whose
-// clock is a UnixNanoClock may read it without building a time.Time.
+// A store keeps one State per key and runs Apply, the pure transition of
+// every algorithm, on it atomically (a lock, a script): read, decide, write
+// in one step. Before that it checks its arguments with CheckTake
+// (CheckTakeMany for MultiStore's TakeMany, CheckBoxes for BoxStore's
+// TakeBoxed). A penalty box is kept as two keys (BoxKeys) under two limits
+// (BoxLimit, DenialLimit); a client in a box is answered with Boxed. A
+// store whose clock is a UnixNanoClock may read it without building a
+// time.Time.
 //
-// The interfaces a store implements stay in package core, because a
-// Limiter looks for them in the store it is given: core.Store, and, as the
-// store can, core.MultiStore, core.BoxStore, core.PrefixTaker,
-// core.LimitChecker and core.RemoteStore, with core.Take and core.Box as
-// their arguments. core/storetest is the conformance suite every store
-// must pass.
+// Beside core.Store, a store implements, as it can, MultiStore, BoxStore,
+// PrefixTaker, LimitChecker and RemoteStore. A core.Limiter finds them in
+// the store it is given by their methods, so a store states them with a
+// compile-time check (var _ storekit.MultiStore = (*myStore)(nil)).
+// core.Take and core.Box, their arguments, stay in core, where
+// core.TakeAllBoxed takes boxes too. core/storetest is the conformance
+// suite every store must pass.
 //
 //	func (s *myStore) Take(ctx context.Context, key string, l core.Limit, cost int64) (core.Decision, error) {
 //		if err := storekit.CheckTake(key, l, cost); err != nil {
@@ -26,7 +28,7 @@
 //		s.mu.Lock()
 //		defer s.mu.Unlock()
 //		st := s.states[key]
-//		d := core.Apply(&st, s.clock.Now().UnixNano(), l, cost)
+//		d := storekit.Apply(&st, s.clock.Now().UnixNano(), l, cost)
 //		s.states[key] = st
 //		return d, nil
 //	}

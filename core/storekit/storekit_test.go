@@ -143,3 +143,67 @@ func TestBoxParts(t *testing.T) {
 		}
 	}
 }
+
+// fullStore implements every interface storekit names and records which
+// of its methods a Limiter called.
+type fullStore struct {
+	boxStore
+	called map[string]int
+	local  core.Store
+}
+
+var (
+	_ storekit.MultiStore   = (*fullStore)(nil)
+	_ storekit.BoxStore     = (*fullStore)(nil)
+	_ storekit.PrefixTaker  = (*fullStore)(nil)
+	_ storekit.LimitChecker = (*fullStore)(nil)
+	_ storekit.RemoteStore  = (*fullStore)(nil)
+)
+
+func (s *fullStore) Take(ctx context.Context, key string, l core.Limit, cost int64) (core.Decision, error) {
+	s.called["Take"]++
+	return core.Decision{}, errors.New("down")
+}
+func (s *fullStore) TakePrefixed(ctx context.Context, prefix, key string, l core.Limit, cost int64) (core.Decision, error) {
+	s.called["TakePrefixed"]++
+	return core.Decision{Allowed: true, Limit: l}, nil
+}
+func (s *fullStore) TakeMany(ctx context.Context, takes []core.Take, ds []core.Decision) error {
+	s.called["TakeMany"]++
+	return s.boxStore.TakeMany(ctx, takes, ds)
+}
+func (s *fullStore) CheckLimit(l core.Limit) error {
+	s.called["CheckLimit"]++
+	return nil
+}
+func (s *fullStore) LocalStore() core.Store { s.called["LocalStore"]++; return s.local }
+
+// A core.Limiter finds each interface named here in its store by its
+// methods alone: core's own (unexported) copies have the same method sets.
+func TestLimiterFindsTheInterfaces(t *testing.T) {
+	s := &fullStore{called: map[string]int{}, local: boxStore{}}
+	l, err := core.NewLimiter(s, core.PerSecond(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := l.Take(context.Background(), "k"); err != nil || !d.Allowed {
+		t.Fatalf("Take: %+v, %v", d, err)
+	}
+	if err := core.TakeAll(context.Background(), []*core.Limiter{l}, []string{"k"}, make([]core.Decision, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := core.CanBox([]*core.Limiter{l}); err != nil {
+		t.Errorf("CanBox over a storekit.BoxStore: %v", err)
+	}
+	if l.FailurePolicy() != core.FailBack {
+		t.Errorf("policy over a storekit.RemoteStore: %v, want fallback to its local store", l.FailurePolicy())
+	}
+	for _, m := range []string{"CheckLimit", "LocalStore", "TakePrefixed", "TakeMany"} {
+		if s.called[m] == 0 {
+			t.Errorf("the Limiter never called %s", m)
+		}
+	}
+	if s.called["Take"] != 0 {
+		t.Errorf("Take called %d times, want TakePrefixed instead", s.called["Take"])
+	}
+}

@@ -8,20 +8,21 @@ import (
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 )
 
 // boxer returns the store as a BoxStore, or skips the test.
-func (h *harness) boxer(t *testing.T) (core.BoxStore, *core.ManualClock) {
+func (h *harness) boxer(t *testing.T) (storekit.BoxStore, *core.ManualClock) {
 	t.Helper()
-	return openAs[core.BoxStore](h, t, "core.BoxStore")
+	return openAs[storekit.BoxStore](h, t, "storekit.BoxStore")
 }
 
-func takeBoxed(t *testing.T, s core.BoxStore, box core.Box, takes ...core.Take) ([]core.Decision, time.Duration) {
+func takeBoxed(t *testing.T, s storekit.BoxStore, box core.Box, takes ...core.Take) ([]core.Decision, time.Duration) {
 	t.Helper()
 	return takeBoxes(t, s, []core.Box{box}, takes...)
 }
 
-func takeBoxes(t *testing.T, s core.BoxStore, boxes []core.Box, takes ...core.Take) ([]core.Decision, time.Duration) {
+func takeBoxes(t *testing.T, s storekit.BoxStore, boxes []core.Box, takes ...core.Take) ([]core.Decision, time.Duration) {
 	t.Helper()
 	ds := make([]core.Decision, len(takes))
 	left, err := s.TakeBoxed(context.Background(), boxes, takes, ds)

@@ -4,8 +4,8 @@
 // admit/deny sequence, the decision values at chosen instants, window
 // boundaries, burst, cost > 1, cost 0, cost > burst, many keys, expiry of idle
 // state, clocks stepping backwards, bad input, and 64 goroutines on one key
-// admitting exactly the quota; for a core.MultiStore, several limits taken
-// all or nothing; for a core.BoxStore, the penalty box.
+// admitting exactly the quota; for a storekit.MultiStore, several limits taken
+// all or nothing; for a storekit.BoxStore, the penalty box.
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T, clock core.Clock) core.Store {
@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 )
 
 // Factory returns a new, empty store that reads time from clock. The suite
@@ -82,7 +83,7 @@ var start = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Run runs the conformance suite against the stores newStore makes.
 func Run(t *testing.T, newStore Factory, opts ...Option) {
-	cfg := config{resolution: 1, algorithms: core.Algorithms()}
+	cfg := config{resolution: 1, algorithms: storekit.Algorithms()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -393,12 +394,12 @@ func (h *harness) manyKeys(t *testing.T, alg core.Algorithm) {
 	}
 }
 
-// prefixed checks core.PrefixTaker, for stores that implement it:
+// prefixed checks storekit.PrefixTaker, for stores that implement it:
 // TakePrefixed(p, k) shares its state with Take(p+k), however the joined key
 // is split, and refuses what Take refuses.
 func (h *harness) prefixed(t *testing.T, alg core.Algorithm) {
 	s, _ := h.open(t)
-	pt, ok := s.(core.PrefixTaker)
+	pt, ok := s.(storekit.PrefixTaker)
 	if !ok {
 		return // nothing to check: the store takes whole keys only
 	}
@@ -589,9 +590,9 @@ func race(workers int, fn func(w int) error) error {
 }
 
 // multi returns the store as a MultiStore, or skips the test.
-func (h *harness) multi(t *testing.T) (core.MultiStore, *core.ManualClock) {
+func (h *harness) multi(t *testing.T) (storekit.MultiStore, *core.ManualClock) {
 	t.Helper()
-	return openAs[core.MultiStore](h, t, "core.MultiStore")
+	return openAs[storekit.MultiStore](h, t, "storekit.MultiStore")
 }
 
 // openAs returns a fresh store as the optional interface T, or skips the
@@ -606,7 +607,7 @@ func openAs[T core.Store](h *harness, t *testing.T, name string) (T, *core.Manua
 	return x, clock
 }
 
-func takeMany(t *testing.T, s core.MultiStore, takes ...core.Take) []core.Decision {
+func takeMany(t *testing.T, s storekit.MultiStore, takes ...core.Take) []core.Decision {
 	t.Helper()
 	ds := make([]core.Decision, len(takes))
 	if err := s.TakeMany(context.Background(), takes, ds); err != nil {
@@ -616,7 +617,7 @@ func takeMany(t *testing.T, s core.MultiStore, takes ...core.Take) []core.Decisi
 }
 
 // peekMany peeks keys in one step, as the suite wrote them.
-func peekMany(t *testing.T, s core.MultiStore, takes ...core.Take) []core.Decision {
+func peekMany(t *testing.T, s storekit.MultiStore, takes ...core.Take) []core.Decision {
 	t.Helper()
 	for i := range takes {
 		takes[i].Cost = 0

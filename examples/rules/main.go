@@ -46,6 +46,7 @@ import (
 
 	"github.com/tollgate-go/tollgate/chimw"
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/sloghook"
 	"github.com/tollgate-go/tollgate/echomw"
 	"github.com/tollgate-go/tollgate/ginmw"
 	"github.com/tollgate-go/tollgate/rules"
@@ -328,7 +329,7 @@ func serveRules(cfg config, addr string) error {
 	}
 	defer closeStore()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	logs, err := rules.SlogHook(logger, core.WithLogAllowed())
+	logs, err := rules.SlogHook(logger, sloghook.WithAllowed())
 	if err != nil {
 		return err
 	}

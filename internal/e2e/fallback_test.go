@@ -13,7 +13,7 @@ import (
 // limiting when Redis cannot decide, in the store's LocalStore under its
 // share of the quota (the whole quota for one instance). Redis here is
 // dead before the first request. This needs core's default failure policy
-// for a core.RemoteStore (fall back to its LocalStore); with fail-open as
+// for a storekit.RemoteStore (fall back to its LocalStore); with fail-open as
 // the default every request is admitted.
 func TestRedisDownTheDefaultLimiterKeepsLimiting(t *testing.T) {
 	for _, c := range clients {

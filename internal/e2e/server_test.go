@@ -32,7 +32,7 @@ const storeTimeout = 10 * time.Second
 // mode is one way of sharing a limit through Redis.
 type mode struct {
 	name string
-	// box: the mode's store keeps penalty boxes (core.BoxStore).
+	// box: the mode's store keeps penalty boxes (storekit.BoxStore).
 	box   bool
 	store func(t *testing.T, client redis.UniversalClient) core.Store
 }

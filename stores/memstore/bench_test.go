@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 	"github.com/tollgate-go/tollgate/stores/memstore"
 )
 
@@ -35,7 +36,7 @@ func BenchmarkTake(b *testing.B) {
 	for i := range keys {
 		keys[i] = fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255)
 	}
-	for _, alg := range core.Algorithms() {
+	for _, alg := range storekit.Algorithms() {
 		l := benchLimit(alg)
 		b.Run(alg.String()+"/serial-one-key", func(b *testing.B) {
 			s := benchStore(b)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 )
 
 func TestCloseStopsTheSweeper(t *testing.T) {
@@ -231,7 +232,7 @@ func TestUnlimitedKeysAdmit(t *testing.T) {
 	defer s.Close()
 	rng := rand.New(rand.NewPCG(5, 6))
 	var limits []core.Limit
-	for _, alg := range core.Algorithms() {
+	for _, alg := range storekit.Algorithms() {
 		for _, l := range []core.Limit{core.PerSecond(3), core.PerMinute(1), core.PerSecond(10).WithBurst(4), core.PerHour(7)} {
 			if alg.String() != "gcra" && alg.String() != "token-bucket" {
 				l.Burst = 0

@@ -324,7 +324,7 @@ func (s *Store) Take(_ context.Context, key string, l core.Limit, cost int64) (c
 // stackKey is the longest joined key TakePrefixed builds on its stack.
 const stackKey = 128
 
-// TakePrefixed implements core.PrefixTaker: Take(ctx, prefix+key, l, cost),
+// TakePrefixed implements storekit.PrefixTaker: Take(ctx, prefix+key, l, cost),
 // with the two parts joined on the stack rather than the heap.
 func (s *Store) TakePrefixed(_ context.Context, prefix, key string, l core.Limit, cost int64) (core.Decision, error) {
 	n := len(prefix) + len(key)
@@ -355,9 +355,9 @@ func (s *Store) take(key string, l core.Limit, cost int64) (d core.Decision, err
 	} else {
 		sh.now = now
 	}
-	var st core.State
+	var st storekit.State
 	i, found := sh.load(h, key, l.Algorithm, &st)
-	d = core.Apply(&st, now, l, cost)
+	d = storekit.Apply(&st, now, l, cost)
 	if d.Allowed && cost > 0 && !sh.save(i, found, h, key, now, &st, &d, s.perShard) {
 		d = sh.refusal(l, now)
 	}
@@ -366,11 +366,11 @@ func (s *Store) take(key string, l core.Limit, cost int64) (d core.Decision, err
 }
 
 var (
-	_ core.MultiStore = (*Store)(nil)
-	_ core.BoxStore   = (*Store)(nil)
+	_ storekit.MultiStore = (*Store)(nil)
+	_ storekit.BoxStore   = (*Store)(nil)
 )
 
-// TakeMany implements core.MultiStore. It locks the shards of every key, in
+// TakeMany implements storekit.MultiStore. It locks the shards of every key, in
 // ascending order so that two TakeManys never wait on each other, decides
 // every take at one instant, and writes state only if all are admitted.
 func (s *Store) TakeMany(_ context.Context, takes []core.Take, ds []core.Decision) error {
@@ -381,7 +381,7 @@ func (s *Store) TakeMany(_ context.Context, takes []core.Take, ds []core.Decisio
 	return err
 }
 
-// TakeBoxed implements core.BoxStore: TakeMany with every box's two keys
+// TakeBoxed implements storekit.BoxStore: TakeMany with every box's two keys
 // locked with the takes', in one ascending order, so the boxes are read,
 // the step decided and a denial counted in one step.
 func (s *Store) TakeBoxed(_ context.Context, boxes []core.Box, takes []core.Take, ds []core.Decision) (time.Duration, error) {
@@ -479,14 +479,14 @@ func (s *Store) decideMany(takes []core.Take, ds []core.Decision, boxes []core.B
 	n := len(takes)
 
 	// A client in any box is refused, with the longest time left.
-	var boxStates [core.MaxBoxes]core.State
+	var boxStates [core.MaxBoxes]storekit.State
 	var boxed time.Duration
 	in := false
 	for j := range boxes {
 		bl := storekit.BoxLimit(boxes[j].Penalty)
 		h := hs[n+2*j]
 		s.shardOf(h).load(h, bk[2*j], bl.Algorithm, &boxStates[j])
-		if d := core.Apply(&boxStates[j], now, bl, 0); !d.Allowed {
+		if d := storekit.Apply(&boxStates[j], now, bl, 0); !d.Allowed {
 			in = true
 			boxed = max(boxed, d.RetryAfter)
 		}
@@ -496,7 +496,7 @@ func (s *Store) decideMany(takes []core.Take, ds []core.Decision, boxes []core.B
 		return boxed
 	}
 
-	var sts [core.MaxTakes]core.State
+	var sts [core.MaxTakes]storekit.State
 	var slots [core.MaxTakes]int
 	var found [core.MaxTakes]bool
 	admitted := true
@@ -508,7 +508,7 @@ func (s *Store) decideMany(takes []core.Take, ds []core.Decision, boxes []core.B
 			// is if another take is denied.
 			sts[i].Log = append([]int64(nil), sts[i].Log...)
 		}
-		ds[i] = core.Apply(&sts[i], now, t.Limit, t.Cost)
+		ds[i] = storekit.Apply(&sts[i], now, t.Limit, t.Cost)
 		admitted = admitted && ds[i].Allowed
 	}
 	if admitted {
@@ -542,9 +542,9 @@ func (s *Store) decideMany(takes []core.Take, ds []core.Decision, boxes []core.B
 		if !ds[i].Allowed || t.Cost == 0 {
 			continue
 		}
-		var st core.State
+		var st storekit.State
 		s.shardOf(hs[i]).load(hs[i], t.Key, t.Limit.Algorithm, &st)
-		ds[i] = core.Apply(&st, now, t.Limit, 0)
+		ds[i] = storekit.Apply(&st, now, t.Limit, 0)
 	}
 	// The denial counts towards each box that selects a take that denied;
 	// the one that fills a box's log closes it.
@@ -565,12 +565,12 @@ func (s *Store) decideMany(takes []core.Take, ds []core.Decision, boxes []core.B
 // (boxKey, hash bh, read as boxState) and reports whether it closed the box:
 // the denial that fills the log closes the box for p.For and empties the
 // log.
-func (s *Store) countDenial(p core.Penalty, now int64, bh uint64, boxKey string, lh uint64, logKey string, boxState *core.State) bool {
+func (s *Store) countDenial(p core.Penalty, now int64, bh uint64, boxKey string, lh uint64, logKey string, boxState *storekit.State) bool {
 	dl := storekit.DenialLimit(p)
-	var logState core.State
+	var logState storekit.State
 	dsh := s.shardOf(lh)
 	dslot, dfound := dsh.load(lh, logKey, dl.Algorithm, &logState)
-	dd := core.Apply(&logState, now, dl, 1)
+	dd := storekit.Apply(&logState, now, dl, 1)
 	if dd.Allowed && dd.Remaining > 0 {
 		dsh.save(dslot, dfound, lh, logKey, now, &logState, &dd, s.perShard)
 		return false
@@ -578,12 +578,12 @@ func (s *Store) countDenial(p core.Penalty, now int64, bh uint64, boxKey string,
 	if dfound {
 		// The denials that closed the box are forgotten: the state of a
 		// fresh key, which the sweeper drops.
-		dsh.save(dslot, true, lh, logKey, now, &core.State{}, &core.Decision{Limit: dl, Remaining: dl.Rate}, s.perShard)
+		dsh.save(dslot, true, lh, logKey, now, &storekit.State{}, &core.Decision{Limit: dl, Remaining: dl.Rate}, s.perShard)
 	}
 	bl := storekit.BoxLimit(p)
 	bsh := s.shardOf(bh)
 	slot, found := bsh.find(bh, boxKey)
-	bd := core.Apply(boxState, now, bl, 1)
+	bd := storekit.Apply(boxState, now, bl, 1)
 	bsh.save(slot, found, bh, boxKey, now, boxState, &bd, s.perShard)
 	return true
 }
@@ -593,7 +593,7 @@ func (s *Store) shardOf(h uint64) *shard { return &s.shards[h>>1&s.mask] }
 // load finds key and reads its state into st, if it has state for alg (a
 // key reused under another algorithm starts afresh: its state means nothing
 // to the new one). It returns the key's slot and whether it was found.
-func (sh *shard) load(h uint64, key string, alg core.Algorithm, st *core.State) (int, bool) {
+func (sh *shard) load(h uint64, key string, alg core.Algorithm, st *storekit.State) (int, bool) {
 	i, found := sh.find(h, key)
 	if found {
 		e := &sh.table[i]
@@ -635,7 +635,7 @@ func (s *Store) placeNew(takes []core.Take, ds []core.Decision, found []bool, no
 // answer, unless the table changed since). It reports false, having written
 // nothing, when the key has no slot and the shard no room (every key in it
 // limited).
-func (sh *shard) save(i int, found bool, h uint64, key string, now int64, st *core.State, d *core.Decision, perShard int) bool {
+func (sh *shard) save(i int, found bool, h uint64, key string, now int64, st *storekit.State, d *core.Decision, perShard int) bool {
 	if !found {
 		var ok bool
 		if i, ok = sh.insert(h, key, now, perShard, nil); !ok {
@@ -677,9 +677,9 @@ func (sh *shard) save(i int, found bool, h uint64, key string, now int64, st *co
 // freeAt returns the instant from which a key in state st, drained at now,
 // admits a request of cost 1 again. A denied Apply changes nothing, so the
 // peek works on a copy of st's integers and reads its log.
-func freeAt(st *core.State, now int64, l core.Limit) int64 {
+func freeAt(st *storekit.State, now int64, l core.Limit) int64 {
 	peek := *st
-	d := core.Apply(&peek, now, l, 1)
+	d := storekit.Apply(&peek, now, l, 1)
 	if d.Allowed {
 		return now
 	}
@@ -782,7 +782,7 @@ func (sh *shard) grow() {
 // Eviction. Dropping a key's state makes its client start afresh; what that
 // costs depends on the state, at the instant t of the insert that needs room:
 //
-//   - t ≥ expires: nothing. The state equals a fresh key's (core.State), so
+//   - t ≥ expires: nothing. The state equals a fresh key's (storekit.State), so
 //     dropping it is exact.
 //   - free ≤ t < expires, "unlimited": its next request would be admitted
 //     anyway. The client gets back at most the share of its burst in use,

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 	"github.com/tollgate-go/tollgate/core/storetest"
 	"github.com/tollgate-go/tollgate/stores/memstore"
 )
@@ -55,7 +56,7 @@ func mustTake(t testing.TB, s core.Store, key string, l core.Limit, cost int64) 
 }
 
 func TestTakeOnAnExistingKeyDoesNotAllocate(t *testing.T) {
-	for _, alg := range core.Algorithms() {
+	for _, alg := range storekit.Algorithms() {
 		t.Run(alg.String(), func(t *testing.T) {
 			clock := core.NewManualClock(t0)
 			s := newStore(t, memstore.WithClock(clock))

@@ -14,7 +14,7 @@
 // # One round trip per decision
 //
 // Each algorithm is one Lua script (see lua/) that reads the key, decides and
-// writes it back atomically: the same transition as core.Apply, computed in
+// writes it back atomically: the same transition as storekit.Apply, computed in
 // microseconds with Lua's doubles, which are exact below 2^53. CheckLimit
 // (which core.NewLimiter calls) rejects the few limits whose numbers would not
 // stay there: periods that are not whole microseconds, more than one event
@@ -89,7 +89,7 @@
 //
 // # Several limits in one step
 //
-// Store is a core.MultiStore: a request under several limits (per IP and
+// Store is a storekit.MultiStore: a request under several limits (per IP and
 // per tenant) is admitted by all of them or consumes none. Every limit is
 // counted under its own key, the one Take uses: a step's keys never scope
 // one another, so no limit's count depends on which other limits share a
@@ -119,7 +119,7 @@
 // the store returns ErrCrossSlot, an invalid setup, which core denies
 // rather than failing open.
 //
-// Store is also a core.BoxStore. On one server TakeBoxed adds each penalty
+// Store is also a storekit.BoxStore. On one server TakeBoxed adds each penalty
 // box's two keys to the step's script, which reads the boxes first (a
 // client in any box is answered with the longest time left, and nothing
 // else runs) and, when the step is denied, counts the denial in each box

@@ -88,8 +88,8 @@ type Leased struct {
 }
 
 var (
-	_ core.Store        = (*Leased)(nil)
-	_ core.LimitChecker = (*Leased)(nil)
+	_ core.Store            = (*Leased)(nil)
+	_ storekit.LimitChecker = (*Leased)(nil)
 )
 
 // pool is a hot key's local tokens.
@@ -150,7 +150,7 @@ func NewLeased(base *Store, cfg LeaseConfig) (*Leased, error) {
 	return l, nil
 }
 
-// CheckLimit implements core.LimitChecker: a limit the scripts can meter as
+// CheckLimit implements storekit.LimitChecker: a limit the scripts can meter as
 // a fixed window, whose rate is at least MinPrefetch.
 func (l *Leased) CheckLimit(lim core.Limit) error {
 	fw := fixed(lim)

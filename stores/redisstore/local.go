@@ -2,14 +2,15 @@ package redisstore
 
 import (
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 	"github.com/tollgate-go/tollgate/stores/memstore"
 )
 
 // A Store and a Leased store are core.RemoteStores: a Limiter over either
 // falls back to its LocalStore by default.
 var (
-	_ core.RemoteStore = (*Store)(nil)
-	_ core.RemoteStore = (*Leased)(nil)
+	_ storekit.RemoteStore = (*Store)(nil)
+	_ storekit.RemoteStore = (*Leased)(nil)
 )
 
 // newLocal makes the memory store a Store keeps for LocalStore, on the

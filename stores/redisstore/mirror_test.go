@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 	"github.com/tollgate-go/tollgate/stores/redisstore"
 	"github.com/tollgate-go/tollgate/stores/redisstore/redistest"
 )
 
 // TestScriptsMirrorApply replays random histories against each script and
-// against core.Apply, which the scripts mirror in microseconds: Apply given
+// against storekit.Apply, which the scripts mirror in microseconds: Apply given
 // the limit with its period in microseconds and the time in microseconds must
 // make exactly the decisions the script makes, with its durations read as
 // microseconds. The limits include ones whose products pass 2^53, where Lua's
@@ -34,7 +35,7 @@ func TestScriptsMirrorApply(t *testing.T) {
 		{Rate: core.MaxLogRate, Period: time.Hour},                            // the longest log
 		{Rate: 999_983, Period: 999_979 * 1000 * time.Microsecond, Burst: 13}, // primes: nothing divides
 	}
-	for _, alg := range core.Algorithms() {
+	for _, alg := range storekit.Algorithms() {
 		t.Run(alg.String(), func(t *testing.T) {
 			t.Parallel()
 			rng := rand.New(rand.NewPCG(uint64(alg), 7))
@@ -59,7 +60,7 @@ func TestScriptsMirrorApply(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var st core.State
+				var st storekit.State
 				burst := l.EffectiveBurst()
 				// Steps of at most ~11 days keep 150 of them within a few years
 				// of now: the scripts are exact while the time in microseconds
@@ -92,7 +93,7 @@ func TestScriptsMirrorApply(t *testing.T) {
 						cost = min(cost, 600) // keep the log's lists small enough to replay fast
 					}
 					nowMicro := clock.Now().UnixNano() / 1000
-					want := core.Apply(&st, nowMicro, micro, cost)
+					want := storekit.Apply(&st, nowMicro, micro, cost)
 					want.Limit = l
 					want.ResetAfter *= time.Microsecond
 					if want.RetryAfter != core.Never {

@@ -39,11 +39,11 @@ const (
 )
 
 var (
-	_ core.MultiStore = (*Store)(nil)
-	_ core.BoxStore   = (*Store)(nil)
+	_ storekit.MultiStore = (*Store)(nil)
+	_ storekit.BoxStore   = (*Store)(nil)
 )
 
-// TakeMany implements core.MultiStore. Every take is counted under its own
+// TakeMany implements storekit.MultiStore. Every take is counted under its own
 // key, the one Take uses, so a limit counts the same whatever other limits
 // share its steps.
 //
@@ -68,7 +68,7 @@ func (s *Store) TakeMany(ctx context.Context, takes []core.Take, ds []core.Decis
 	return err
 }
 
-// TakeBoxed implements core.BoxStore: on a single server the boxes are
+// TakeBoxed implements storekit.BoxStore: on a single server the boxes are
 // read, the step decided and a denial counted by the one script TakeMany
 // runs, so the boxes cost no round trip and are shared by every instance
 // on the Redis. Split by slot (a Cluster), the boxes are read in the dry

@@ -73,8 +73,8 @@ type Store struct {
 }
 
 var (
-	_ core.Store        = (*Store)(nil)
-	_ core.LimitChecker = (*Store)(nil)
+	_ core.Store            = (*Store)(nil)
+	_ storekit.LimitChecker = (*Store)(nil)
 )
 
 type config struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 	"github.com/tollgate-go/tollgate/stores/redisstore"
 	"github.com/tollgate-go/tollgate/stores/redisstore/redistest"
 )
@@ -320,7 +321,7 @@ func TestAnotherAlgorithmsStateReadsAsANewKey(t *testing.T) {
 	client := redistest.Shared(t).Client(t, nil)
 	s := newStore(t, client, redisstore.WithPrefix(uniquePrefix(t)))
 	ctx := context.Background()
-	order := append(core.Algorithms(), core.GCRA, core.SlidingWindowLog, core.FixedWindow)
+	order := append(storekit.Algorithms(), core.GCRA, core.SlidingWindowLog, core.FixedWindow)
 	for i, alg := range order {
 		l := core.PerMinute(10).WithAlgorithm(alg)
 		d, err := s.Take(ctx, "k", l, 4)

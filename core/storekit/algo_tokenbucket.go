@@ -1,4 +1,6 @@
-package core
+package storekit
+
+import "github.com/tollgate-go/tollgate/core"
 
 // Token bucket state: A is the deficit, how far the bucket is below full,
 // and B the instant it was last written. The deficit is kept in units where
@@ -11,7 +13,7 @@ package core
 // meter, seen from opposite ends) whenever Period/Rate is a whole number of
 // nanoseconds; otherwise it is the more exact of the two by under a
 // nanosecond per event.
-func takeTokenBucket(s *State, now int64, l Limit, cost int64) Decision {
+func takeTokenBucket(s *State, now int64, l core.Limit, cost int64) core.Decision {
 	period, rate, burst := int64(l.Period), l.Rate, l.EffectiveBurst()
 	capacity := burst * period
 

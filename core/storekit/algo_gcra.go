@@ -1,4 +1,6 @@
-package core
+package storekit
+
+import "github.com/tollgate-go/tollgate/core"
 
 // GCRA state: A is the theoretical arrival time (TAT), the instant at which
 // the key's bucket would be empty again if nothing more were admitted.
@@ -11,7 +13,7 @@ package core
 // and then TAT becomes max(TAT, t) + n×T. "used" below is max(TAT, t) − t,
 // the part of τ taken: Remaining is ⌊(τ − used)/T⌋, ResetAfter is used, and a
 // denied request may retry after used + n×T − τ.
-func takeGCRA(s *State, now int64, l Limit, cost int64) Decision {
+func takeGCRA(s *State, now int64, l core.Limit, cost int64) core.Decision {
 	t := int64(l.Interval())
 	burst := l.EffectiveBurst()
 	tau := burst * t

@@ -1,12 +1,14 @@
-package core
+package storekit
 
 import (
 	"math"
 	"time"
+
+	"github.com/tollgate-go/tollgate/core"
 )
 
 // State is one key's state for any algorithm: three integers whose meaning
-// each algorithm's file documents, and, for SlidingWindowLog only, a ring of
+// each algorithm's file documents, and, for core.SlidingWindowLog only, a ring of
 // admission times. Its zero value is a key that has never been used, and a
 // state left alone until its ResetAfter has passed behaves exactly like the
 // zero value, so a store may drop it then.
@@ -22,42 +24,48 @@ type State struct {
 // but its arguments.
 //
 // Only an admitted request with cost > 0 changes *s; after any other outcome
-// a store need not write anything. For SlidingWindowLog the new state may
+// a store need not write anything. For core.SlidingWindowLog the new state may
 // reuse s.Log's array. When now is earlier than a time recorded in s (a clock
 // stepped backwards), Apply decides as if it were that later time, so a
 // backwards step never admits more.
-func Apply(s *State, now int64, l Limit, cost int64) Decision {
+func Apply(s *State, now int64, l core.Limit, cost int64) core.Decision {
 	switch l.Algorithm {
-	case TokenBucket:
+	case core.TokenBucket:
 		return takeTokenBucket(s, now, l, cost)
-	case FixedWindow:
+	case core.FixedWindow:
 		return takeFixedWindow(s, now, l, cost)
-	case SlidingWindowCounter:
+	case core.SlidingWindowCounter:
 		return takeSlidingCounter(s, now, l, cost)
-	case SlidingWindowLog:
+	case core.SlidingWindowLog:
 		return takeSlidingLog(s, now, l, cost)
 	default:
 		return takeGCRA(s, now, l, cost)
 	}
 }
 
+// Algorithms lists every algorithm Apply implements, in declaration order:
+// what a store's tests run through.
+func Algorithms() []core.Algorithm {
+	return []core.Algorithm{core.GCRA, core.TokenBucket, core.FixedWindow, core.SlidingWindowCounter, core.SlidingWindowLog}
+}
+
 // verdict fills in a decision from the quantities every algorithm computes.
 // remaining and reset describe the key after the decision; wait is the
 // RetryAfter of a denial.
-func verdict(l Limit, allowed bool, remaining, reset, wait int64) Decision {
-	d := Decision{Allowed: allowed, Limit: l, Remaining: max(remaining, 0), ResetAfter: durationOf(reset)}
+func verdict(l core.Limit, allowed bool, remaining, reset, wait int64) core.Decision {
+	d := core.Decision{Allowed: allowed, Limit: l, Remaining: max(remaining, 0), ResetAfter: durationOf(reset)}
 	if !allowed {
-		d.Reason = ReasonLimited
+		d.Reason = core.ReasonLimited
 		d.RetryAfter = durationOf(wait)
 	}
 	return d
 }
 
 // tooCostly is the decision for cost > burst: denied for good, nothing taken.
-func tooCostly(l Limit, remaining, reset int64) Decision {
+func tooCostly(l core.Limit, remaining, reset int64) core.Decision {
 	d := verdict(l, false, remaining, reset, 0)
-	d.Reason = ReasonCostExceedsBurst
-	d.RetryAfter = Never
+	d.Reason = core.ReasonCostExceedsBurst
+	d.RetryAfter = core.Never
 	return d
 }
 

@@ -1,4 +1,6 @@
-package core
+package storekit
+
+import "github.com/tollgate-go/tollgate/core"
 
 // Sliding window log state: Log is a ring of the instants of admitted events
 // in ascending order (an event of cost n is n entries), A the index of the
@@ -6,7 +8,7 @@ package core
 // while now − ts < Period. A request of cost n is admitted when the entries
 // that count plus n are at most Rate; a denied one waits until enough of the
 // oldest entries age out. Once allocated, the ring holds exactly Rate entries.
-func takeSlidingLog(s *State, now int64, l Limit, cost int64) Decision {
+func takeSlidingLog(s *State, now int64, l core.Limit, cost int64) core.Decision {
 	period, rate := int64(l.Period), l.Rate
 	n := int64(len(s.Log))
 	at := func(i int64) int64 { return s.Log[(s.A+i)%n] } // i-th oldest entry

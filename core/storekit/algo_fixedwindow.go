@@ -1,10 +1,12 @@
-package core
+package storekit
+
+import "github.com/tollgate-go/tollgate/core"
 
 // Fixed window state: A is the start of the window whose admissions B counts.
 // Windows are [k×Period, (k+1)×Period) in Unix time, so every store and every
 // instance agrees on where they begin. A request of cost n is admitted when
 // count + n ≤ Rate; a denied one may retry when the window ends.
-func takeFixedWindow(s *State, now int64, l Limit, cost int64) Decision {
+func takeFixedWindow(s *State, now int64, l core.Limit, cost int64) core.Decision {
 	period, rate := int64(l.Period), l.Rate
 	w := floorDiv(now, period) * period
 	count := s.B

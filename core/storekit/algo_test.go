@@ -1,15 +1,12 @@
-package core_test
+package storekit_test
 
 import (
 	"math/rand/v2"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
-	"github.com/tollgate-go/tollgate/core/storetest"
+	"github.com/tollgate-go/tollgate/core/storekit"
 )
 
 // GCRA and the token bucket are one meter: on any history they must decide
@@ -20,14 +17,14 @@ func TestTokenBucketDecidesAsGCRA(t *testing.T) {
 		rate := int64(1 + rng.IntN(50))
 		l := core.Limit{Rate: rate, Period: time.Duration(rate) * time.Duration(1+rng.IntN(1e6)), Burst: int64(1 + rng.IntN(20))}
 		tb := l.WithAlgorithm(core.TokenBucket)
-		var gs, ts core.State
+		var gs, ts storekit.State
 		now := int64(1e18)
 		for i := 0; i < 300; i++ {
 			now += int64(rng.IntN(int(l.Interval()) * 2))
 			cost := int64(rng.IntN(int(l.Burst) + 2))
 			var gd, td core.Decision
-			gd = core.Apply(&gs, now, l, cost)
-			td = core.Apply(&ts, now, tb, cost)
+			gd = storekit.Apply(&gs, now, l, cost)
+			td = storekit.Apply(&ts, now, tb, cost)
 			td.Limit = l
 			if gd != td {
 				t.Fatalf("limit %v, step %d, cost %d: GCRA %+v, token bucket %+v", l, i, cost, gd, td)
@@ -39,9 +36,9 @@ func TestTokenBucketDecidesAsGCRA(t *testing.T) {
 // Apply never changes state except for an admitted take.
 func TestApplyWritesOnlyAdmittedTakes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, alg := range core.Algorithms() {
+	for _, alg := range storekit.Algorithms() {
 		l := core.PerSecond(5).WithAlgorithm(alg)
-		var s core.State
+		var s storekit.State
 		now := int64(2e18)
 		for i := 0; i < 500; i++ {
 			now += int64(rng.IntN(int(300 * time.Millisecond)))
@@ -49,7 +46,7 @@ func TestApplyWritesOnlyAdmittedTakes(t *testing.T) {
 			before := s
 			before.Log = append([]int64(nil), s.Log...)
 			next := s
-			d := core.Apply(&next, now, l, cost)
+			d := storekit.Apply(&next, now, l, cost)
 			if !(d.Allowed && cost > 0) {
 				if next.A != before.A || next.B != before.B || next.C != before.C || !slicesEqual(next.Log, before.Log) {
 					t.Fatalf("%v: %v with cost %d changed the state", alg, d.Reason, cost)
@@ -71,20 +68,3 @@ func slicesEqual(a, b []int64) bool {
 	}
 	return true
 }
-
-// The package doc's table of what a greedy client is admitted must be the
-// conformance suite's.
-func TestDocAgreesWithConformanceSuite(t *testing.T) {
-	doc, err := os.ReadFile("doc.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for alg, n := range storetest.GreedyAdmitted() {
-		row := "//	" + padRight(alg.String(), 24) + padRight(strconv.Itoa(n[0]), 10) + strconv.Itoa(n[1])
-		if !strings.Contains(string(doc), row+"\n") {
-			t.Errorf("doc.go lacks the row %q", row)
-		}
-	}
-}
-
-func padRight(s string, n int) string { return s + strings.Repeat(" ", max(n-len(s), 1)) }

@@ -1,6 +1,10 @@
-package core
+package storekit
 
-import "math/bits"
+import (
+	"math/bits"
+
+	"github.com/tollgate-go/tollgate/core"
+)
 
 // Sliding window counter state: A is the start of the current fixed window,
 // B the count admitted in it and C the count of the window before it.
@@ -13,7 +17,7 @@ import "math/bits"
 //
 // (rounded up, so the estimate never undercounts) and a request of cost n is
 // admitted when used + n ≤ Rate. Products are taken in 128 bits.
-func takeSlidingCounter(s *State, now int64, l Limit, cost int64) Decision {
+func takeSlidingCounter(s *State, now int64, l core.Limit, cost int64) core.Decision {
 	period, rate := int64(l.Period), l.Rate
 	t, skew := now, int64(0)
 	if t < s.A {
