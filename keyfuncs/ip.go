@@ -405,6 +405,10 @@ func (r *IPResolver) Key(req *http.Request) (string, error) {
 	return r.key(a)
 }
 
+// ReadsHeaders reports whether r reads proxy headers (TrustProxies,
+// TrustHops or TrustHeader), as opposed to the peer's address alone.
+func (r *IPResolver) ReadsHeaders() bool { return r.ranges || r.hops > 0 || r.header != "" }
+
 // KeyFromPeer is Key for a request that is not an *http.Request: the key of
 // the client ClientIPFromPeer finds.
 func (r *IPResolver) KeyFromPeer(peer netip.Addr, header func(name string) []string) (string, error) {

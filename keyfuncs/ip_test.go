@@ -419,3 +419,28 @@ func TestIPKeyOfAPlainIPv4PeerIsItsTextWithoutAllocating(t *testing.T) {
 		t.Errorf("IPv4 key: %v allocations, want 0", n)
 	}
 }
+
+func TestReadsHeaders(t *testing.T) {
+	cases := []struct {
+		opts []keyfuncs.IPOption
+		want bool
+	}{
+		{nil, false},
+		{[]keyfuncs.IPOption{keyfuncs.IPv6Prefix(48), keyfuncs.IPv4Prefix(24)}, false},
+		{[]keyfuncs.IPOption{keyfuncs.TrustProxies("10.0.0.0/8")}, true},
+		{[]keyfuncs.IPOption{keyfuncs.TrustHops(2)}, true},
+		{[]keyfuncs.IPOption{keyfuncs.TrustProxies("10.0.0.0/8"), keyfuncs.TrustHeader("CF-Connecting-IP")}, true},
+	}
+	for i, c := range cases {
+		r, err := keyfuncs.NewIPResolver(c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.ReadsHeaders(); got != c.want {
+			t.Errorf("case %d: ReadsHeaders() = %v, want %v", i, got, c.want)
+		}
+	}
+	if new(keyfuncs.IPResolver).ReadsHeaders() {
+		t.Error("the zero keyfuncs.IPResolver reads headers")
+	}
+}

@@ -3,6 +3,9 @@ package chi
 import (
 	"net/http"
 
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
 	"github.com/tollgate-go/tollgate/chimw"
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/core/httplimit"
@@ -61,4 +64,22 @@ func PerAPIKeyOrIP(l *core.Limiter) (func(http.Handler) http.Handler, error) {
 	}
 	return chimw.New(l, httplimit.WithKeyFunc(byKeyOrIP))
 	// README: end
+}
+
+// TrustDeclaredToChi is the README's key from chi's client-IP middleware.
+func TrustDeclaredToChi(l *core.Limiter) (http.Handler, error) {
+	// README: chi-client-ip
+	r := chi.NewRouter()
+	r.Use(middleware.ClientIPFromXFF("10.0.0.0/8")) // trust declared once, to chi
+	clientIP, err := chimw.ClientIP()               // keys what chi found; an error if nothing was stored
+	if err != nil {
+		return nil, err
+	}
+	mw, err := chimw.New(l, httplimit.WithKeyFunc(clientIP))
+	if err != nil {
+		return nil, err
+	}
+	r.Use(mw)
+	// README: end
+	return r, nil
 }
