@@ -19,7 +19,7 @@ const (
 	// X-RateLimit-Reset.
 	HeadersX Headers = 1 << iota
 	// HeadersIETF sends RateLimit-Policy and RateLimit, the fields of
-	// draft-ietf-httpapi-ratelimit-headers-10.
+	// draft-ietf-httpapi-ratelimit-headers-11 (whose syntax is -10's).
 	HeadersIETF
 
 	// HeadersNone sends neither family. Retry-After is still sent on a

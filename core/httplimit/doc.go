@@ -16,17 +16,22 @@
 //
 // X-RateLimit-Reset counts seconds from now, rounded up; WithResetUnix sends
 // the Unix time instead. RateLimit-Policy and RateLimit follow
-// draft-ietf-httpapi-ratelimit-headers-10: the policy id is the limiter's
-// name (core.WithName) as a quoted string, q and w state the limit as a
-// quota per whole-second window, r is what remains and t is delay-seconds:
-// until the quota is whole again when allowed, until the request would be
-// admitted when denied. No partition key (pk) is sent. WithHeaders chooses
-// the families.
+// draft-ietf-httpapi-ratelimit-headers-11 (published 2026-05-23), whose
+// syntax is -10's: both are Structured Fields Lists of Items, each a quoted
+// policy id, the limiter's name (core.WithName), with Integer parameters.
+// In RateLimit-Policy, q and w state the limit as a quota per whole-second
+// window. In RateLimit, r is the available quota and t the effective window
+// in delay-seconds: until the quota is whole again when allowed (a client
+// that spends no more than r within t is never denied by that limit), until
+// the request would be admitted when denied. No quota unit (qu) is sent, so
+// the unit is the draft's default, requests; no partition key (pk) is sent,
+// so keys never appear in fields. WithHeaders chooses the families.
 //
 // A denied request is answered 429 (WithDenyStatus) without running the
 // handler, with Retry-After in whole seconds rounded up (at least 1, and
 // equal to the denying policy's t) and a short body:
-// application/problem+json of the draft's quota-exceeded type when the
+// application/problem+json of the draft's quota-exceeded type (title
+// "Quota Exceeded", violated-policies naming the denying limit) when the
 // client's Accept prefers JSON, plain text otherwise. WithDenyHandler
 // replaces the body.
 //

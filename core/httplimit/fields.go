@@ -63,7 +63,10 @@ func (fw *fieldWriter) end(name string) {
 
 // writeFields sets the rate-limit fields describing st on h: the X- fields
 // for the decision closest to denying, RateLimit-Policy with every limit,
-// RateLimit with every limit decided, and Retry-After on a denial. It
+// RateLimit with every limit decided, and Retry-After on a denial. The IETF
+// fields are those of draft-ietf-httpapi-ratelimit-headers-11: each limit
+// "id";q=Q;w=W in RateLimit-Policy (sections 3.1.1, 3.1.3) and "id";r=R;t=T
+// in RateLimit (4.1.1 available quota, 4.1.2 effective window). It
 // returns the arena it wrote the values in (nil if none) and how many of its
 // value slots it used.
 func (g *Gate) writeFields(h http.Header, st *decided) (*fieldArena, int) {

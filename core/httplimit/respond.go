@@ -12,9 +12,15 @@ import (
 )
 
 // QuotaExceededType is the problem type of the draft's quota-exceeded
-// problem (draft-ietf-httpapi-ratelimit-headers-10, section 7), used in the
-// default JSON deny body.
+// problem (draft-ietf-httpapi-ratelimit-headers-11, section 5.1), used in the
+// default JSON deny body with the extension member "violated-policies": the
+// names of the policies that denied.
 const QuotaExceededType = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+
+// quotaExceededTitle is the title the draft registers for QuotaExceededType
+// (section 10.2.1). RFC 9457 asks that a type's title not change from one
+// occurrence to the next, so it does not follow the deny status.
+const quotaExceededTitle = "Quota Exceeded"
 
 const (
 	ctProblem = "application/problem+json"
@@ -34,9 +40,7 @@ func (g *Gate) writeDenial(w http.ResponseWriter, r *http.Request, d core.Decisi
 	bp := bodyBufs.Get().(*[]byte)
 	b := (*bp)[:0]
 	if AcceptsJSON(r) {
-		b = append(b, `{"type":"`+QuotaExceededType+`","title":"`...)
-		b = append(b, http.StatusText(g.status)...)
-		b = append(b, `","status":`...)
+		b = append(b, `{"type":"`+QuotaExceededType+`","title":"`+quotaExceededTitle+`","status":`...)
 		b = strconv.AppendInt(b, int64(g.status), 10)
 		b = append(b, `,"detail":"Quota exceeded; retry after `...)
 		b = append(b, secs...)

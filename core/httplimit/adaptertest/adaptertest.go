@@ -309,7 +309,7 @@ func denied3(ct string) map[string]string {
 
 const (
 	deniedText = "Too Many Requests: quota exceeded; retry after 20 seconds.\n"
-	deniedJSON = `{"type":"https://iana.org/assignments/http-problem-types#quota-exceeded","title":"Too Many Requests","status":429,"detail":"Quota exceeded; retry after 20 seconds.","violated-policies":["per-ip"]}` + "\n"
+	deniedJSON = `{"type":"https://iana.org/assignments/http-problem-types#quota-exceeded","title":"Quota Exceeded","status":429,"detail":"Quota exceeded; retry after 20 seconds.","violated-policies":["per-ip"]}` + "\n"
 	noKeyText  = "Bad Request: The request does not identify a client for rate limiting.\n"
 	noKeyJSON  = `{"type":"about:blank","title":"Bad Request","status":400,"detail":"The request does not identify a client for rate limiting."}` + "\n"
 	downText   = "Service Unavailable: The rate limiter is unavailable; retry later.\n"
