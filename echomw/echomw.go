@@ -87,7 +87,7 @@ func WithEchoDenyHandler(fn func(c echo.Context, d core.Decision) error) Option 
 
 // WithEchoErrorHandler replaces the answer to a request that could not be
 // decided: httplimit.WithErrorHandler on echo.Context. err wraps
-// httplimit.ErrNoKey when the request has no key, core.ErrStore when the
+// keyfuncs.ErrNoKey when the request has no key, core.ErrStore when the
 // store failed under fail-closed (Retry-After is then set). fn writes the
 // answer through c or returns an error for echo's HTTPErrorHandler. It
 // cannot be combined with httplimit.WithErrorHandler.

@@ -86,7 +86,7 @@ func WithGinDenyHandler(fn func(c *gin.Context, d core.Decision)) Option {
 
 // WithGinErrorHandler replaces the answer to a request that could not be
 // decided: httplimit.WithErrorHandler on *gin.Context. err wraps
-// httplimit.ErrNoKey when the request has no key, core.ErrStore when the
+// keyfuncs.ErrNoKey when the request has no key, core.ErrStore when the
 // store failed under fail-closed (Retry-After is then set). The chain is
 // aborted after fn returns. It cannot be combined with
 // httplimit.WithErrorHandler.

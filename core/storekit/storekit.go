@@ -37,7 +37,7 @@ func CheckTake(key string, l core.Limit, cost int64) error {
 	return l.Validate()
 }
 
-// CheckTakeMany validates the arguments of a core.MultiStore's TakeMany, so
+// CheckTakeMany validates the arguments of a MultiStore's TakeMany, so
 // every store rejects the same input with the same errors: each take as
 // CheckTake does, and core.ErrInvalidTakes for no takes, more than
 // core.MaxTakes, a decisions slice of another length or a repeated key.
@@ -61,7 +61,7 @@ func CheckTakeMany(takes []core.Take, decisions []core.Decision) error {
 	return nil
 }
 
-// CheckBoxes validates the boxes of a core.BoxStore's TakeBoxed over a step
+// CheckBoxes validates the boxes of a BoxStore's TakeBoxed over a step
 // of ntakes takes, so every store rejects the same input with the same
 // errors, and the errors core.TakeAllBoxed gives: 1 to core.MaxBoxes boxes,
 // each valid (core.Box.Validate), no two with one key, and none selecting a
