@@ -2,6 +2,7 @@ package echomw_test
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 
@@ -76,7 +77,7 @@ func ExampleConfig_ToMiddleware() {
 		Limiter: l,
 		Skipper: func(c echo.Context) bool { return c.Path() == "/healthz" },
 		DenyHandler: func(c echo.Context, d core.Decision) error {
-			return c.JSON(http.StatusTooManyRequests, map[string]any{"error": "slow down", "retry_in_s": d.RetryAfter.Seconds()})
+			return c.JSON(http.StatusTooManyRequests, map[string]any{"error": "slow down", "retry_in_s": math.Ceil(d.RetryAfter.Seconds())})
 		},
 	}.ToMiddleware()
 	if err != nil {

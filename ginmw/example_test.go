@@ -2,6 +2,7 @@ package ginmw_test
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 
@@ -78,7 +79,7 @@ func ExampleWithGinSkip() {
 	mw, err := ginmw.New(l,
 		ginmw.WithGinSkip(func(c *gin.Context) bool { return c.FullPath() == "/healthz" }),
 		ginmw.WithGinDenyHandler(func(c *gin.Context, d core.Decision) {
-			c.JSON(http.StatusTooManyRequests, gin.H{"error": "slow down", "retry_in_s": d.RetryAfter.Seconds()})
+			c.JSON(http.StatusTooManyRequests, gin.H{"error": "slow down", "retry_in_s": math.Ceil(d.RetryAfter.Seconds())})
 		}))
 	if err != nil {
 		panic(err)
