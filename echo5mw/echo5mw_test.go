@@ -200,3 +200,52 @@ func TestPerIPPanicsOnAnInvalidLimit(t *testing.T) {
 	}()
 	echo5mw.PerIP(core.PerSecond(0))
 }
+
+// The middleware may sit on a group or on one route, as echo v5 allows:
+// the route key is then the route's whole pattern, prefix included, so
+// /api/users/1 and /api/users/2 share a bucket and /api/teams/1 has its own.
+func TestGroupAndRouteMiddlewareKeyByTheWholePattern(t *testing.T) {
+	s, err := memstore.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l, err := core.NewLimiter(s, core.PerMinute(1), core.WithName("per-route"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mw, err := echo5mw.New(l, httplimit.WithRouteKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := echo.New()
+	ok := func(c *echo.Context) error { return c.String(http.StatusOK, c.Path()) }
+	api := e.Group("/api", mw)
+	api.GET("/users/:id", ok)
+	e.GET("/teams/:id", ok, mw)
+	e.GET("/open", ok)
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	for _, tc := range []struct {
+		path   string
+		status int
+		policy string
+	}{
+		{"/api/users/1", 200, `"per-route";r=0;t=60`},
+		{"/api/users/2", 429, `"per-route";r=0;t=60`},
+		{"/teams/1", 200, `"per-route";r=0;t=60`},
+		{"/teams/2", 429, `"per-route";r=0;t=60`},
+		{"/open", 200, ""},
+		{"/open", 200, ""},
+	} {
+		res, err := srv.Client().Get(srv.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != tc.status || res.Header.Get("RateLimit") != tc.policy {
+			t.Errorf("GET %s: %d RateLimit %q, want %d %q", tc.path, res.StatusCode, res.Header.Get("RateLimit"), tc.status, tc.policy)
+		}
+	}
+}
