@@ -6,6 +6,7 @@ require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/labstack/echo/v4 v4.16.0
+	github.com/labstack/echo/v5 v5.4.6
 	github.com/redis/go-redis/v9 v9.22.0
 )
 
@@ -35,6 +36,7 @@ require (
 	github.com/quic-go/quic-go v0.59.0 // indirect
 	github.com/tollgate-go/tollgate v0.1.0
 	github.com/tollgate-go/tollgate/chimw v0.1.0
+	github.com/tollgate-go/tollgate/echo5mw v0.1.0
 	github.com/tollgate-go/tollgate/echomw v0.1.0
 	github.com/tollgate-go/tollgate/ginmw v0.1.0
 	github.com/tollgate-go/tollgate/rules v0.1.0
@@ -47,9 +49,9 @@ require (
 	go.uber.org/atomic v1.11.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/arch v0.22.0 // indirect
-	golang.org/x/crypto v0.53.0 // indirect
-	golang.org/x/net v0.56.0 // indirect
-	golang.org/x/sys v0.46.0 // indirect
+	golang.org/x/crypto v0.54.0 // indirect
+	golang.org/x/net v0.57.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.40.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
 	google.golang.org/protobuf v1.36.10 // indirect
@@ -58,6 +60,8 @@ require (
 replace github.com/tollgate-go/tollgate => ..
 
 replace github.com/tollgate-go/tollgate/chimw => ../chimw
+
+replace github.com/tollgate-go/tollgate/echo5mw => ../echo5mw
 
 replace github.com/tollgate-go/tollgate/echomw => ../echomw
 

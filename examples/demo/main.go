@@ -1,5 +1,5 @@
-// Command demo shows tollgate's three router adapters answering alike. It
-// starts a chi, a gin and an echo server on free loopback ports, each with
+// Command demo shows tollgate's router adapters answering alike. It starts
+// a chi, a gin, an echo v4 and an echo v5 server on free loopback ports, each with
 // GET /hello behind the adapter's one-line form PerIP(core.PerMinute(5)),
 // sends each a burst of 8 requests and prints what came back: 5 admitted,
 // 3 denied, and the rate-limit fields of the first denial, router by
@@ -23,9 +23,11 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/go-chi/chi/v5"
 	"github.com/labstack/echo/v4"
+	echo5 "github.com/labstack/echo/v5"
 
 	"github.com/tollgate-go/tollgate/chimw"
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/echo5mw"
 	"github.com/tollgate-go/tollgate/echomw"
 	"github.com/tollgate-go/tollgate/ginmw"
 )
@@ -96,10 +98,14 @@ func routers() []struct {
 	e.Use(echomw.PerIP(core.PerMinute(quota)))
 	e.GET("/hello", func(c echo.Context) error { return c.String(http.StatusOK, "hello\n") })
 
+	e5 := echo5.New() // its banner is printed by StartConfig only
+	e5.Use(echo5mw.PerIP(core.PerMinute(quota)))
+	e5.GET("/hello", func(c *echo5.Context) error { return c.String(http.StatusOK, "hello\n") })
+
 	return []struct {
 		name    string
 		handler http.Handler
-	}{{"chi", r}, {"gin", g}, {"echo", e}}
+	}{{"chi", r}, {"gin", g}, {"echo v4", e}, {"echo v5", e5}}
 }
 
 // burstAll bursts each router in turn, on a server of its own.
@@ -208,7 +214,7 @@ func report(w io.Writer, results []result) error {
 	if identical(results) {
 		answer = "yes"
 	}
-	_, err := fmt.Fprintf(w, "\nall three routers answered identically: %s\n", answer)
+	_, err := fmt.Fprintf(w, "\nall %d routers answered identically: %s\n", len(results), answer)
 	return err
 }
 

@@ -13,13 +13,13 @@ func TestRunPrintsTheCountsOfEveryRouter(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, buf.String())
 	}
 	out := buf.String()
-	for _, router := range []string{"chi", "gin", "echo"} {
+	for _, router := range []string{"chi", "gin", "echo v4", "echo v5"} {
 		row := regexp.MustCompile(`(?m)^` + router + `\s+8\s+5\s+3$`)
 		if !row.MatchString(out) {
 			t.Errorf("no row %q sent 8, 200 5, 429 3 in\n%s", router, out)
 		}
 	}
-	if !bytes.Contains(buf.Bytes(), []byte("all three routers answered identically: yes\n")) {
+	if !bytes.Contains(buf.Bytes(), []byte("all 4 routers answered identically: yes\n")) {
 		t.Errorf("routers did not answer identically:\n%s", out)
 	}
 }
@@ -29,8 +29,8 @@ func TestEveryRouterDeniesTheBurstAlike(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(results) != 3 {
-		t.Fatalf("got %d results, want 3", len(results))
+	if len(results) != 4 {
+		t.Fatalf("got %d results, want 4", len(results))
 	}
 	// 5/m is GCRA with a burst of 5: the burst spends it at once, and the
 	// next request is admitted one emission interval (60s/5 = 12s) after

@@ -31,7 +31,7 @@ func Middleware(cfg Config) (func(http.Handler) http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return chimw.New(l, // ginmw.New, echomw.New: the same options
+	return chimw.New(l, // ginmw.New, echo5mw.New, echomw.New: the same options
 		httplimit.WithRouteKey(),          // one bucket per route pattern per client
 		httplimit.WithSkip(isHealthCheck), // no decision, no fields
 	)

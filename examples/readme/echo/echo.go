@@ -1,7 +1,5 @@
-// Package echo is the README's echo quick start.
+// Package echo is the README's echo v4 quick start.
 package echo
-
-import "github.com/tollgate-go/tollgate/core/httplimit"
 
 // README: echo
 import (
@@ -23,15 +21,3 @@ func Echo() *echo.Echo {
 }
 
 func getUser(c echo.Context) error { return c.String(200, c.Param("id")) }
-
-// WithConfig is the README's echo Config.
-func WithConfig(l *core.Limiter) (echo.MiddlewareFunc, error) {
-	// README: echo-config
-	mw, err := echomw.Config{
-		Limiter: l,
-		Skipper: func(c echo.Context) bool { return c.Path() == "/healthz" },
-		Options: []echomw.Option{httplimit.WithRouteKey()},
-	}.ToMiddleware()
-	// README: end
-	return mw, err
-}

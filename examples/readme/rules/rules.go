@@ -23,7 +23,7 @@ func Router(store core.Store) (http.Handler, func()) {
 	if err != nil {
 		log.Fatal(err) // rules.yaml:11: rules[1].limits[0].limit: core: invalid limit: ...
 	}
-	r.Use(chimw.Wrap(e)) // gin: ginmw.Wrap(e); echo: echomw.Wrap(e); net/http: e.Handler(h)
+	r.Use(chimw.Wrap(e)) // gin: ginmw.Wrap(e); echo: echo5mw.Wrap(e) (v4: echomw); net/http: e.Handler(h)
 	// README: end
 	return r, func() { e.Close() }
 }

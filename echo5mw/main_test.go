@@ -1,0 +1,68 @@
+package echo5mw_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v5"
+	"go.uber.org/goleak"
+
+	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/echo5mw"
+)
+
+// TestMain fails the package's tests if a goroutine outlives them, waiting
+// for those that end by themselves (the memory store's default clock, half a
+// second after its last reading; a store nobody closed, once collected).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if err := noGoroutinesLeft(10 * time.Second); err != nil {
+			fmt.Fprintln(os.Stderr, "echo5mw:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// noGoroutinesLeft waits up to wait for every goroutine but the test
+// harness's (and those in opts) to end, collecting garbage meanwhile; it
+// returns goleak's report of those left.
+func noGoroutinesLeft(wait time.Duration, opts ...goleak.Option) error {
+	deadline := time.Now().Add(wait)
+	for {
+		runtime.GC()
+		err := goleak.Find(opts...) // retries for about 0.4s itself
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+	}
+}
+
+// The one-line form's store cannot be closed: once the echo instance that
+// holds the middleware is dropped, its goroutines must end by themselves.
+func TestPerIPLeavesNoGoroutineOnceDropped(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	func() {
+		r := echo.New()
+		r.Use(echo5mw.PerIP(core.PerMinute(2)))
+		r.GET("/", func(c *echo.Context) error { return c.String(http.StatusOK, "ok") })
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d", w.Code)
+		}
+		if goleak.Find(before) == nil {
+			t.Fatal("no goroutine found while the middleware is in use: the check below would prove nothing")
+		}
+		runtime.KeepAlive(r) // in use until here: else the check above may see it collected
+	}()
+	if err := noGoroutinesLeft(10*time.Second, before); err != nil {
+		t.Fatalf("10s after the router was dropped: %v", err)
+	}
+}
