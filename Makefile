@@ -112,6 +112,7 @@ bench-adapters:
 	cd chimw && GOWORK=off go test -run '^$$' -bench 'BenchmarkChi|BenchmarkServeMux' -benchmem -count $(BENCH_COUNT) .
 	cd ginmw && GOWORK=off go test -run '^$$' -bench 'BenchmarkGin' -benchmem -count $(BENCH_COUNT) .
 	cd echomw && GOWORK=off go test -run '^$$' -bench 'BenchmarkEcho' -benchmem -count $(BENCH_COUNT) .
+	cd echo5mw && GOWORK=off go test -run '^$$' -bench 'BenchmarkEcho5' -benchmem -count $(BENCH_COUNT) .
 
 # A decision against a local redis-server (started by the benchmark) beside a
 # bare go-redis INCR round trip, serially and from 64 goroutines.

@@ -15,9 +15,11 @@
 //     at the release version (golang.org/x/mod/zip, the format the go
 //     command downloads) into a GOPROXY directory.
 //  3. An outside module. In a temporary directory outside the repository, with
-//     GOWORK=off, an empty module cache and GOPROXY naming only that proxy
-//     and a read-only view of the local module cache without our modules (so
-//     our modules cannot fall through to another source), a fresh module
+//     GOWORK=off, a module cache of its own and GOPROXY naming only a
+//     loopback proxy that serves our modules from that proxy alone (a
+//     module or version of ours it lacks is an error, never fetched
+//     elsewhere) and third-party modules from the local module cache, or
+//     from the go command's own proxy when the cache lacks one, a fresh module
 //     runs `go get` for every public module, then `go vet` on a program that
 //     imports every public package and on the README's Go snippets
 //     (examples/readme, see readme.go).

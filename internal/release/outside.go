@@ -13,10 +13,11 @@ import (
 // installOutside proves that a module outside the repository can install
 // every public module from the release alone: see the package doc, step 3.
 func (t *tree) installOutside(work, proxy, version string) error {
-	third := filepath.Join(work, "third-party")
-	if err := thirdPartyView(third); err != nil {
+	proxyURL, stop, err := startProxy(proxy)
+	if err != nil {
 		return err
 	}
+	defer stop()
 	modcache, err := outsideModCache()
 	if err != nil {
 		return err
@@ -29,10 +30,10 @@ func (t *tree) installOutside(work, proxy, version string) error {
 		"GOWORK=off",
 		"GOFLAGS=-mod=mod -modcacherw",
 		"GOTOOLCHAIN=local",
-		"GOPROXY=file://"+filepath.ToSlash(proxy)+",file://"+filepath.ToSlash(third),
-		// Our release is not in the public checksum database yet, and the
+		"GOPROXY="+proxyURL, // see moduleProxy
+		// Our release is not in the public checksum database yet; the
 		// third-party modules come from a cache the go command verified
-		// when it filled it.
+		// when it filled it, or from the go command's own proxy.
 		"GOSUMDB=off",
 		"GOPRIVATE=", "GONOPROXY=", "GONOSUMDB=",
 		"GOMODCACHE="+modcache,

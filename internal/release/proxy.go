@@ -60,50 +60,6 @@ func (t *tree) buildProxy(dir, version string) error {
 	return nil
 }
 
-// thirdPartyView makes dir a read-only GOPROXY view of the local module
-// cache's downloads without any module of ours, so that the outside module
-// finds its third-party requirements offline and ours only in our proxy.
-func thirdPartyView(dir string) error {
-	cache, err := goEnv("GOMODCACHE")
-	if err != nil {
-		return err
-	}
-	download := filepath.Join(cache, "cache", "download")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	hosts, err := os.ReadDir(download)
-	if err != nil {
-		return fmt.Errorf("module cache: %w", err)
-	}
-	ours, _ := module.EscapePath(ourPrefix)
-	ourHost, ourOwner := filepath.Dir(filepath.Dir(ours)), filepath.Base(filepath.Dir(ours))
-	for _, h := range hosts {
-		if h.Name() != ourHost {
-			if err := os.Symlink(filepath.Join(download, h.Name()), filepath.Join(dir, h.Name())); err != nil {
-				return err
-			}
-			continue
-		}
-		owners, err := os.ReadDir(filepath.Join(download, h.Name()))
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Join(dir, h.Name()), 0o755); err != nil {
-			return err
-		}
-		for _, o := range owners {
-			if o.Name() == ourOwner {
-				continue
-			}
-			if err := os.Symlink(filepath.Join(download, h.Name(), o.Name()), filepath.Join(dir, h.Name(), o.Name())); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // goEnv returns one setting of the go command.
 func goEnv(name string) (string, error) {
 	out, err := exec.Command("go", "env", name).Output()
