@@ -106,25 +106,20 @@ func (e Event) Outcome() string {
 // apart with its prefix. The zero Limiter is not usable: build one with
 // NewLimiter, which validates the limit and the options.
 type Limiter struct {
-	store    Store
-	prefixed prefixTaker // store, when it takes keys in two parts
-	direct   bool        // Take may call prefixed at once: a prefix and no hooks
-	limit    Limit
-	name     string
-	prefix   string
-	cost     int64
-	policy   FailurePolicy
-	fallback Store
-	fbLimit  Limit
-	hook     func(context.Context, Event)
-	onSwitch *notifier
-	shadow   bool // WithShadow: denials are admitted as ReasonShadow
-	// With onSwitch set, switches counts the switches to and from the
-	// failure policy, so its low bit says the limiter is failing. A call
-	// switches only with a compare-and-swap from the value it read when it
-	// began, so a call that spans another switch never switches back: the
-	// hook sees each outage once, not a flap at its edges.
-	switches atomic.Uint64
+	store     Store
+	prefixed  prefixTaker // store, when it takes keys in two parts
+	direct    bool        // Take may call prefixed at once: a prefix and no hooks
+	limit     Limit
+	name      string
+	prefix    string
+	cost      int64
+	policy    FailurePolicy
+	fallback  Store
+	fbLimit   Limit
+	hook      func(context.Context, Event)
+	onSwitch  *notifier // shared by the limiter's tiers (Tier)
+	shadow    bool      // WithShadow: denials are admitted as ReasonShadow
+	instances int64     // WithInstances, WithFallback: fbLimit is limit divided by it
 }
 
 type config struct {
@@ -327,7 +322,7 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 			}
 		}
 	}
-	l := &Limiter{store: store, limit: limit, name: c.name, prefix: defaultPrefix(c.name), cost: c.cost, policy: c.policy, hook: c.hook, shadow: c.shadow}
+	l := &Limiter{store: store, limit: limit, name: c.name, prefix: defaultPrefix(c.name), cost: c.cost, policy: c.policy, hook: c.hook, shadow: c.shadow, instances: int64(c.instances)}
 	if c.onSwitch != nil {
 		l.onSwitch = &notifier{fn: c.onSwitch}
 	}
@@ -341,6 +336,40 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 		l.fbLimit = divideLimit(limit, int64(c.instances))
 	}
 	return l, nil
+}
+
+// Tier returns a limiter enforcing limit on the same keys as l: the same
+// name, prefix, store, cost, failure policy (a fallback holds limit divided
+// among the same instances), hooks and shadow mode. A key's state is one
+// whatever the tier it is taken under, so a client moving between plans
+// keeps its count: pick the tier per request (a plan read from an API-key
+// table) and take from its limiter. The limit is validated as NewLimiter
+// validates it, with an error naming the field; the cost must fit in its
+// burst. Tiers share l's failover hook, which sees one outage once.
+//
+// A key taken under a limit other than the one that last wrote it is
+// interpreted by the new limit; whatever it carries, the new limit never
+// admits more than it admits a key never used (package storekit's Apply
+// says what each algorithm carries). Tier allocates a Limiter: make the
+// tiers once, not per request.
+func (l *Limiter) Tier(limit Limit) (*Limiter, error) {
+	if err := limit.Validate(); err != nil {
+		return nil, err
+	}
+	if lc, ok := l.store.(limitChecker); ok {
+		if err := lc.CheckLimit(limit); err != nil {
+			return nil, err
+		}
+	}
+	if l.cost > limit.EffectiveBurst() {
+		return nil, fmt.Errorf("core: cost %d: larger than the burst %d of tier %v, so every request would be denied", l.cost, limit.EffectiveBurst(), limit)
+	}
+	t := &Limiter{store: l.store, prefixed: l.prefixed, direct: l.direct, limit: limit, name: l.name, prefix: l.prefix,
+		cost: l.cost, policy: l.policy, fallback: l.fallback, hook: l.hook, onSwitch: l.onSwitch, shadow: l.shadow, instances: l.instances}
+	if l.policy == FailBack {
+		t.fbLimit = divideLimit(limit, l.instances)
+	}
+	return t, nil
 }
 
 // defaultPrefix is the prefix a Limiter named name puts before its keys
@@ -450,7 +479,7 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 	}
 	var epoch uint64
 	if l.onSwitch != nil {
-		epoch = l.switches.Load()
+		epoch = l.onSwitch.switches.Load()
 	}
 	full := key
 	if l.prefixed != nil && l.prefix != "" {
@@ -480,7 +509,7 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 // prefixed key full that the store could not decide (err), in a call begun
 // at epoch.
 func (l *Limiter) failed(ctx context.Context, full string, cost int64, err error, epoch uint64) (Decision, error, bool) {
-	if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidCost) || errors.Is(err, ErrInvalidTakes) {
+	if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidCost) || errors.Is(err, ErrInvalidTakes) || errors.Is(err, ErrInvalidLimit) {
 		return Decision{Reason: ReasonInvalid, Limit: l.limit}, err, false
 	}
 	if cerr := ctx.Err(); cerr != nil {
@@ -492,7 +521,7 @@ func (l *Limiter) failed(ctx context.Context, full string, cost int64, err error
 		return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: failClosedRetryAfter}, fmt.Errorf("%w: the caller went away (%w): %w", ErrStore, cerr, err), false
 	}
 	err = fmt.Errorf("%w: %w", ErrStore, err)
-	if l.onSwitch != nil && epoch&1 == 0 && l.switches.CompareAndSwap(epoch, epoch+1) {
+	if l.onSwitch != nil && epoch&1 == 0 && l.onSwitch.switches.CompareAndSwap(epoch, epoch+1) {
 		l.onSwitch.post(true, err)
 	}
 	switch l.policy {
@@ -513,7 +542,7 @@ func (l *Limiter) failed(ctx context.Context, full string, cost int64, err error
 // one and the successful call began after it: an answer that was already on
 // its way when the store failed says nothing about the store now.
 func (l *Limiter) recovered(epoch uint64) {
-	if l.onSwitch != nil && epoch&1 == 1 && l.switches.CompareAndSwap(epoch, epoch+1) {
+	if l.onSwitch != nil && epoch&1 == 1 && l.onSwitch.switches.CompareAndSwap(epoch, epoch+1) {
 		l.onSwitch.post(false, nil)
 	}
 }
@@ -523,6 +552,14 @@ func (l *Limiter) recovered(epoch uint64) {
 // calls are queued, so an idle limiter holds none.
 type notifier struct {
 	fn func(failing bool, err error)
+
+	// switches counts the switches to and from the failure policy, so its
+	// low bit says the limiter (and its tiers, which share the notifier) is
+	// failing. A call switches only with a compare-and-swap from the value
+	// it read when it began, so a call that spans another switch never
+	// switches back: the hook sees each outage once, not a flap at its
+	// edges.
+	switches atomic.Uint64
 
 	mu      sync.Mutex // guards queue and running
 	queue   []switchEvent

@@ -200,7 +200,7 @@ func takeAtomic(ctx context.Context, ms multiStore, boxes []Box, ls []*Limiter, 
 	var epochs [MaxTakes]uint64
 	for i, l := range ls {
 		if l.onSwitch != nil {
-			epochs[i] = l.switches.Load()
+			epochs[i] = l.onSwitch.switches.Load()
 		}
 	}
 	// The prefixed keys, and the boxes' keys, are built in one string (one
@@ -249,7 +249,7 @@ func takeAtomic(ctx context.Context, ms multiStore, boxes []Box, ls []*Limiter, 
 	clear(takes)
 	takeBufs.Put(tb)
 	if err != nil {
-		if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidCost) || errors.Is(err, ErrInvalidTakes) || errors.Is(err, ErrInvalidPenalty) {
+		if errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInvalidCost) || errors.Is(err, ErrInvalidTakes) || errors.Is(err, ErrInvalidLimit) || errors.Is(err, ErrInvalidPenalty) {
 			invalidAll(ls, ds)
 			return 0, err
 		}
@@ -284,7 +284,7 @@ func takeFailed(ctx context.Context, boxes []Box, ls []*Limiter, keys []string, 
 		if fms := sharedFallback(ls, len(boxes) > 0); fms != nil {
 			serr := fmt.Errorf("%w: %w", ErrStore, err)
 			for i, l := range ls {
-				if l.onSwitch != nil && epochs[i]&1 == 0 && l.switches.CompareAndSwap(epochs[i], epochs[i]+1) {
+				if l.onSwitch != nil && epochs[i]&1 == 0 && l.onSwitch.switches.CompareAndSwap(epochs[i], epochs[i]+1) {
 					l.onSwitch.post(true, serr)
 				}
 			}

@@ -3,7 +3,8 @@
 // constructor, and the suite drives it through every algorithm's exact
 // admit/deny sequence, the decision values at chosen instants, window
 // boundaries, burst, cost > 1, cost 0, cost > burst, many keys, expiry of idle
-// state, clocks stepping backwards, bad input, and 64 goroutines on one key
+// state, clocks stepping backwards, a key moving between limits (tiers),
+// bad input, and 64 goroutines on one key
 // admitting exactly the quota; for a storekit.MultiStore, several limits taken
 // all or nothing; for a storekit.BoxStore, the penalty box.
 //
@@ -106,6 +107,8 @@ func Run(t *testing.T, newStore Factory, opts ...Option) {
 			t.Run("64 goroutines on one key admit exactly the quota", func(t *testing.T) { h.hammer(t, alg, 1) })
 			t.Run("64 goroutines on 4 keys admit exactly the quota each", func(t *testing.T) { h.hammer(t, alg, 4) })
 			t.Run("several limits are taken together or not at all", func(t *testing.T) { h.takeMany(t, alg) })
+			t.Run("a key moving between tiers is read by the new limit", func(t *testing.T) { h.tierMove(t, alg) })
+			t.Run("a key moving between tiers admits no more than a fresh key", func(t *testing.T) { h.tierBound(t, alg) })
 		})
 	}
 	t.Run("several limits under 64 goroutines: none is ever over-consumed", func(t *testing.T) { h.takeManyHammer(t, core.TokenBucket) })

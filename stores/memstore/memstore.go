@@ -356,7 +356,7 @@ func (s *Store) take(key string, l core.Limit, cost int64) (d core.Decision, err
 		sh.now = now
 	}
 	var st storekit.State
-	i, found := sh.load(h, key, l.Algorithm, &st)
+	i, found := sh.load(h, key, l.Algorithm, now, &st)
 	d = storekit.Apply(&st, now, l, cost)
 	if d.Allowed && cost > 0 && !sh.save(i, found, h, key, now, &st, &d, s.perShard) {
 		d = sh.refusal(l, now)
@@ -485,7 +485,7 @@ func (s *Store) decideMany(takes []core.Take, ds []core.Decision, boxes []core.B
 	for j := range boxes {
 		bl := storekit.BoxLimit(boxes[j].Penalty)
 		h := hs[n+2*j]
-		s.shardOf(h).load(h, bk[2*j], bl.Algorithm, &boxStates[j])
+		s.shardOf(h).load(h, bk[2*j], bl.Algorithm, now, &boxStates[j])
 		if d := storekit.Apply(&boxStates[j], now, bl, 0); !d.Allowed {
 			in = true
 			boxed = max(boxed, d.RetryAfter)
@@ -502,7 +502,7 @@ func (s *Store) decideMany(takes []core.Take, ds []core.Decision, boxes []core.B
 	admitted := true
 	for i := range takes {
 		t := &takes[i]
-		slots[i], found[i] = s.shardOf(hs[i]).load(hs[i], t.Key, t.Limit.Algorithm, &sts[i])
+		slots[i], found[i] = s.shardOf(hs[i]).load(hs[i], t.Key, t.Limit.Algorithm, now, &sts[i])
 		if t.Limit.Algorithm == core.SlidingWindowLog {
 			// Apply may reuse the ring's array; the state must stay as it
 			// is if another take is denied.
@@ -543,7 +543,7 @@ func (s *Store) decideMany(takes []core.Take, ds []core.Decision, boxes []core.B
 			continue
 		}
 		var st storekit.State
-		s.shardOf(hs[i]).load(hs[i], t.Key, t.Limit.Algorithm, &st)
+		s.shardOf(hs[i]).load(hs[i], t.Key, t.Limit.Algorithm, now, &st)
 		ds[i] = storekit.Apply(&st, now, t.Limit, 0)
 	}
 	// The denial counts towards each box that selects a take that denied;
@@ -569,7 +569,7 @@ func (s *Store) countDenial(p core.Penalty, now int64, bh uint64, boxKey string,
 	dl := storekit.DenialLimit(p)
 	var logState storekit.State
 	dsh := s.shardOf(lh)
-	dslot, dfound := dsh.load(lh, logKey, dl.Algorithm, &logState)
+	dslot, dfound := dsh.load(lh, logKey, dl.Algorithm, now, &logState)
 	dd := storekit.Apply(&logState, now, dl, 1)
 	if dd.Allowed && dd.Remaining > 0 {
 		dsh.save(dslot, dfound, lh, logKey, now, &logState, &dd, s.perShard)
@@ -592,15 +592,21 @@ func (s *Store) shardOf(h uint64) *shard { return &s.shards[h>>1&s.mask] }
 
 // load finds key and reads its state into st, if it has state for alg (a
 // key reused under another algorithm starts afresh: its state means nothing
-// to the new one). It returns the key's slot and whether it was found.
-func (sh *shard) load(h uint64, key string, alg core.Algorithm, st *storekit.State) (int, bool) {
+// to the new one) that has not expired at now. Under the limit that wrote
+// it, expired state is a fresh key's anyway; under another (a key moving
+// between tiers) it lapses then too, as a Redis key's expiry makes it lapse,
+// so what a key carries to a new limit never outlives the old limit's
+// ResetAfter. It returns the key's slot and whether it was found.
+func (sh *shard) load(h uint64, key string, alg core.Algorithm, now int64, st *storekit.State) (int, bool) {
 	i, found := sh.find(h, key)
 	if found {
 		e := &sh.table[i]
 		// Any return, admitted or not, marks a client worth keeping.
 		e.young = false
 		if e.alg == alg {
-			st.A, st.B, st.C = e.a, e.b, e.c
+			if now < e.expires {
+				st.A, st.B, st.C = e.a, e.b, e.c
+			}
 			if alg == core.SlidingWindowLog {
 				st.Log = sh.logs[e.key]
 			}
