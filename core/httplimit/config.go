@@ -45,7 +45,10 @@ type DenyHandler func(w http.ResponseWriter, r *http.Request, d core.Decision)
 // err wraps keyfuncs.ErrNoKey when the request could not be keyed (the key
 // func failed or returned an empty key, or the key is longer than a store
 // accepts; default answer 400), or core.ErrStore when the store failed and
-// the limiter fails closed (default 503, with Retry-After already set on w).
+// the limiter fails closed (default 503, with Retry-After already set on w);
+// ErrLimitFunc when a WithLimitFunc func failed (default 503, Retry-After 1
+// set), or core.ErrInvalidLimit when it returned a limit that cannot be
+// enforced (default 500). Nothing is taken from any limit then.
 // A nil ErrorHandler is refused (WithErrorHandler); without one a Gate gives
 // those answers.
 type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
@@ -74,6 +77,7 @@ type config struct {
 	resetUnix bool
 	clock     core.Clock
 	hooks     ctxHooks // the framework-native hooks, for an Adapter
+	tiers     []tierSpec
 }
 
 // WithKeyFunc sets how requests are keyed (see package keyfuncs). Adapters

@@ -79,14 +79,14 @@ func (g *Gate) writeFields(h http.Header, st *decided) (*fieldArena, int) {
 	}
 	a := new(fieldArena)
 	fw := fieldWriter{h: h, a: a, b: a.buf[:0]}
-	ru := &g.rules[e.rule]
+	fs := st.fields(g, e.rule)
 	if g.headers&HeadersX != 0 {
 		if e.fallback {
 			q, _ := quotaWindow(e.limit)
 			fw.b = strconv.AppendInt(fw.b, q, 10)
 			fw.end(hLimit)
 		} else {
-			fw.set(hLimit, ru.quota)
+			fw.set(hLimit, fs.quota)
 		}
 		fw.b = strconv.AppendInt(fw.b, e.remaining, 10)
 		fw.end(hRemaining)
@@ -98,15 +98,19 @@ func (g *Gate) writeFields(h http.Header, st *decided) (*fieldArena, int) {
 		fw.end(hReset)
 	}
 	if g.headers&HeadersIETF != 0 {
-		if st.fallback() {
+		switch {
+		case st.fallback() || st.ntiered > 1:
 			fw.b = g.appendPolicy(fw.b, st)
 			fw.end(hPolicy)
-		} else {
+		case st.ntiered == 1:
+			fw.set(hPolicy, st.tiers[st.lastTiered].policy)
+		default:
 			fw.set(hPolicy, g.policy[0])
 		}
 		for i := 0; i < st.n; i++ {
 			x := &st.entries[i]
 			xr := &g.rules[x.rule]
+			xf := st.fields(g, x.rule)
 			if i > 0 {
 				fw.b = append(fw.b, ", "...)
 			}
@@ -117,20 +121,21 @@ func (g *Gate) writeFields(h http.Header, st *decided) (*fieldArena, int) {
 			if x.allowed {
 				fw.b = strconv.AppendInt(fw.b, ceilSeconds(x.resetAfter), 10)
 			} else {
-				fw.b = strconv.AppendInt(fw.b, retrySeconds(x.retryAfter, xr.window), 10)
+				fw.b = strconv.AppendInt(fw.b, retrySeconds(x.retryAfter, xf.window), 10)
 			}
 		}
 		fw.end(hRateLimit)
 	}
 	if !e.allowed {
-		fw.b = strconv.AppendInt(fw.b, retrySeconds(e.retryAfter, ru.window), 10)
+		fw.b = strconv.AppendInt(fw.b, retrySeconds(e.retryAfter, fs.window), 10)
 		fw.end(hRetryAfter)
 	}
 	return a, fw.n
 }
 
-// appendPolicy appends the RateLimit-Policy value: every limit, and those a
-// fallback enforced in st as they were, divided among the instances.
+// appendPolicy appends the RateLimit-Policy value: every limit at its tier
+// in st, and those a fallback enforced in st as they were, divided among
+// the instances.
 func (g *Gate) appendPolicy(b []byte, st *decided) []byte {
 	listed := 0
 	for i := range g.rules {
@@ -138,7 +143,8 @@ func (g *Gate) appendPolicy(b []byte, st *decided) []byte {
 		if ru.l.Shadow() {
 			continue // a shadow limit is not the client's business
 		}
-		q, w := ru.q, ru.window
+		fs := st.fields(g, i)
+		q, w := fs.q, fs.window
 		for j := 0; j < st.n; j++ {
 			if x := &st.entries[j]; x.rule == i && x.fallback {
 				q, w = quotaWindow(x.limit)

@@ -11,7 +11,7 @@ import (
 )
 
 func oneRuleGate() (*Gate, *decided) {
-	g := &Gate{config: config{headers: HeadersAll, clock: core.SystemClock}, rules: []rule{{quota: "100", window: 60, id: `"per-ip"`}}, policy: []string{`"per-ip";q=100;w=60`}}
+	g := &Gate{config: config{headers: HeadersAll, clock: core.SystemClock}, rules: []rule{{fields: fields{quota: "100", window: 60}, id: `"per-ip"`}}, policy: []string{`"per-ip";q=100;w=60`}}
 	st := &decided{n: 1}
 	st.entries[0] = entry{allowed: true, remaining: 99, resetAfter: 600 * time.Millisecond}
 	return g, st
@@ -43,7 +43,7 @@ func TestWriteFieldsSpillsLongListsSafely(t *testing.T) {
 	var wantRL []string
 	for i := 0; i < MaxLimits; i++ {
 		name := `"a-rather-long-policy-name-` + string(rune('a'+i)) + `"`
-		g.rules = append(g.rules, rule{quota: "1000000", window: 3600, id: name})
+		g.rules = append(g.rules, rule{fields: fields{quota: "1000000", window: 3600}, id: name})
 		st.add(i, false, core.Decision{Allowed: true, Remaining: 999999 - int64(i), ResetAfter: time.Hour})
 		wantRL = append(wantRL, name+";r="+strconv.Itoa(999999-i)+";t=3600")
 	}

@@ -61,10 +61,11 @@ type Gate struct {
 type rule struct {
 	l      *core.Limiter
 	key    keyfuncs.KeyFunc // nil: the gate's key func, called once per request
-	q      int64            // the limit as a quota of q per window of w whole seconds
-	quota  string           // q, as X-RateLimit-Limit sends it
-	window int64            // w
+	fields                  // l's limit's (with named tiers, the default tier's)
 	id     string           // the policy id as a Structured Fields string, quotes included
+	// tiers, when set, chooses the limit per request (WithTiers,
+	// WithLimitFunc).
+	tiers *tiering
 }
 
 // New returns a Gate applying l (and any limits added by WithLimit) to
@@ -142,8 +143,10 @@ func buildGate(c config, ls []*core.Limiter, needKey bool) (*Gate, error) {
 			return nil, fmt.Errorf("httplimit: two limits named %q: name them apart with core.WithName, so headers and keys tell them apart", name)
 		}
 		seen[name] = true
-		q, w := quotaWindow(e.limiter.Limit())
-		g.rules = append(g.rules, rule{l: e.limiter, key: e.key, q: q, quota: strconv.FormatInt(q, 10), window: w, id: `"` + name + `"`})
+		g.rules = append(g.rules, rule{l: e.limiter, key: e.key, fields: fieldsOf(e.limiter.Limit()), id: `"` + name + `"`})
+	}
+	if err := g.resolveTiers(c.tiers); err != nil {
+		return nil, err
 	}
 	for i := range g.rules {
 		g.limiters = append(g.limiters, g.rules[i].l)
@@ -266,13 +269,16 @@ func (g *Gate) decide(w http.ResponseWriter, r *http.Request, keys []string, box
 	// step (core.TakeAll), so a request one limit denies takes nothing
 	// from the others.
 	var st decided
+	if len(g.tiers) > 0 && !g.chooseTiers(w, r, &st, keys) {
+		return Failed
+	}
 	ctx := r.Context()
 	n := len(g.rules)
 	if n == 1 && len(boxes) == 0 {
 		if keys[0] == "" { // a shadow limit without a key sits the request out
 			return Proceed
 		}
-		d, err := g.rules[0].l.Take(ctx, keys[0])
+		d, err := st.limiter(g, 0).Take(ctx, keys[0])
 		return g.answer(w, r, &st, unsafe.Slice(&d, 1), err)
 	}
 	ds := decisionBufs.Get().(*[MaxLimits]core.Decision)
@@ -284,9 +290,12 @@ func (g *Gate) decide(w http.ResponseWriter, r *http.Request, keys []string, box
 	m := 0
 	for i := 0; i < n; i++ {
 		if keys[i] != "" {
-			part[m], partKeys[m], at[m] = g.limiters[i], keys[i], i
+			part[m], partKeys[m], at[m] = st.limiter(g, i), keys[i], i
 			m++
 		}
+	}
+	if st.ntiered > 0 {
+		ls, ks = part[:m], partKeys[:m]
 	}
 	var sel [core.MaxBoxes]core.Box
 	if m < n { // a shadow limit without a key sits the request out
@@ -364,13 +373,13 @@ func (g *Gate) answer(w http.ResponseWriter, r *http.Request, st *decided, ds []
 	n := len(ds)
 	var denied *core.Decision
 	for i := 0; i < n; i++ {
-		ru, d := &g.rules[i], ds[i]
+		ru, d, fs := &g.rules[i], ds[i], st.fields(g, i)
 		switch d.Reason {
 		case core.ReasonInvalid: // the key is longer than a store takes
 			g.onError(w, r, fmt.Errorf("%w: %w", keyfuncs.ErrNoKey, err))
 			return Failed
 		case core.ReasonFailClosed: // the store (and any fallback) failed
-			w.Header()["Retry-After"] = []string{strconv.FormatInt(retrySeconds(d.RetryAfter, ru.window), 10)}
+			w.Header()["Retry-After"] = []string{strconv.FormatInt(retrySeconds(d.RetryAfter, fs.window), 10)}
 			g.onError(w, r, err)
 			return Failed
 		case core.ReasonFailOpen: // admitted uncounted: no state to describe
@@ -381,7 +390,7 @@ func (g *Gate) answer(w http.ResponseWriter, r *http.Request, st *decided, ds []
 		}
 		// A decision, the store's or (when it failed) the fallback's, which
 		// decides under a divided limit.
-		st.add(i, err != nil && d.Limit != ru.l.Limit(), d)
+		st.add(i, err != nil && d.Limit != st.limiter(g, i).Limit(), d)
 		// The request waits for the last of its denials.
 		if !d.Allowed && (denied == nil || d.RetryAfter > denied.RetryAfter) {
 			denied = &ds[i]
@@ -440,10 +449,32 @@ func ceilSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
-// decided holds the decisions of one request, on the stack.
+// decided holds the decisions of one request, on the stack, and the tiers
+// chosen for it.
 type decided struct {
 	n       int
 	entries [MaxLimits]entry
+	// tiers[i] is rule i's tier for this request (nil: the rule's own
+	// limit); ntiered counts them, and lastTiered is the last one's rule.
+	tiers      [MaxLimits]*tier
+	ntiered    int
+	lastTiered int
+}
+
+// limiter returns the limiter that takes rule i of g for this request.
+func (s *decided) limiter(g *Gate, i int) *core.Limiter {
+	if t := s.tiers[i]; t != nil {
+		return t.l
+	}
+	return g.rules[i].l
+}
+
+// fields returns the field values of rule i of g for this request.
+func (s *decided) fields(g *Gate, i int) *fields {
+	if t := s.tiers[i]; t != nil {
+		return &t.fields
+	}
+	return &g.rules[i].fields
 }
 
 type entry struct {

@@ -73,8 +73,11 @@ const maxPooledBody = 1024
 // fail-closed limiter could not decide. The body says no more than that.
 func defaultError(w http.ResponseWriter, r *http.Request, err error) {
 	status, detail := http.StatusServiceUnavailable, "The rate limiter is unavailable; retry later."
-	if errors.Is(err, keyfuncs.ErrNoKey) {
+	switch {
+	case errors.Is(err, keyfuncs.ErrNoKey):
 		status, detail = http.StatusBadRequest, "The request does not identify a client for rate limiting."
+	case errors.Is(err, core.ErrInvalidLimit):
+		status, detail = http.StatusInternalServerError, "The rate limit for this request is misconfigured."
 	}
 	WriteProblem(w, r, status, detail)
 }

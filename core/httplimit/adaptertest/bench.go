@@ -14,7 +14,8 @@ import (
 // Benchmark measures what the adapter's middleware adds to a request: the
 // same router serves GET /users/{id} without the middleware ("bare") and
 // with it ("limited": per client IP, memory store, every header family),
-// serially and in parallel. The difference of the pairs is the cost of
+// serially and in parallel; and with the limit chosen per request, from
+// named tiers and from a limit func. The difference of the pairs is the cost of
 // rate limiting, allocations included. a.Router(ep, nil) must return the
 // router without the middleware.
 //
@@ -44,10 +45,37 @@ func Benchmark(b *testing.B, a Adapter) {
 		}
 		return h
 	}
+	// tiered is limited with the limit chosen per request: named tiers
+	// (the request names "pro") or a limit func (a plan table of two).
+	tiered := func(b *testing.B, named bool) http.Handler {
+		store := a.Store(core.SystemClock)
+		b.Cleanup(func() { _ = store.Close() })
+		l, err := core.NewLimiter(store, core.PerSecond(1_000_000_000), core.WithName("per-ip"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		free, pro := core.PerSecond(500_000_000), core.PerSecond(900_000_000)
+		opt := httplimit.WithLimitFunc(l, func(r *http.Request) (core.Limit, error) {
+			if r.Header.Get("X-Plan") == "pro" {
+				return pro, nil
+			}
+			return free, nil
+		})
+		if named {
+			opt = httplimit.WithTiers(l, func(r *http.Request) (string, error) { return r.Header.Get("X-Plan"), nil },
+				map[string]core.Limit{"free": free, "pro": pro}, "free")
+		}
+		h, err := a.Router(ep, l, opt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return h
+	}
 	serial := func(h http.Handler) func(b *testing.B) {
 		return func(b *testing.B) {
 			r := httptest.NewRequest(http.MethodGet, "/users/42", nil)
 			r.RemoteAddr = "203.0.113.7:41000"
+			r.Header.Set("X-Plan", "pro")
 			w := NewNopWriter()
 			h.ServeHTTP(w, r)
 			if w.code != http.StatusNoContent {
@@ -82,6 +110,8 @@ func Benchmark(b *testing.B, a Adapter) {
 	b.Run("limited", serial(build(b, true)))
 	b.Run("limited-route-key", serial(build(b, true, httplimit.WithRouteKey())))
 	b.Run("limited-no-fields", serial(build(b, true, httplimit.WithHeaders(httplimit.HeadersNone))))
+	b.Run("limited-tiers", serial(tiered(b, true)))
+	b.Run("limited-limit-func", serial(tiered(b, false)))
 	b.Run("parallel-bare", parallel(build(b, false)))
 	b.Run("parallel-limited", parallel(build(b, true)))
 }
