@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,6 +76,7 @@ type crule struct {
 	keyFns   []keyfuncs.KeyFunc // the limits' keys, with the fallback if any
 	route    bool               // a key func reads the route
 	limiters []*core.Limiter
+	tierOpts []httplimit.Option // WithTiers of its tiered limits
 	gate     *httplimit.Gate
 	missing  MissingAction
 	status   int
@@ -232,7 +234,7 @@ func (e *Engine) compileRule(c *checker, n *names, i int, r *Rule, shadow bool, 
 			return
 		}
 	}
-	g, err := e.gate(cr.limiters)
+	g, err := e.gate(cr.limiters, cr.tierOpts)
 	if err != nil {
 		c.fail(path+".limits", err)
 		return
@@ -268,16 +270,88 @@ func (e *Engine) compileLimit(c *checker, n *names, path string, p *NamedLimit, 
 	if e.o.hook != nil {
 		lopts = append(lopts, core.WithHook(e.limiterHook(rule)))
 	}
-	l, err := core.NewLimiter(e.store, p.Limit, lopts...)
+	limit := p.Limit
+	var sel *keySpec
+	if len(p.Tiers) > 0 || p.TierKey != "" || p.DefaultTier != "" {
+		if sel = e.compileTiers(c, path, p); sel == nil {
+			return
+		}
+		limit = p.Tiers[p.DefaultTier]
+	}
+	l, err := core.NewLimiter(e.store, limit, lopts...)
 	if err != nil {
 		field := ".limit"
-		if !errors.Is(err, core.ErrInvalidLimit) {
+		switch {
+		case sel != nil:
+			field = ".tiers." + p.DefaultTier
+		case !errors.Is(err, core.ErrInvalidLimit):
 			field = ".name"
 		}
 		c.fail(path+field, err)
 		return
 	}
+	if sel != nil {
+		for _, name := range sortedTiers(p.Tiers) {
+			if _, err := l.Tier(p.Tiers[name]); err != nil {
+				c.fail(path+".tiers."+name, err)
+				return
+			}
+		}
+		cr.tierOpts = append(cr.tierOpts, httplimit.WithTiers(l, sel.fn, p.Tiers, p.DefaultTier))
+	}
 	cr.limiters = append(cr.limiters, l)
+}
+
+// compileTiers checks the tiers of p, the limit at path, and returns the
+// key spec of its tier key, or nil having failed.
+func (e *Engine) compileTiers(c *checker, path string, p *NamedLimit) *keySpec {
+	switch {
+	case len(p.Tiers) == 0:
+		c.fail(path+".tiers", errors.New("none: tier_key and default_tier choose among tiers"))
+		return nil
+	case p.Limit != (core.Limit{}):
+		c.fail(path+".limit", errors.New("set with tiers: a tiered limit's quotas are its tiers"))
+		return nil
+	case p.TierKey == "":
+		c.fail(path+".tier_key", errors.New("empty: say which key names the tier (header:X-Plan)"))
+		return nil
+	case p.DefaultTier == "":
+		c.fail(path+".default_tier", errors.New("empty: name the tier of a request that names none (or an unknown one)"))
+		return nil
+	}
+	names := sortedTiers(p.Tiers)
+	if _, ok := p.Tiers[p.DefaultTier]; !ok {
+		c.failf(path+".default_tier", "%q: not one of the tiers (%s)", p.DefaultTier, strings.Join(names, ", "))
+		return nil
+	}
+	for _, name := range names {
+		if name == "" {
+			c.fail(path+".tiers", errors.New("a tier with an empty name"))
+			return nil
+		}
+		if err := p.Tiers[name].Validate(); err != nil {
+			c.fail(path+".tiers."+name, err)
+			return nil
+		}
+	}
+	sel, err := parseKey(p.TierKey, e.o.maxHeader, e.o.resolver)
+	if err == nil && sel.route {
+		err = errors.New("route: a tier is the client's, not the route's (give routes rules of their own)")
+	}
+	if err != nil {
+		c.fail(path+".tier_key", err)
+		return nil
+	}
+	return sel
+}
+
+func sortedTiers(tiers map[string]core.Limit) []string {
+	names := make([]string, 0, len(tiers))
+	for name := range tiers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // compileMissing checks m, the Missing of the rule at path, and sets cr's
@@ -404,8 +478,8 @@ func (c *compiled) candidates(path string) []int {
 }
 
 // gate makes the HTTP answer of a set of limiters.
-func (e *Engine) gate(ls []*core.Limiter) (*httplimit.Gate, error) {
-	g, err := httplimit.NewGroup(ls, e.o.gate...)
+func (e *Engine) gate(ls []*core.Limiter, tiers []httplimit.Option) (*httplimit.Gate, error) {
+	g, err := httplimit.NewGroup(ls, append(tiers[:len(tiers):len(tiers)], e.o.gate...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -517,10 +591,12 @@ func (e *Engine) combo(c *compiled, idx []int) *httplimit.Gate {
 		return g
 	}
 	var ls []*core.Limiter
+	var tiers []httplimit.Option
 	for _, i := range idx {
 		ls = append(ls, c.rules[i].limiters...)
+		tiers = append(tiers, c.rules[i].tierOpts...)
 	}
-	g, err := e.gate(ls)
+	g, err := e.gate(ls, tiers)
 	if err != nil {
 		return nil // cannot happen: compile checked names and numbers
 	}

@@ -152,6 +152,19 @@ type NamedLimit struct {
 	// or the whole key longer than core.MaxKeyLen/2 bytes is a missing
 	// key.
 	Key string
+	// Tiers, when set, replace Limit: named quotas ("free": 100/m, "pro":
+	// 10000/m) of which each request gets the one TierKey names. Every tier
+	// counts under the limit's name and key, so a client moving between
+	// tiers keeps its count (httplimit.WithTiers), and the rate-limit
+	// fields report the request's tier.
+	Tiers map[string]core.Limit
+	// TierKey is a key spec (ip, header:NAME, path or method, as Key; not
+	// route) whose value names the request's tier: "header:X-Plan", set by
+	// a gateway the client cannot bypass. A request whose value is missing
+	// or names no tier gets DefaultTier.
+	TierKey string
+	// DefaultTier is one of Tiers. Required with Tiers.
+	DefaultTier string
 }
 
 // MissingAction is what a rule does with a request whose key cannot be read:

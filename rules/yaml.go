@@ -130,6 +130,30 @@ func kindOf(n *yaml.Node) string {
 	return "the scalar " + strconv.Quote(n.Value)
 }
 
+// tiers reads a mapping of tier names to limits: {free: 100/m, pro: 10000/m}.
+func (p *parser) tiers(n *yaml.Node, path string) map[string]core.Limit {
+	if n.Kind != yaml.MappingNode {
+		p.failf(n, path, "want a mapping of tier names to limits, got %s", kindOf(n))
+		return nil
+	}
+	out := make(map[string]core.Limit, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		fp := path + "." + k.Value
+		if _, dup := out[k.Value]; dup {
+			p.failf(k, fp, "repeated tier")
+			continue
+		}
+		p.lines[fp] = v.Line
+		l, err := core.ParseLimit(p.str(v, fp))
+		if err != nil {
+			p.fail(v, fp, err)
+		}
+		out[k.Value] = l
+	}
+	return out
+}
+
 func (p *parser) str(n *yaml.Node, path string) string {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 		p.failf(n, path, "want a string, got %s", kindOf(n))
@@ -280,6 +304,9 @@ func (p *parser) rule(n *yaml.Node, path string, r *Rule) {
 						}
 						pol.Limit = l
 					},
+					"tiers":        func(v *yaml.Node, path string) { pol.Tiers = p.tiers(v, path) },
+					"tier_key":     func(v *yaml.Node, path string) { pol.TierKey = p.str(v, path) },
+					"default_tier": func(v *yaml.Node, path string) { pol.DefaultTier = p.str(v, path) },
 				})
 				r.Limits = append(r.Limits, pol)
 			})

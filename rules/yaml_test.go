@@ -101,6 +101,13 @@ func TestLoadErrors(t *testing.T) {
 		{"100,000 rules", many.String(), "rules.yaml:2: rules: 100000 rules, more than 10000"},
 		{"an empty file", "", "rules.yaml:1: rules: the file is empty"},
 		{"two documents", "rules: []\n---\nrules: []\n", "rules.yaml:2: rules: a second YAML document"},
+		{"an unknown default tier", rule("    limits:\n      - {name: x, key: ip, tiers: {free: 1/s, pro: 9/s}, tier_key: \"header:X-Plan\", default_tier: gold}\n"), `rules.yaml:5: rules[0].limits[0].default_tier: "gold": not one of the tiers (free, pro)`},
+		{"tiers without a default", rule("    limits:\n      - {name: x, key: ip, tiers: {free: 1/s}, tier_key: \"header:X-Plan\"}\n"), `rules[0].limits[0].default_tier: empty`},
+		{"tiers without a tier key", rule("    limits:\n      - {name: x, key: ip, tiers: {free: 1/s}, default_tier: free}\n"), `rules[0].limits[0].tier_key: empty`},
+		{"a tier key by route", rule("    limits:\n      - {name: x, key: ip, tiers: {free: 1/s}, tier_key: route, default_tier: free}\n"), `rules[0].limits[0].tier_key: route`},
+		{"a tier in words", rule("    limits:\n      - {name: x, key: ip, tiers: {free: 1/s, pro: lots}, tier_key: \"header:X-Plan\", default_tier: free}\n"), `rules.yaml:5: rules[0].limits[0].tiers.pro: core: invalid limit: limit "lots"`},
+		{"a limit beside tiers", rule("    limits:\n      - {name: x, key: ip, limit: 5/s, tiers: {free: 1/s}, tier_key: \"header:X-Plan\", default_tier: free}\n"), `rules[0].limits[0].limit: set with tiers`},
+		{"a default tier with no tiers", rule("    limits:\n      - {name: x, key: ip, limit: 5/s, default_tier: free}\n"), `rules[0].limits[0].tiers: none`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
