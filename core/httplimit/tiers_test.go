@@ -240,3 +240,47 @@ func TestTiersAreCheckedWhenTheGateIsBuilt(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkLimitFunc measures a gate whose limit func returns one of two
+// plans (cached: no allocation beyond the gate's own) and one returning a
+// limit never seen before on every request (past the cache: a limiter and
+// its fields made per request).
+func BenchmarkLimitFunc(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		fn   func(n int64) core.Limit
+	}{
+		{"two-plans", func(n int64) core.Limit { return core.PerSecond(1_000_000_000 - n%2) }},
+		{"distinct-each-request", func(n int64) core.Limit { return core.PerSecond(1_000_000_000 - n) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s, _ := memstore.New()
+			defer s.Close()
+			l, _ := core.NewLimiter(s, core.PerSecond(1_000_000_000), core.WithName("per-ip"))
+			var n int64
+			g, err := httplimit.New(l, httplimit.WithKeyFunc(anyKey), httplimit.WithLimitFunc(l, func(*http.Request) (core.Limit, error) {
+				n++
+				return tc.fn(n), nil
+			}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := httptest.NewRequest("GET", "/", nil)
+			h := http.Header{}
+			w := &headerOnly{h}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				clear(h)
+				if g.Serve(w, r, "") != httplimit.Proceed {
+					b.Fatal("not admitted")
+				}
+			}
+		})
+	}
+}
+
+type headerOnly struct{ h http.Header }
+
+func (w *headerOnly) Header() http.Header         { return w.h }
+func (w *headerOnly) Write(p []byte) (int, error) { return len(p), nil }
+func (w *headerOnly) WriteHeader(int)             {}
