@@ -117,6 +117,15 @@
 // never boxes one of them. WithShadow makes a limiter decide
 // and count but admit what it would deny. Package rules builds on these.
 //
+// # Limits per plan
+//
+// Limiter.Tier returns a limiter enforcing another limit on the same keys
+// (same name, prefix, store, policy and hooks): take each request from its
+// plan's tier, and a client moving between plans keeps one count. From the
+// move on it is admitted no more than a client new to its plan; package
+// core/storekit says what each algorithm carries over. httplimit's
+// WithTiers and WithLimitFunc choose the tier per request.
+//
 // # Logging
 //
 // WithHook calls a function after every decision; package core/sloghook

@@ -57,9 +57,24 @@
 // the keyfuncs funcs of those names, composed as keyfuncs.Compose does.
 // Durations are Go's (90s, 15m, 1h) or whole days (1d).
 //
+// A limit may have tiers instead of one limit: named quotas, the request's
+// chosen by the value of a key spec (httplimit.WithTiers), with a default
+// for a request that names none or an unknown one:
+//
+//	limits:
+//	  - name: api-per-key
+//	    key: "header:X-Api-Key"
+//	    tiers: {free: 100/m, pro: 10000/m}
+//	    tier_key: "header:X-Plan"   # set by a gateway, never by the client
+//	    default_tier: free
+//
+// Every tier counts under the limit's name and key, so a client moving
+// between tiers keeps its count; the fields report its tier's quota.
+//
 // Loading is strict. Unknown fields, repeated keys, values of the wrong
 // kind, unparsable limits, durations, CIDRs or regular expressions, empty
-// matches, two rules or two limits with one name, more than MaxRules rules
+// matches, two rules or two limits with one name, a default_tier that is
+// not one of the tiers, more than MaxRules rules
 // or a file over MaxFileSize: each is an error with the file, line and
 // field (rules.yaml:9: rules[1].match.cidr[0]: "10.0.0.0/33": not an
 // address or CIDR range), every bad field is reported, and nothing is

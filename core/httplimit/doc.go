@@ -58,6 +58,18 @@
 // out), is left out of the fields, and is taken apart from the enforced
 // limits, so its would-be denials never hold them back.
 //
+// # Limits per plan
+//
+// WithTiers chooses a limiter's limit per request among named tiers, by a
+// key func naming the tier (an unknown or missing name is the default
+// tier); WithLimitFunc asks a func for it (an API-key table). Every tier
+// counts under the limiter's name and key (core.Limiter.Tier), and the
+// fields report the request's tier. Named tiers' field values are made when
+// the gate is built, a limit func's once per distinct limit (up to 64), so
+// neither allocates per request. A limit func that fails or returns an
+// invalid limit gets the error handler (503, or 400 for keyfuncs.ErrNoKey;
+// 500 for an invalid limit), and nothing is taken.
+//
 // # Keys
 //
 // The key func says who the client is; the keyfuncs module has IP (the

@@ -28,6 +28,12 @@ type State struct {
 // reuse s.Log's array. When now is earlier than a time recorded in s (a clock
 // stepped backwards), Apply decides as if it were that later time, so a
 // backwards step never admits more.
+//
+// State written under one limit may be read under another (a key moving
+// between tiers, core.Limiter.Tier). Apply then reads it as the new limit's,
+// and never admits more than the new limit admits a fresh key: every
+// algorithm's state is an amount used, never credit. Each algorithm's file
+// says what carries over; storetest checks it on every store.
 func Apply(s *State, now int64, l core.Limit, cost int64) core.Decision {
 	switch l.Algorithm {
 	case core.TokenBucket:

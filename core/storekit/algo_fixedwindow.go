@@ -6,6 +6,10 @@ import "github.com/tollgate-go/tollgate/core"
 // Windows are [k×Period, (k+1)×Period) in Unix time, so every store and every
 // instance agrees on where they begin. A request of cost n is admitted when
 // count + n ≤ Rate; a denied one may retry when the window ends.
+//
+// Under another limit (a tier change) the count carries over while the
+// window it counts in is the new limit's (same period, or a longer one that
+// holds it); otherwise counting starts afresh in the new window.
 func takeFixedWindow(s *State, now int64, l core.Limit, cost int64) core.Decision {
 	period, rate := int64(l.Period), l.Rate
 	w := floorDiv(now, period) * period

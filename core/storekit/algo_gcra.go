@@ -13,6 +13,10 @@ import "github.com/tollgate-go/tollgate/core"
 // and then TAT becomes max(TAT, t) + n×T. "used" below is max(TAT, t) − t,
 // the part of τ taken: Remaining is ⌊(τ − used)/T⌋, ResetAfter is used, and a
 // denied request may retry after used + n×T − τ.
+//
+// Under another limit (a tier change) the debt carries over in time: used
+// is measured against the new τ. With tiers of one period and burst = rate
+// (τ = Period), that is the same share of the quota.
 func takeGCRA(s *State, now int64, l core.Limit, cost int64) core.Decision {
 	t := int64(l.Interval())
 	burst := l.EffectiveBurst()

@@ -8,6 +8,11 @@ import "github.com/tollgate-go/tollgate/core"
 // while now − ts < Period. A request of cost n is admitted when the entries
 // that count plus n are at most Rate; a denied one waits until enough of the
 // oldest entries age out. Once allocated, the ring holds exactly Rate entries.
+//
+// Under another limit (a tier change) every entry carries over, counted over
+// the new Period: a key with more live entries than the new Rate is denied
+// until enough age out, and the ring is resized to the new Rate on the next
+// admitted take (which fits in it, or it would have been denied).
 func takeSlidingLog(s *State, now int64, l core.Limit, cost int64) core.Decision {
 	period, rate := int64(l.Period), l.Rate
 	n := int64(len(s.Log))

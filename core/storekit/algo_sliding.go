@@ -17,6 +17,9 @@ import (
 //
 // (rounded up, so the estimate never undercounts) and a request of cost n is
 // admitted when used + n ≤ Rate. Products are taken in 128 bits.
+//
+// Under another limit (a tier change) both counts carry over while their
+// windows are the new limit's; otherwise they start afresh.
 func takeSlidingCounter(s *State, now int64, l core.Limit, cost int64) core.Decision {
 	period, rate := int64(l.Period), l.Rate
 	t, skew := now, int64(0)

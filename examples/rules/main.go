@@ -1,6 +1,7 @@
 // Command rules shows tollgate's rules (package rules) in front of chi, gin
 // and echo: the rules of rules.yaml (a health check skipped, a login limit
-// with a penalty box, an API limited per key and per tenant in one step, a
+// with a penalty box, an API limited per key (by the key's plan: tiers) and
+// per tenant in one step, a
 // search limit in shadow, a deny list), applied to a scripted series of
 // requests through each router in turn. It prints every answer and what the
 // rules' hook saw, and exits 1 if an answer is not the one the rules call
@@ -102,6 +103,13 @@ func script() []step {
 	}
 	const both = "api-per-tenant=allowed, api-per-key=allowed"
 	search := func(outcome string) step { return step{"search (shadow)", "GET", "/search", nil, 200, outcome} }
+	plan := func(plan string, status int, outcome string) step {
+		h := []string{"X-Tenant", "globex", "X-Api-Key", "k3"}
+		if plan != "" {
+			h = append(h, "X-Plan", plan)
+		}
+		return step{"api globex/k3 " + dash(plan), "GET", "/api/orders", h, status, outcome}
+	}
 	return []step{
 		{"health check", "GET", "/healthz", nil, 200, ""},
 		{"health check", "GET", "/healthz", nil, 200, ""},
@@ -118,6 +126,12 @@ func script() []step {
 		{"api without headers (by IP)", "GET", "/api/orders", nil, 200, "api-per-tenant=allowed, api-per-key=allowed"},
 		{"api with a revoked key", "GET", "/api/orders", []string{"X-Tenant", "acme", "X-Api-Key", "revoked-key"}, 403, "deny-listed"},
 		search("allowed"), search("allowed"), search("shadow-denied"), search("shadow-denied"),
+		// k3 on pro: 6 a minute. Three of them are half of pro's minute
+		// (GCRA counts its debt in time), so on free, after a downgrade, it
+		// has half of free's 3 left: one more, then a denial.
+		plan("pro", 200, both), plan("pro", 200, both), plan("pro", 200, both),
+		plan("", 200, both),
+		plan("", 429, "api-per-tenant=allowed, api-per-key=denied"),
 	}
 }
 
@@ -193,7 +207,7 @@ func runOne(ctx context.Context, w io.Writer, cfg config, adapter string) error 
 	}
 	fmt.Fprintf(w, "%s, counters in %s:\n\n", adapter, where)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "#\trequest\tstatus\tRetry-After\tRateLimit\thook")
+	fmt.Fprintln(tw, "#\trequest\tstatus\tLimit\tRetry-After\tRateLimit\thook")
 	var wrong []string
 	for i, s := range script() {
 		req, err := http.NewRequestWithContext(ctx, s.method, base+s.path, nil)
@@ -210,7 +224,7 @@ func runOne(ctx context.Context, w io.Writer, cfg config, adapter string) error 
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		outcome := rec.take()
-		fmt.Fprintf(tw, "%d\t%s %s\t%d\t%s\t%s\t%s\n", i+1, s.what, s.path, resp.StatusCode, dash(resp.Header.Get("Retry-After")), dash(resp.Header.Get("RateLimit")), dash(outcome))
+		fmt.Fprintf(tw, "%d\t%s %s\t%d\t%s\t%s\t%s\t%s\n", i+1, s.what, s.path, resp.StatusCode, dash(resp.Header.Get("X-RateLimit-Limit")), dash(resp.Header.Get("Retry-After")), dash(resp.Header.Get("RateLimit")), dash(outcome))
 		if resp.StatusCode != s.status || outcome != s.outcome {
 			wrong = append(wrong, fmt.Sprintf("request %d (%s): %d %q, want %d %q", i+1, s.what, resp.StatusCode, outcome, s.status, s.outcome))
 		}

@@ -41,12 +41,18 @@ func TestScript(t *testing.T) {
 			for _, want := range []*regexp.Regexp{
 				// The third denial closes the box for 15 minutes; the next
 				// request is answered from it.
-				regexp.MustCompile(`(?m)^10 +login /login +429 +900 .* denied$`),
-				regexp.MustCompile(`(?m)^11 +login /login +429 +(900|899) .* penalty$`),
+				regexp.MustCompile(`(?m)^10 +login /login +429 +5 +900 .* denied$`),
+				regexp.MustCompile(`(?m)^11 +login /login +429 +5 +(900|899) .* penalty$`),
 				// The shadow rule never denies.
-				regexp.MustCompile(`(?m)^24 +search \(shadow\) /search +200 +- +- +shadow-denied$`),
+				regexp.MustCompile(`(?m)^24 +search \(shadow\) /search +200 +- +- +- +shadow-denied$`),
 				// k1's denial took nothing from the tenant.
-				regexp.MustCompile(`(?m)^15 +api acme/k1 /api/orders +429 +20 +"api-per-tenant";r=2;t=36, "api-per-key";r=0;t=20 `),
+				regexp.MustCompile(`(?m)^15 +api acme/k1 /api/orders +429 +3 +20 +"api-per-tenant";r=2;t=36, "api-per-key";r=0;t=20 `),
+				// k3 on pro has pro's 6 (r=5; the X- fields describe the tenant,
+				// closest to denying); moved to free it keeps its count:
+				// one more, then denied for the 10s its debt exceeds free's.
+				regexp.MustCompile(`(?m)^25 +api globex/k3 pro /api/orders +200 +5 +- +"api-per-tenant";r=4;t=12, "api-per-key";r=5;t=10 `),
+				regexp.MustCompile(`(?m)^28 +api globex/k3 - /api/orders +200 +3 +- +"api-per-tenant";r=1;t=48, "api-per-key";r=0;t=50 `),
+				regexp.MustCompile(`(?m)^29 +api globex/k3 - /api/orders +429 +3 +10 +"api-per-tenant";r=1;t=48, "api-per-key";r=0;t=10 `),
 			} {
 				if n := len(want.FindAllString(got, -1)); n != len(cfg.adapters) {
 					t.Errorf("%d lines match %s, want one per router:\n%s", n, want, got)
