@@ -73,7 +73,8 @@ type config struct {
 	headers   Headers
 	resetUnix bool
 	clock     core.Clock
-	hooks     ctxHooks // the framework-native hooks, for an Adapter
+	hooks     ctxHooks    // the framework-native hooks, for an Adapter
+	conc      []concLimit // WithConcurrency (concurrency.go)
 }
 
 // WithKeyFunc sets how requests are keyed (see package keyfuncs). Adapters
