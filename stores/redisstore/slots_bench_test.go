@@ -27,7 +27,7 @@ func BenchmarkPerRequest(b *testing.B) {
 	}
 	ctx := context.Background()
 	store := func(b *testing.B) *redisstore.Store {
-		s, err := redisstore.New(client, redisstore.WithPrefix(uniquePrefix(b)))
+		s, err := redisstore.New(client, redisstore.WithPrefix(uniquePrefix(b)), redisstore.WithTimeout(patience)) // about cost, not deadlines
 		if err != nil {
 			b.Fatal(err)
 		}
