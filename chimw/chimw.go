@@ -61,9 +61,11 @@ func Wrap(s httplimit.Server) func(http.Handler) http.Handler {
 func middleware(m *httplimit.Middleware[*http.Request]) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if out, _ := m.Serve(r, w, r); out == httplimit.Proceed {
+			// Handle holds the request's concurrency slots while next runs.
+			_, _ = m.Handle(r, w, r, func(r *http.Request) error {
 				next.ServeHTTP(w, r)
-			}
+				return nil
+			})
 		})
 	}
 }

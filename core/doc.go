@@ -126,6 +126,17 @@
 // core/storekit says what each algorithm carries over. httplimit's
 // WithTiers and WithLimitFunc choose the tier per request.
 //
+// # Concurrency limits
+//
+// A ConcurrencyLimiter admits at most N requests in flight per key (uploads,
+// reports, websockets, long polls): Acquire takes a slot, Slot.Release gives
+// it back when the work ends. The store holds the slots (a
+// storekit.SlotStore: the memory store in the process, the Redis store under
+// leases it renews while a slot is held, so that a crashed instance's slots
+// free themselves). A denial's RetryAfter is ConcurrencyRetryAfter (one
+// second): when a slot frees cannot be known. httplimit.WithConcurrency puts
+// one in front of HTTP handlers.
+//
 // # Logging
 //
 // WithHook calls a function after every decision; package core/sloghook

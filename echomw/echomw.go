@@ -161,11 +161,9 @@ func WithConfig(cfg Config) echo.MiddlewareFunc {
 func middlewareFunc(m *httplimit.Middleware[echo.Context]) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			out, err := m.Serve(c, c.Response(), c.Request())
-			if out != httplimit.Proceed {
-				return err
-			}
-			return next(c)
+			// Handle holds the request's concurrency slots while next runs.
+			_, err := m.Handle(c, c.Response(), c.Request(), next)
+			return err
 		}
 	}
 }

@@ -100,10 +100,15 @@ func WithGinErrorHandler(fn func(c *gin.Context, err error)) Option {
 
 func handler(m *httplimit.Middleware[*gin.Context]) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if out, _ := m.Serve(c, c.Writer, c.Request); out != httplimit.Proceed {
+		// Handle holds the request's concurrency slots while the rest of
+		// the chain runs.
+		if out, _ := m.Handle(c, c.Writer, c.Request, ginNext); out != httplimit.Proceed {
 			c.Abort()
-			return
 		}
-		c.Next()
 	}
+}
+
+func ginNext(c *gin.Context) error {
+	c.Next()
+	return nil
 }

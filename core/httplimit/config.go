@@ -78,6 +78,7 @@ type config struct {
 	clock     core.Clock
 	hooks     ctxHooks // the framework-native hooks, for an Adapter
 	tiers     []tierSpec
+	conc      []concLimit // WithConcurrency (concurrency.go)
 }
 
 // WithKeyFunc sets how requests are keyed (see package keyfuncs). Adapters

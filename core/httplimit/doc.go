@@ -53,6 +53,14 @@
 // denial with the longest wait, else the fewest remaining);
 // RateLimit-Policy and RateLimit list every limit.
 //
+// WithConcurrency adds a concurrency limit (core.ConcurrencyLimiter): at most
+// N requests of a key in flight, each holding a slot until its handler
+// returns (or panics). Concurrency limits are taken before the rate limits,
+// so a request one denies takes no rate quota, and one a rate limit denies
+// holds no slot. A concurrency denial is answered as a rate-limited request
+// (429, or WithDenyStatus's), with Retry-After 1; RateLimit-Policy lists the
+// limit as "id";q=N;qu="concurrent-requests" and RateLimit as "id";r=R.
+//
 // A limiter in shadow mode (core.WithShadow) is decided and reported to its
 // hook, but never denies nor fails a request (one it cannot key sits it
 // out), is left out of the fields, and is taken apart from the enforced
@@ -82,7 +90,8 @@
 // An adapter declares one Adapter, naming its framework's request context
 // type and how to read the route pattern from it; its New, PerIP and Wrap
 // return the Adapter's in the framework's middleware type, which calls
-// Middleware.Serve once per request and the next handler on Proceed. The
+// Middleware.Handle once per request with the rest of the chain, which it
+// runs on Proceed while the request holds its concurrency slots. The
 // options, the defaults (keyed by client IP, PerIP's memory store) and the
 // framework-native hooks live here, once: an adapter exports its hooks
 // under its framework's names, built with WithContextSkip,

@@ -159,7 +159,7 @@ func (g *Gate) appendPolicy(b []byte, st *decided) []byte {
 		b = append(b, ";w="...)
 		b = strconv.AppendInt(b, w, 10)
 	}
-	return b
+	return g.appendConcPolicy(b, listed)
 }
 
 // unixCeil is the Unix time in whole seconds, rounded up, d after nowNano.

@@ -55,6 +55,9 @@ type Gate struct {
 	// denyDefault: no deny handler was given, so a denial is written with
 	// the spare slots of the fields' arena.
 	denyDefault bool
+	// conc are the concurrency limits (WithConcurrency), taken before the
+	// rules' limits (concurrency.go).
+	conc []concRule
 }
 
 // rule is one limiter with its key func and its precomputed field values.
@@ -127,8 +130,8 @@ func buildGate(c config, ls []*core.Limiter, needKey bool) (*Gate, error) {
 		}
 		c.key = noKey
 	}
-	if len(c.extra)+len(ls) > MaxLimits {
-		return nil, fmt.Errorf("httplimit: %d limits on one gate, more than %d", len(c.extra)+len(ls), MaxLimits)
+	if len(c.extra)+len(ls)+len(c.conc) > MaxLimits {
+		return nil, fmt.Errorf("httplimit: %d limits on one gate, more than %d", len(c.extra)+len(ls)+len(c.conc), MaxLimits)
 	}
 	g := &Gate{config: c}
 	limits := make([]extraLimit, 0, len(ls)+len(c.extra))
@@ -150,6 +153,9 @@ func buildGate(c config, ls []*core.Limiter, needKey bool) (*Gate, error) {
 	}
 	for i := range g.rules {
 		g.limiters = append(g.limiters, g.rules[i].l)
+	}
+	if err := g.addConc(c.conc, seen); err != nil {
+		return nil, err
 	}
 	policy := g.appendPolicy(nil, &decided{})
 	g.policy = []string{string(policy)}
@@ -203,6 +209,12 @@ func (g *Gate) UsesRoute() bool { return g.route }
 // when the request is denied or failed. The route is read only under
 // WithRouteKey.
 func (g *Gate) Serve(w http.ResponseWriter, r *http.Request, route string) Outcome {
+	return g.serve(w, r, route, nil)
+}
+
+// serve is Serve, holding the concurrency slots a request takes in h (nil:
+// the caller cannot hold them; see ServeHold).
+func (g *Gate) serve(w http.ResponseWriter, r *http.Request, route string, h *Hold) Outcome {
 	if g.skip != nil && g.skip(r) {
 		return Proceed
 	}
@@ -237,6 +249,9 @@ func (g *Gate) Serve(w http.ResponseWriter, r *http.Request, route string) Outco
 			key = routeKey(route, key)
 		}
 		keys[i] = key
+	}
+	if len(g.conc) > 0 { // concurrency.go
+		return g.serveConc(w, r, route, keys[:len(g.rules)], &defaultKey{defKey, defErr, defDone}, h)
 	}
 	return g.decide(w, r, keys[:len(g.rules)], nil)
 }

@@ -122,6 +122,7 @@ func Run(t *testing.T, newStore Factory, opts ...Option) {
 	t.Run("penalty box: bad input is an error", h.penaltyBadInput)
 	t.Run("bad input is an error, never a panic", h.badInput)
 	t.Run("take after close fails", h.closed)
+	t.Run("concurrency slots", h.slots) // slots.go; skipped by a store that holds none
 }
 
 type harness struct {

@@ -50,6 +50,8 @@ type Store struct {
 
 	closed atomic.Bool
 	sweep  *sweepStop // nil without a sweeper
+
+	slots slotTable // concurrency slots (slots.go)
 }
 
 // sweepStop ends a store's sweeper. It lives apart from the Store so that

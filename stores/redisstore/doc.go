@@ -180,6 +180,36 @@
 // RetryAfter, in process memory: a client hammering past its limit then
 // costs no round trip, and the answers are the ones Redis would give.
 //
+// # Concurrency slots
+//
+// The store holds the slots of a core.ConcurrencyLimiter (at most N requests
+// in flight per key): a sorted set per key of slot ids, each scored by the
+// instant, in the server's TIME, at which its lease ends. Acquire is one
+// script that drops the ended leases, counts, and adds a slot if fewer than
+// N are held; Release removes it (ZREM). While a slot is held, one goroutine
+// per store renews the leases of every slot it holds, every third of a lease
+// (ZADD XX, one script per key, pipelined), so a request held open for
+// hours keeps its slot; when the process dies, nothing renews them and they
+// free themselves within one lease (WithSlotLease, default
+// DefaultSlotLease). Close stops the renewer. A slot whose script ran but
+// whose answer was lost (a missed deadline) is held by no one and frees
+// itself the same way; a lease that ended while Redis was out of reach for
+// longer than one is not taken back, so a slot may then be given twice for
+// the rest of that request. Each step touches one key, so slots work alike
+// on a single server and on a Cluster. When Redis cannot decide, a limiter
+// falls back to the local store (LocalStore) by default, holding its share
+// of N (core.WithInstances), as a rate limit does; a slot is given back to
+// the store that gave it.
+//
+// A request under both concurrency and rate limits (httplimit's
+// WithConcurrency beside WithLimit) takes its slots first, then its rate
+// limits in their step, as the section above describes for the store it
+// runs on, Cluster included: a request a concurrency limit denies asks no
+// rate limit, and one a rate limit denies gives its slots back before it
+// is answered. The two are not one atomic step: for the moment between them
+// a request later denied by a rate limit holds a slot another request may
+// be refused for (under-admission, never over).
+//
 // # Cost
 //
 // make bench-redis runs, against a local redis-server it starts, a decision

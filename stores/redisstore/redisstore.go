@@ -68,6 +68,7 @@ type Store struct {
 	deny    *denyCache      // nil when disabled
 	batch   *batcher        // nil when disabled
 	local   *memstore.Store // LocalStore
+	slots   *slotHolder     // concurrency slots (slots.go)
 
 	closed atomic.Bool
 }
@@ -90,6 +91,7 @@ type config struct {
 	batch      int
 	batchWait  time.Duration
 	senders    int
+	slotLease  time.Duration
 }
 
 // Option configures a Store. A nil Option is not allowed.
@@ -224,12 +226,19 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if err := checkKeys(client, &c); err != nil {
 		return nil, err
 	}
+	switch {
+	case c.slotLease == 0:
+		c.slotLease = max(DefaultSlotLease, 3*c.timeout)
+	case c.slotLease < 3*c.timeout:
+		return nil, fmt.Errorf("redisstore: slot lease %v: shorter than 3 × the timeout %v, so a renewal could miss it", c.slotLease, c.timeout)
+	}
 	local, err := newLocal(c.clock)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: local store: %w", err)
 	}
 	s := &Store{client: client, keys: newKeyer(c.prefix, c.hashTag, c.secret), timeout: c.timeout, clock: c.clock, base: time.Now(), local: local}
 	s.keys.legacy = c.legacyKeys
+	s.slots = newSlotHolder(s, c.slotLease)
 	// Only a single server (or a Sentinel failover client, one master at a
 	// time) holds every key: a Cluster client, a Ring or a client the store
 	// does not know may spread a step's keys over nodes.
@@ -275,6 +284,7 @@ func (s *Store) Close() error {
 	if s.batch != nil {
 		s.batch.close()
 	}
+	s.slots.close()
 	return s.local.Close()
 }
 
