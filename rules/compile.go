@@ -77,6 +77,12 @@ type crule struct {
 	route    bool               // a key func reads the route
 	limiters []*core.Limiter
 	tierOpts []httplimit.Option // WithTiers of its tiered limits
+	// conc are its concurrency limits; concSpecs their keys. specs and
+	// keyFns list the rate limits' keys first, then these, as the gate's
+	// ServeKeysHold takes them; nrate counts the rate limits.
+	conc      []*core.ConcurrencyLimiter
+	concSpecs []*keySpec
+	nrate     int
 	gate     *httplimit.Gate
 	missing  MissingAction
 	status   int
@@ -211,6 +217,8 @@ func (e *Engine) compileRule(c *checker, n *names, i int, r *Rule, shadow bool, 
 	for j := range r.Limits {
 		e.compileLimit(c, n, path+".limits["+strconv.Itoa(j)+"]", &r.Limits[j], r.Name, cr)
 	}
+	cr.nrate = len(cr.specs)
+	cr.specs = append(cr.specs, cr.concSpecs...)
 	e.compileMissing(c, path, &r.Missing, cr)
 	for _, spec := range cr.specs {
 		fn, route := orElse(spec, cr.fallback)
@@ -223,7 +231,11 @@ func (e *Engine) compileRule(c *checker, n *names, i int, r *Rule, shadow bool, 
 		}
 		pen := *r.Penalty
 		cr.penalty = &pen
-		cr.boxTakes = sameKey(cr.specs)
+		if cr.nrate == 0 && len(cr.conc) > 0 {
+			c.fail(path+".penalty", errors.New("a rule with concurrency limits only has no penalty: a box counts denials of rate limits"))
+		} else if cr.nrate > 0 {
+			cr.boxTakes = sameKey(cr.specs[:cr.nrate])
+		}
 	}
 	if len(c.errs) > 0 || r.Skip {
 		return
@@ -234,7 +246,7 @@ func (e *Engine) compileRule(c *checker, n *names, i int, r *Rule, shadow bool, 
 			return
 		}
 	}
-	g, err := e.gate(cr.limiters, cr.tierOpts)
+	g, err := e.gate(cr.limiters, cr.conc, cr.tierOpts)
 	if err != nil {
 		c.fail(path+".limits", err)
 		return
@@ -260,6 +272,10 @@ func (e *Engine) compileLimit(c *checker, n *names, path string, p *NamedLimit, 
 	spec, err := parseKey(p.Key, e.o.maxHeader, e.o.resolver)
 	if err != nil {
 		c.fail(path+".key", err)
+		return
+	}
+	if p.Concurrent != 0 {
+		e.compileConc(c, path, p, spec, rule, cr)
 		return
 	}
 	cr.specs = append(cr.specs, spec)
@@ -300,6 +316,36 @@ func (e *Engine) compileLimit(c *checker, n *names, path string, p *NamedLimit, 
 		cr.tierOpts = append(cr.tierOpts, httplimit.WithTiers(l, sel.fn, p.Tiers, p.DefaultTier))
 	}
 	cr.limiters = append(cr.limiters, l)
+}
+
+// compileConc checks p, the concurrency limit at path of the rule named
+// rule, keyed by spec, and adds it to cr.
+func (e *Engine) compileConc(c *checker, path string, p *NamedLimit, spec *keySpec, rule string, cr *crule) {
+	switch {
+	case p.Concurrent < 0:
+		c.failf(path+".concurrent", "%d: at least 1 request in flight", p.Concurrent)
+		return
+	case p.Limit != (core.Limit{}):
+		c.fail(path+".limit", errors.New("set with concurrent: a limit is a quota or a concurrency limit, not both (give each a limit of its own)"))
+		return
+	case len(p.Tiers) > 0 || p.TierKey != "" || p.DefaultTier != "":
+		c.fail(path+".tiers", errors.New("set with concurrent: a concurrency limit has no tiers"))
+		return
+	case cr.shadow:
+		c.fail(path+".concurrent", errors.New("in a shadow rule: a concurrency limit cannot be decided without holding a slot, so it is not shadowed"))
+		return
+	}
+	opts := append([]core.Option{core.WithName(p.Name)}, e.o.limiter...)
+	if e.o.hook != nil {
+		opts = append(opts, core.WithHook(e.limiterHook(rule)))
+	}
+	l, err := core.NewConcurrencyLimiter(e.store, p.Concurrent, opts...)
+	if err != nil {
+		c.fail(path+".concurrent", err)
+		return
+	}
+	cr.concSpecs = append(cr.concSpecs, spec)
+	cr.conc = append(cr.conc, l)
 }
 
 // compileTiers checks the tiers of p, the limit at path, and returns the
@@ -478,12 +524,16 @@ func (c *compiled) candidates(path string) []int {
 }
 
 // gate makes the HTTP answer of a set of limiters.
-func (e *Engine) gate(ls []*core.Limiter, tiers []httplimit.Option) (*httplimit.Gate, error) {
-	g, err := httplimit.NewGroup(ls, append(tiers[:len(tiers):len(tiers)], e.o.gate...)...)
+func (e *Engine) gate(ls []*core.Limiter, conc []*core.ConcurrencyLimiter, tiers []httplimit.Option) (*httplimit.Gate, error) {
+	opts := append(tiers[:len(tiers):len(tiers)], e.o.gate...)
+	for _, l := range conc {
+		opts = append(opts, httplimit.WithConcurrency(l, nil)) // keyed by ServeKeysHold
+	}
+	g, err := httplimit.NewGroup(ls, opts...)
 	if err != nil {
 		return nil, err
 	}
-	if g.Len() != len(ls) {
+	if g.Len() != len(ls) || g.Conc() != len(conc) {
 		return nil, errors.New("rules: httplimit.WithLimit in WithGateOptions: the rules name every limit")
 	}
 	return g, nil
@@ -591,12 +641,14 @@ func (e *Engine) combo(c *compiled, idx []int) *httplimit.Gate {
 		return g
 	}
 	var ls []*core.Limiter
+	var conc []*core.ConcurrencyLimiter
 	var tiers []httplimit.Option
 	for _, i := range idx {
 		ls = append(ls, c.rules[i].limiters...)
+		conc = append(conc, c.rules[i].conc...)
 		tiers = append(tiers, c.rules[i].tierOpts...)
 	}
-	g, err := e.gate(ls, tiers)
+	g, err := e.gate(ls, conc, tiers)
 	if err != nil {
 		return nil // cannot happen: compile checked names and numbers
 	}

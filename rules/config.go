@@ -165,6 +165,15 @@ type NamedLimit struct {
 	TierKey string
 	// DefaultTier is one of Tiers. Required with Tiers.
 	DefaultTier string
+	// Concurrent, when set, makes the limit a concurrency limit in place of
+	// a quota: at most Concurrent requests of a key in flight at once (4
+	// uploads per client), each holding a slot from before the handler
+	// runs until it returns, panics or is aborted
+	// (core.NewConcurrencyLimiter over the Engine's store). It excludes
+	// Limit and Tiers, and a shadow rule has none. Zero: a rate limit;
+	// below zero is invalid. A rule's concurrency limits are taken before
+	// its rate limits (httplimit.WithConcurrency).
+	Concurrent int64
 }
 
 // MissingAction is what a rule does with a request whose key cannot be read:

@@ -39,7 +39,7 @@ type Engine struct {
 	closeOnce sync.Once
 }
 
-var _ httplimit.Server = (*Engine)(nil)
+var _ httplimit.Holder = (*Engine)(nil)
 
 // New returns an Engine applying cfg, with counters in store. cfg is
 // checked whole: an error (joined FieldErrors, one per bad field) names
@@ -220,15 +220,37 @@ func (e *Engine) UsesRoute() bool { return true }
 // match by route.
 func (e *Engine) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e.Serve(w, r, r.Pattern) == httplimit.Proceed {
+		out, h := e.ServeHold(w, r, r.Pattern)
+		if out == httplimit.Proceed {
+			defer h.Release() // also when next panics
 			next.ServeHTTP(w, r)
 		}
 	})
 }
 
 // Serve applies the rules to r, whose route pattern is route, and writes
-// what the outcome calls for (see httplimit.Gate.Serve).
+// what the outcome calls for (see httplimit.Gate.Serve). A request a rule
+// with a concurrency limit (NamedLimit.Concurrent) applies to cannot be
+// served by Serve, which could not hold its slot while the handler runs:
+// it is answered with the error handler (503). The adapters' middleware
+// and Handler serve the Engine with ServeHold.
 func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, route string) httplimit.Outcome {
+	return e.serve(w, r, route, nil)
+}
+
+// ServeHold is Serve for a caller that runs the handler itself: on
+// Proceed, h holds the concurrency slots of the rules that applied, which
+// the caller gives back when the handler returns or panics (defer
+// h.Release()); on any other outcome h holds nothing. Every adapter's
+// middleware (httplimit.Middleware.Handle) serves the Engine so.
+func (e *Engine) ServeHold(w http.ResponseWriter, r *http.Request, route string) (httplimit.Outcome, httplimit.Hold) {
+	var h httplimit.Hold
+	out := e.serve(w, r, route, &h)
+	return out, h
+}
+
+// serve is Serve, holding the slots in h (nil: the caller cannot).
+func (e *Engine) serve(w http.ResponseWriter, r *http.Request, route string, h *httplimit.Hold) httplimit.Outcome {
 	c := e.cur.Load()
 	q := request{r: r, route: route, res: c.resolver}
 	if !c.deny.empty() && c.deny.hit(&q) {
@@ -239,7 +261,9 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, route string) htt
 	if !c.allow.empty() && c.allow.hit(&q) {
 		return httplimit.Proceed
 	}
-	var keys [httplimit.MaxLimits]string
+	// keys are the rate limits' keys of the rules that apply, in order;
+	// ckeys their concurrency limits', appended to keys at the end.
+	var keys, ckeys, rkeys [httplimit.MaxLimits]string
 	path := "/"
 	if r.URL != nil && r.URL.Path != "" {
 		path = r.URL.Path
@@ -248,7 +272,7 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, route string) htt
 	// can key the request; under AllMatches every one, their limits taken
 	// together.
 	var hits [httplimit.MaxLimits]int
-	nh, nk := 0, 0
+	nh, nk, nc := 0, 0, 0
 	// Each matching rule with a penalty boxes the client of its first
 	// limit, on denials of its limits keyed as that one (crule.boxTakes).
 	// The box keys are joined in kb, on this stack: core copies them before
@@ -265,12 +289,14 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, route string) htt
 		if ru.skip {
 			return httplimit.Proceed
 		}
-		switch res, err := ru.keys(&q, keys[nk:nk+len(ru.keyFns)]); res {
+		switch res, err := ru.keys(&q, rkeys[:len(ru.keyFns)]); res {
 		case keysMissing:
 			continue
 		case keysDenied:
 			return e.noKey(w, r, ru, err)
 		}
+		copy(keys[nk:], rkeys[:ru.nrate])
+		copy(ckeys[nc:], rkeys[ru.nrate:len(ru.keyFns)])
 		if ru.penalty != nil && !ru.shadow && nb < len(boxes) { // a shadow rule never boxes anyone; compile bounds nb
 			at := len(bk)
 			bk = appendBoxKey(bk, ru.name, keys[nk])
@@ -279,18 +305,31 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, route string) htt
 		}
 		hits[nh] = i
 		nh++
-		nk += len(ru.keyFns)
+		nk += ru.nrate
+		nc += len(ru.conc)
 		if c.mode == FirstMatch {
 			break
 		}
 	}
+	var g *httplimit.Gate
 	switch nh {
 	case 0:
 		return httplimit.Proceed
 	case 1:
-		return c.rules[hits[0]].gate.ServeKeys(w, r, keys[:nk], boxes[:nb])
+		g = c.rules[hits[0]].gate
+	default:
+		g = e.combo(c, hits[:nh])
 	}
-	return e.combo(c, hits[:nh]).ServeKeys(w, r, keys[:nk], boxes[:nb])
+	if nc == 0 {
+		return g.ServeKeys(w, r, keys[:nk], boxes[:nb])
+	}
+	copy(keys[nk:], ckeys[:nc])
+	if h == nil {
+		return g.ServeKeys(w, r, keys[:nk+nc], boxes[:nb]) // answers 503: no one would give the slots back
+	}
+	out, hold := g.ServeKeysHold(w, r, keys[:nk+nc], boxes[:nb])
+	*h = hold
+	return out
 }
 
 // boxKeyBuf is the room Serve's stack gives the box keys of a request;

@@ -307,6 +307,12 @@ func (p *parser) rule(n *yaml.Node, path string, r *Rule) {
 					"tiers":        func(v *yaml.Node, path string) { pol.Tiers = p.tiers(v, path) },
 					"tier_key":     func(v *yaml.Node, path string) { pol.TierKey = p.str(v, path) },
 					"default_tier": func(v *yaml.Node, path string) { pol.DefaultTier = p.str(v, path) },
+					"concurrent": func(v *yaml.Node, path string) {
+						before := len(p.errs)
+						if pol.Concurrent = p.integer(v, path); len(p.errs) == before && pol.Concurrent < 1 {
+							p.failf(v, path, "%d: at least 1 request in flight (a limit of 0 would refuse every request)", pol.Concurrent)
+						}
+					},
 				})
 				r.Limits = append(r.Limits, pol)
 			})

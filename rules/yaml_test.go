@@ -107,6 +107,13 @@ func TestLoadErrors(t *testing.T) {
 		{"a tier key by route", rule("    limits:\n      - {name: x, key: ip, tiers: {free: 1/s}, tier_key: route, default_tier: free}\n"), `rules[0].limits[0].tier_key: route`},
 		{"a tier in words", rule("    limits:\n      - {name: x, key: ip, tiers: {free: 1/s, pro: lots}, tier_key: \"header:X-Plan\", default_tier: free}\n"), `rules.yaml:5: rules[0].limits[0].tiers.pro: core: invalid limit: limit "lots"`},
 		{"a limit beside tiers", rule("    limits:\n      - {name: x, key: ip, limit: 5/s, tiers: {free: 1/s}, tier_key: \"header:X-Plan\", default_tier: free}\n"), `rules[0].limits[0].limit: set with tiers`},
+		{"a concurrency limit of 0", rule("    limits:\n      - {name: x, key: ip, concurrent: 0}\n"), `rules.yaml:5: rules[0].limits[0].concurrent: 0: at least 1 request in flight`},
+		{"a negative concurrency limit", rule("    limits:\n      - {name: x, key: ip, concurrent: -3}\n"), `rules.yaml:5: rules[0].limits[0].concurrent: -3: at least 1 request in flight`},
+		{"a concurrency limit in words", rule("    limits:\n      - {name: x, key: ip, concurrent: four}\n"), `rules.yaml:5: rules[0].limits[0].concurrent: want a whole number`},
+		{"a concurrency limit with a quota", rule("    limits:\n      - {name: x, key: ip, concurrent: 4, limit: 5/s}\n"), `rules.yaml:5: rules[0].limits[0].limit: set with concurrent`},
+		{"a concurrency limit with tiers", rule("    limits:\n      - {name: x, key: ip, concurrent: 4, tiers: {free: 1/s}, tier_key: \"header:X-Plan\", default_tier: free}\n"), `rules.yaml:5: rules[0].limits[0].tiers: set with concurrent`},
+		{"a concurrency limit in a shadow rule", rule("    shadow: true\n    limits:\n      - {name: x, key: ip, concurrent: 4}\n"), `rules.yaml:6: rules[0].limits[0].concurrent: in a shadow rule`},
+		{"a penalty over concurrency limits only", rule("    limits: [{name: x, key: ip, concurrent: 4}]\n    penalty: {denials: 3, within: 1m, for: 1h}\n"), `rules.yaml:5: rules[0].penalty: a rule with concurrency limits only has no penalty`},
 		{"a default tier with no tiers", rule("    limits:\n      - {name: x, key: ip, limit: 5/s, default_tier: free}\n"), `rules[0].limits[0].tiers: none`},
 	}
 	for _, c := range cases {

@@ -139,6 +139,31 @@ func (g *Gate) ServeHold(w http.ResponseWriter, r *http.Request, route string) (
 	return out, h
 }
 
+// ServeKeysHold is ServeKeys for a caller that runs the handler itself
+// and gives the request's concurrency slots back when it returns (package
+// rules does): keys holds the keys of the gate's rate limits, in order,
+// then those of its concurrency limits (WithConcurrency), in order. The
+// slots are taken first; a rate denial gives them back. On Proceed the
+// caller runs the handler, then calls h.Release (deferred, so that a panic
+// releases them too); on any other outcome h holds nothing.
+func (g *Gate) ServeKeysHold(w http.ResponseWriter, r *http.Request, keys []string, boxes []core.Box) (Outcome, Hold) {
+	var h Hold
+	out := g.serveKeys(w, r, keys, boxes, &h)
+	return out, h
+}
+
+// limitID is the policy id of the gate's i-th limit: its rate limits, then
+// its concurrency limits.
+func (g *Gate) limitID(i int) string {
+	if i < len(g.rules) {
+		return g.rules[i].id
+	}
+	return g.conc[i-len(g.rules)].id
+}
+
+// Conc is the number of concurrency limits the gate applies.
+func (g *Gate) Conc() int { return len(g.conc) }
+
 // errServeHold is the error of a Gate with concurrency limits served by
 // Serve.
 var errServeHold = errors.New("httplimit: a Gate with concurrency limits must be served with ServeHold, which holds the slots while the handler runs")
@@ -154,10 +179,6 @@ type defaultKey struct {
 // limits (keyed keys), and answers. The slots are held in h when the
 // request proceeds; otherwise they are given back before it is answered.
 func (g *Gate) serveConc(w http.ResponseWriter, r *http.Request, route string, keys []string, def *defaultKey, h *Hold) Outcome {
-	if h == nil {
-		g.onError(w, r, errServeHold)
-		return Failed
-	}
 	var ckeys [MaxLimits]string
 	for i := range g.conc {
 		var key string
@@ -179,6 +200,19 @@ func (g *Gate) serveConc(w http.ResponseWriter, r *http.Request, route string, k
 			key = routeKey(route, key)
 		}
 		ckeys[i] = key
+	}
+	return g.holdConc(w, r, keys, ckeys[:len(g.conc)], nil, h)
+}
+
+// holdConc takes the concurrency limits on ckeys, in order, then the rate
+// limits on keys (under boxes), and answers. The slots are held in h when
+// the request proceeds; otherwise they are given back before it is
+// answered. A nil h (Serve, ServeKeys) fails the request: no one would
+// give the slots back.
+func (g *Gate) holdConc(w http.ResponseWriter, r *http.Request, keys, ckeys []string, boxes []core.Box, h *Hold) Outcome {
+	if h == nil {
+		g.onError(w, r, errServeHold)
+		return Failed
 	}
 	var ds [MaxLimits]core.Decision
 	ctx := r.Context()
@@ -206,7 +240,7 @@ func (g *Gate) serveConc(w http.ResponseWriter, r *http.Request, route string, k
 		h.add(slot) // the zero Slot when a fail-open store admitted it
 	}
 	if len(g.rules) > 0 {
-		if out := g.decide(w, r, keys, nil); out != Proceed {
+		if out := g.decide(w, r, keys, boxes); out != Proceed {
 			h.Release()
 			return out
 		}

@@ -85,16 +85,20 @@ func New(l *core.Limiter, opts ...Option) (*Gate, error) {
 // rules does): ServeKeys applies ls, in order, to the keys it is given. The
 // limits added by WithLimit follow ls. Serve keys every limit with the key
 // func of WithKeyFunc, and fails every request without one.
+//
+// A group may also have concurrency limits (WithConcurrency), taken after
+// ServeKeysHold's rate keys, or only those, when ls is empty.
 func NewGroup(ls []*core.Limiter, opts ...Option) (*Gate, error) {
-	if len(ls) == 0 {
-		return nil, errors.New("httplimit: NewGroup: no limiters")
-	}
 	for _, l := range ls {
 		if l == nil {
 			return nil, errors.New("httplimit: NewGroup: nil limiter")
 		}
 	}
-	return newGate(ls, false, opts)
+	g, err := newGate(ls, false, opts)
+	if err == nil && len(g.rules)+len(g.conc) == 0 {
+		return nil, errors.New("httplimit: NewGroup: no limiters")
+	}
+	return g, err
 }
 
 func newGate(ls []*core.Limiter, needKey bool, opts []Option) (*Gate, error) {
@@ -264,16 +268,29 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, route string, h *Ho
 // limit, as keys[i]): a client in any box is denied with Retry-After the
 // longest time left in one, without a decision of the limits, and a denial
 // that closes a box is answered with the box's time.
+//
+// A gate with concurrency limits must be served with ServeKeysHold:
+// ServeKeys answers every request with the error handler (503).
 func (g *Gate) ServeKeys(w http.ResponseWriter, r *http.Request, keys []string, boxes []core.Box) Outcome {
-	if len(keys) != len(g.rules) {
+	return g.serveKeys(w, r, keys, boxes, nil)
+}
+
+// serveKeys is ServeKeys, holding the concurrency slots in h (nil: the
+// caller cannot hold them). keys holds the rate limits' keys, then the
+// concurrency limits'.
+func (g *Gate) serveKeys(w http.ResponseWriter, r *http.Request, keys []string, boxes []core.Box, h *Hold) Outcome {
+	if len(keys) != len(g.rules)+len(g.conc) {
 		g.onError(w, r, fmt.Errorf("%w: %d keys for %d limits", keyfuncs.ErrNoKey, len(keys), len(g.rules)))
 		return Failed
 	}
 	for i, k := range keys {
-		if k == "" && !g.rules[i].l.Shadow() {
-			g.onError(w, r, fmt.Errorf("%w: limit %s: %w", keyfuncs.ErrNoKey, g.rules[i].id, errEmptyKey))
+		if k == "" && (i >= len(g.rules) || !g.rules[i].l.Shadow()) {
+			g.onError(w, r, fmt.Errorf("%w: limit %s: %w", keyfuncs.ErrNoKey, g.limitID(i), errEmptyKey))
 			return Failed
 		}
+	}
+	if len(g.conc) > 0 { // concurrency.go
+		return g.holdConc(w, r, keys[:len(g.rules)], keys[len(g.rules):], boxes, h)
 	}
 	return g.decide(w, r, keys, boxes)
 }

@@ -1,7 +1,7 @@
 // Command rules shows tollgate's rules (package rules) in front of chi, gin
 // and echo: the rules of rules.yaml (a health check skipped, a login limit
 // with a penalty box, an API limited per key (by the key's plan: tiers) and
-// per tenant in one step, a
+// per tenant in one step, at most 2 reports in flight per client, a
 // search limit in shadow, a deny list), applied to a scripted series of
 // requests through each router in turn. It prints every answer and what the
 // rules' hook saw, and exits 1 if an answer is not the one the rules call
@@ -12,7 +12,7 @@
 //	go run ./examples/rules -rules my.yaml -serve :8080
 //
 // With -serve it serves the rules on a chi router instead (POST /login,
-// GET /api/orders, /search, /healthz), re-reading the file every second and
+// GET /api/orders, /reports (3 seconds each), /search, /healthz), re-reading the file every second and
 // on SIGHUP; try:
 //
 //	curl -i -X POST localhost:8080/login
@@ -186,7 +186,8 @@ func runOne(ctx context.Context, w io.Writer, cfg config, adapter string) error 
 		return err
 	}
 	defer e.Close()
-	h, err := router(adapter, e)
+	reports := newReportGate()
+	h, err := router(adapter, e, reports.report)
 	if err != nil {
 		return err
 	}
@@ -233,6 +234,9 @@ func runOne(ctx context.Context, w io.Writer, cfg config, adapter string) error 
 		return err
 	}
 	fmt.Fprintln(w)
+	if err := inFlight(ctx, w, base, client, reports); err != nil {
+		wrong = append(wrong, err.Error())
+	}
 	if len(wrong) > 0 {
 		return errors.New(strings.Join(wrong, "; "))
 	}
@@ -284,8 +288,9 @@ func loadRules(store core.Store, cfg config, opts ...rules.Option) (*rules.Engin
 	return rules.New(store, c, opts...)
 }
 
-// router returns the named router with the rules in front of its routes.
-func router(name string, e *rules.Engine) (http.Handler, error) {
+// router returns the named router with the rules in front of its routes;
+// GET /reports calls report before it answers.
+func router(name string, e *rules.Engine, report func()) (http.Handler, error) {
 	ok := "ok\n"
 	switch name {
 	case "chi":
@@ -296,6 +301,7 @@ func router(name string, e *rules.Engine) (http.Handler, error) {
 		r.Post("/login", h)
 		r.Get("/api/orders", h)
 		r.Get("/search", h)
+		r.Get("/reports", func(w http.ResponseWriter, r *http.Request) { report(); h(w, r) })
 		return r, nil
 	case "gin":
 		gin.SetMode(gin.ReleaseMode)
@@ -306,6 +312,7 @@ func router(name string, e *rules.Engine) (http.Handler, error) {
 		r.POST("/login", h)
 		r.GET("/api/orders", h)
 		r.GET("/search", h)
+		r.GET("/reports", func(c *gin.Context) { report(); h(c) })
 		return r, nil
 	case "echo":
 		r := echo.New()
@@ -316,6 +323,7 @@ func router(name string, e *rules.Engine) (http.Handler, error) {
 		r.POST("/login", h)
 		r.GET("/api/orders", h)
 		r.GET("/search", h)
+		r.GET("/reports", func(c echo.Context) error { report(); return h(c) })
 		return r, nil
 	}
 	return nil, fmt.Errorf("unknown router %q", name)
@@ -359,7 +367,7 @@ func serveRules(cfg config, addr string) error {
 		return err
 	}
 	defer e.Close()
-	h, err := router("chi", e)
+	h, err := router("chi", e, func() { time.Sleep(3 * time.Second) }) // a slow report
 	if err != nil {
 		return err
 	}
@@ -382,4 +390,112 @@ func serveRules(cfg config, addr string) error {
 	case <-stop:
 		return srv.Close()
 	}
+}
+
+// reportGate holds the script's reports in their handler: report says it
+// has begun on entered, then waits for release.
+type reportGate struct{ entered, release chan struct{} }
+
+func newReportGate() *reportGate {
+	return &reportGate{make(chan struct{}), make(chan struct{})}
+}
+
+func (g *reportGate) report() {
+	g.entered <- struct{}{}
+	<-g.release
+}
+
+// inFlight shows the reports' concurrency limit: two reports held in their
+// handler, a third denied while they are, and a fourth admitted once one of
+// them is done, its slot given back.
+func inFlight(ctx context.Context, w io.Writer, base string, client *http.Client, g *reportGate) error {
+	fmt.Fprintln(w, "reports, at most 2 in flight per client:")
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\trequest\tstatus\tRetry-After\tRateLimit")
+	type reply struct {
+		status int
+		h      http.Header
+		err    error
+	}
+	send := func() chan reply {
+		c := make(chan reply, 1)
+		go func() {
+			req, err := http.NewRequestWithContext(ctx, "GET", base+"/reports", nil)
+			if err != nil {
+				c <- reply{err: err}
+				return
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				c <- reply{err: err}
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			c <- reply{status: resp.StatusCode, h: resp.Header}
+		}()
+		return c
+	}
+	var wrong []string
+	show := func(n int, what string, r reply, want int) {
+		if r.err != nil {
+			wrong = append(wrong, fmt.Sprintf("report %d: %v", n, r.err))
+			return
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", n, what, r.status, dash(r.h.Get("Retry-After")), dash(r.h.Get("RateLimit")))
+		if r.status != want {
+			wrong = append(wrong, fmt.Sprintf("report %d (%s): %d, want %d", n, what, r.status, want))
+		}
+	}
+	// enter sends a report and waits until its handler runs (or it is
+	// answered without running, which the check then reports).
+	enter := func() (chan reply, *reply) {
+		c := send()
+		select {
+		case <-g.entered:
+			return c, nil
+		case r := <-c:
+			return nil, &r
+		}
+	}
+	first, r1 := enter()
+	if r1 != nil {
+		show(1, "report (held)", *r1, 200)
+		return errors.New(strings.Join(wrong, "; ") + "; report 1 was not held")
+	}
+	second, r2 := enter()
+	if r2 != nil {
+		g.release <- struct{}{}
+		show(2, "report (held)", *r2, 200)
+		return errors.New(strings.Join(wrong, "; ") + "; report 2 was not held")
+	}
+	show(3, "report, 2 in flight", <-send(), http.StatusTooManyRequests)
+	g.release <- struct{}{} // one of the two ends
+	other := 2 // the report still held
+	select {
+	case r := <-first:
+		show(1, "report 1 done", r, 200)
+	case r := <-second:
+		show(2, "report 2 done", r, 200)
+		second, other = first, 1
+	}
+	fourth, r4 := enter()
+	if r4 == nil {
+		g.release <- struct{}{} // the second and the fourth end
+		g.release <- struct{}{}
+		show(4, "report, a slot free again", <-fourth, 200)
+	} else {
+		g.release <- struct{}{}
+		show(4, "report, a slot free again", *r4, 200)
+	}
+	show(other, "report "+strconv.Itoa(other)+" done", <-second, 200)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if len(wrong) > 0 {
+		return errors.New(strings.Join(wrong, "; "))
+	}
+	return nil
 }

@@ -53,6 +53,11 @@ func TestScript(t *testing.T) {
 				regexp.MustCompile(`(?m)^25 +api globex/k3 pro /api/orders +200 +5 +- +"api-per-tenant";r=4;t=12, "api-per-key";r=5;t=10 `),
 				regexp.MustCompile(`(?m)^28 +api globex/k3 - /api/orders +200 +3 +- +"api-per-tenant";r=1;t=48, "api-per-key";r=0;t=50 `),
 				regexp.MustCompile(`(?m)^29 +api globex/k3 - /api/orders +429 +3 +10 +"api-per-tenant";r=1;t=48, "api-per-key";r=0;t=10 `),
+				// Two reports held in flight: a third is denied, with
+				// Retry-After 1 and no rate quota taken; once one is done its
+				// slot serves the next.
+				regexp.MustCompile(`(?m)^3 +report, 2 in flight +429 +1 +"reports-in-flight";r=0$`),
+				regexp.MustCompile(`(?m)^4 +report, a slot free again +200 +- +"reports-per-ip";r=27;t=\d+, "reports-in-flight";r=0$`),
 			} {
 				if n := len(want.FindAllString(got, -1)); n != len(cfg.adapters) {
 					t.Errorf("%d lines match %s, want one per router:\n%s", n, want, got)
