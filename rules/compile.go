@@ -83,13 +83,13 @@ type crule struct {
 	conc      []*core.ConcurrencyLimiter
 	concSpecs []*keySpec
 	nrate     int
-	gate     *httplimit.Gate
-	missing  MissingAction
-	status   int
-	fallback *keySpec
-	penalty  *core.Penalty
-	boxTakes uint16 // the limits its box counts: those keyed as the first
-	shadow   bool
+	gate      *httplimit.Gate
+	missing   MissingAction
+	status    int
+	fallback  *keySpec
+	penalty   *core.Penalty
+	boxTakes  uint16 // the limits its box counts: those keyed as the first
+	shadow    bool
 }
 
 type clist struct {

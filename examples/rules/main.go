@@ -472,7 +472,7 @@ func inFlight(ctx context.Context, w io.Writer, base string, client *http.Client
 	}
 	show(3, "report, 2 in flight", <-send(), http.StatusTooManyRequests)
 	g.release <- struct{}{} // one of the two ends
-	other := 2 // the report still held
+	other := 2              // the report still held
 	select {
 	case r := <-first:
 		show(1, "report 1 done", r, 200)

@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tollgate-go/tollgate/stores/redisstore/redistest"
@@ -77,5 +82,51 @@ func TestBadRulesFile(t *testing.T) {
 	err := run(context.Background(), &bytes.Buffer{}, config{rules: path, adapters: []string{"chi"}})
 	if err == nil || !strings.Contains(err.Error(), "rules.yaml:24: rules[1].limits[0].limit") {
 		t.Fatalf("run with a bad file: %v, want the file, line and field", err)
+	}
+}
+
+// A report whose handler panics (or aborts) gives its slot back, through
+// every router: the two slots serve two reports held afterwards.
+func TestReportPanicFreesItsSlot(t *testing.T) {
+	for _, adapter := range []string{"chi", "gin", "echo"} {
+		t.Run(adapter, func(t *testing.T) {
+			store, closeStore, err := newStore(context.Background(), config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeStore()
+			e, err := loadRules(store, config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			g := newReportGate()
+			var panics atomic.Int32
+			report := func() {
+				if panics.Add(-1) >= 0 {
+					panic(http.ErrAbortHandler) // re-raised by gin and echo's recovery too: the connection drops
+				}
+				g.report()
+			}
+			panics.Store(4)
+			h, err := router(adapter, e, report)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewUnstartedServer(h)
+			srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+			srv.Start()
+			defer srv.Close()
+			for i := 0; i < 4; i++ {
+				if res, err := srv.Client().Get(srv.URL + "/reports"); err == nil {
+					res.Body.Close()
+					t.Fatalf("panicking report %d answered %d", i, res.StatusCode)
+				}
+			}
+			var out bytes.Buffer
+			if err := inFlight(context.Background(), &out, srv.URL, srv.Client(), g); err != nil {
+				t.Fatalf("after 4 panics: %v\n%s", err, out.String())
+			}
+		})
 	}
 }
