@@ -71,10 +71,22 @@
 // Every tier counts under the limit's name and key, so a client moving
 // between tiers keeps its count; the fields report its tier's quota.
 //
+// A limit may be a concurrency limit instead (NamedLimit.Concurrent): at
+// most N requests of a key in flight at once, each holding a slot from
+// before the handler runs until it returns, panics or is aborted
+// (httplimit.WithConcurrency; the adapters serve the Engine with
+// ServeHold). A rule's concurrency limits are taken before its rate
+// limits, and a rate denial gives the slots back:
+//
+//	limits:
+//	  - {name: uploads-in-flight, concurrent: 4, key: ip}
+//	  - {name: uploads-per-ip, limit: 60/m, key: ip}
+//
 // Loading is strict. Unknown fields, repeated keys, values of the wrong
 // kind, unparsable limits, durations, CIDRs or regular expressions, empty
 // matches, two rules or two limits with one name, a default_tier that is
-// not one of the tiers, more than MaxRules rules
+// not one of the tiers, a concurrent below 1 or beside limit or tiers,
+// more than MaxRules rules
 // or a file over MaxFileSize: each is an error with the file, line and
 // field (rules.yaml:9: rules[1].match.cidr[0]: "10.0.0.0/33": not an
 // address or CIDR range), every bad field is reported, and nothing is

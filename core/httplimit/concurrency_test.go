@@ -187,3 +187,52 @@ func TestWithConcurrencyRejectsBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestServeKeysHold: a group of concurrency limits only is served with
+// ServeKeysHold on the keys it is given (rate keys, then concurrency keys);
+// ServeKeys cannot hold the slot (503), and a wrong number of keys is a
+// request not keyed (400).
+func TestServeKeysHold(t *testing.T) {
+	if _, err := httplimit.NewGroup(nil); err == nil || !strings.Contains(err.Error(), "no limiters") {
+		t.Fatalf("NewGroup with no limit: %v, want an error", err)
+	}
+	s := memStore(t)
+	cl, _ := core.NewConcurrencyLimiter(s, 1, core.WithName("jobs"))
+	g, err := httplimit.NewGroup(nil, httplimit.WithConcurrency(cl, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(keys ...string) (int, httplimit.Hold) {
+		w := httptest.NewRecorder()
+		out, h := g.ServeKeysHold(w, httptest.NewRequest("GET", "/", nil), keys, nil)
+		if (out == httplimit.Proceed) != (w.Code == 200) {
+			t.Fatalf("outcome %v with status %d", out, w.Code)
+		}
+		return w.Code, h
+	}
+	code, a := serve("k1")
+	if code != 200 {
+		t.Fatalf("first job: %d", code)
+	}
+	if code, _ := serve("k1"); code != 429 {
+		t.Fatalf("a second job of k1 in flight: %d, want 429", code)
+	}
+	if code, b := serve("k2"); code != 200 {
+		t.Fatalf("a job of k2: %d, want 200", code)
+	} else {
+		b.Release()
+	}
+	a.Release()
+	code, c := serve("k1")
+	if code != 200 {
+		t.Fatalf("k1 once its slot is back: %d, want 200", code)
+	}
+	c.Release()
+	if code, _ := serve(); code != 400 {
+		t.Fatalf("no key: %d, want 400", code)
+	}
+	w := httptest.NewRecorder()
+	if out := g.ServeKeys(w, httptest.NewRequest("GET", "/", nil), []string{"k1"}, nil); out != httplimit.Failed || w.Code != 503 {
+		t.Fatalf("ServeKeys: %v %d, want failed 503", out, w.Code)
+	}
+}
