@@ -17,6 +17,9 @@ import (
 // behind at its deadline), waiting for those that end by themselves (the
 // memory store's default clock, half a second after its last reading).
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(slotChildEnv); spec != "" {
+		runSlotChild(spec) // never returns
+	}
 	code := m.Run()
 	redistest.StopAll()
 	if code == 0 {

@@ -99,26 +99,26 @@ func TestSlotHeldPastSeveralLeases(t *testing.T) {
 	}
 }
 
-// slotChildEnv, when set, makes TestSlotChildProcess the child of
+// slotChildEnv, when set, makes the test binary (TestMain) the child of
 // TestSlotsOfAKilledProcessFreeThemselves: "addr prefix key n".
 const slotChildEnv = "TOLLGATE_SLOT_CHILD"
 
-// TestSlotChildProcess is not a test of its own: run by
-// TestSlotsOfAKilledProcessFreeThemselves in a child process, it takes n
-// slots, says so on stdout, and holds them (renewing their leases) until it
-// is killed.
-func TestSlotChildProcess(t *testing.T) {
-	spec := os.Getenv(slotChildEnv)
-	if spec == "" {
-		t.Skip("run as a child process by TestSlotsOfAKilledProcessFreeThemselves")
-	}
+// runSlotChild is the child of TestSlotsOfAKilledProcessFreeThemselves,
+// started by TestMain when slotChildEnv is set: it takes n slots, says so
+// on stdout, and holds them (renewing their leases) until it is killed.
+func runSlotChild(spec string) {
 	f := strings.Fields(spec)
 	n, _ := strconv.Atoi(f[3])
 	client := redis.NewClient(&redis.Options{Addr: f[0]})
-	s := slotStore(t, client, f[1])
+	s, err := redisstore.New(client, redisstore.WithPrefix(f[1]), redisstore.WithKeySecret(testSecret), redisstore.WithSlotLease(slotLease), redisstore.WithTimeout(slotLease/3))
+	if err != nil {
+		fmt.Println("failed", err)
+		os.Exit(1)
+	}
 	l, err := core.NewConcurrencyLimiter(s, int64(n), core.WithName("uploads"))
 	if err != nil {
-		t.Fatal(err)
+		fmt.Println("failed", err)
+		os.Exit(1)
 	}
 	for i := 0; i < n; i++ {
 		if _, d, err := l.Acquire(context.Background(), f[2]); err != nil || !d.Allowed {
@@ -141,7 +141,7 @@ func TestSlotsOfAKilledProcessFreeThemselves(t *testing.T) {
 	client := srv.Client(t, nil)
 	prefix := uniquePrefix(t)
 	const n = 3
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSlotChildProcess$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.count=1")
 	cmd.Env = append(os.Environ(), slotChildEnv+"="+srv.Addr+" "+prefix+" client "+strconv.Itoa(n))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
