@@ -84,11 +84,19 @@ type Event struct {
 	Fallback bool
 	// Latency is how long the store took.
 	Latency time.Duration
+	// Settled is true for a settlement (Limiter.Settle), not a decision:
+	// Cost is then what was charged (negative: given back) and Decision
+	// the key's state after it, as a peek reports it.
+	Settled bool
 }
 
 // Outcome names what became of a request, as core/sloghook logs it.
 func (e Event) Outcome() string {
 	switch {
+	case e.Settled && e.Err != nil:
+		return "settle-error"
+	case e.Settled:
+		return "settled"
 	case e.Err != nil && e.Decision.Reason != ReasonOK && e.Decision.Reason != ReasonLimited:
 		return "error"
 	case e.Decision.Reason == ReasonShadow:

@@ -9,6 +9,13 @@ import "github.com/tollgate-go/tollgate/core"
 // that count plus n are at most Rate; a denied one waits until enough of the
 // oldest entries age out. Once allocated, the ring holds exactly Rate entries.
 //
+// C counts the newest entries that are debt (Settle): an entry renewed to
+// the instant its slot frees, Period after its old time, so stamped in the
+// future when written. They are at the end of the ring; the next admitted
+// take, which comes only once they are past, ends the count. While there
+// are any, the newest entry says nothing about the clock, so it is not
+// taken for a clock stepped back.
+//
 // Under another limit (a tier change) every entry carries over, counted over
 // the new Period: a key with more live entries than the new Rate is denied
 // until enough age out, and the ring is resized to the new Rate on the next
@@ -22,7 +29,7 @@ func takeSlidingLog(s *State, now int64, l core.Limit, cost int64) core.Decision
 	var newest int64
 	if s.B > 0 {
 		newest = at(s.B - 1)
-		if t < newest {
+		if t < newest && s.C == 0 {
 			t, skew = newest, newest-now
 		}
 	}
@@ -58,7 +65,7 @@ func takeSlidingLog(s *State, now int64, l core.Limit, cost int64) core.Decision
 	} else {
 		s.A = (s.A + expired) % n
 	}
-	s.B = used
+	s.B, s.C = used, 0
 	for i := int64(0); i < cost; i++ {
 		s.Log[(s.A+s.B)%n] = t
 		s.B++

@@ -27,24 +27,7 @@ import (
 func takeTokenBucket(s *State, now int64, l core.Limit, cost int64) core.Decision {
 	period, rate, burst := int64(l.Period), l.Rate, l.EffectiveBurst()
 	capacity := burst * period
-
-	// A clock stepped back behind the last write refills nothing: decide
-	// at the last write's instant and add the difference to every wait.
-	t, skew := now, int64(0)
-	if t < s.B {
-		t, skew = s.B, s.B-now
-	}
-	deficit := s.A
-	if s.C != 0 && s.C != period && deficit > 0 {
-		deficit = rescale(deficit, period, s.C)
-	}
-	if deficit > 0 {
-		if elapsed := t - s.B; elapsed >= ceilDiv(deficit, rate) {
-			deficit = 0
-		} else {
-			deficit -= elapsed * rate // elapsed×rate < deficit+rate: no overflow
-		}
-	}
+	deficit, t, skew := tokenDeficit(s, now, l)
 	left := func(d int64) int64 { return (capacity - d) / period }
 	refill := func(d int64) int64 { return ceilDiv(d, rate) + skew }
 
@@ -61,6 +44,30 @@ func takeTokenBucket(s *State, now int64, l core.Limit, cost int64) core.Decisio
 	deficit += cost * period
 	s.A, s.B, s.C = deficit, t, period
 	return verdict(l, true, left(deficit), refill(deficit), 0)
+}
+
+// tokenDeficit returns the key's deficit at now, refilled since the last
+// write and in the units of l's Period, with the instant it is taken at:
+// now, or the last write's instant when the clock stepped back behind it,
+// skew being the difference, which refills nothing and adds to every wait.
+func tokenDeficit(s *State, now int64, l core.Limit) (deficit, t, skew int64) {
+	period, rate := int64(l.Period), l.Rate
+	t = now
+	if t < s.B {
+		t, skew = s.B, s.B-now
+	}
+	deficit = s.A
+	if s.C != 0 && s.C != period && deficit > 0 {
+		deficit = rescale(deficit, period, s.C)
+	}
+	if deficit > 0 {
+		if elapsed := t - s.B; elapsed >= ceilDiv(deficit, rate) {
+			deficit = 0
+		} else {
+			deficit -= elapsed * rate // elapsed×rate < deficit+rate: no overflow
+		}
+	}
+	return deficit, t, skew
 }
 
 // rescale returns ⌈d×to/from⌉ for d, to, from > 0, saturating at half the

@@ -28,6 +28,17 @@ type PrefixTaker interface {
 	TakePrefixed(ctx context.Context, prefix, key string, limit core.Limit, cost int64) (core.Decision, error)
 }
 
+// Settler is implemented by stores that can settle a cost known only after
+// the request (core.Limiter.Settle): Settle(ctx, key, limit, delta) applies
+// this package's Settle to key's state atomically and returns its
+// decision. delta is at most the limit's burst either way; input is
+// checked as CheckSettle checks it, with its errors. core/storetest checks
+// Settle for stores that implement it. Its zero value is nil: a limiter
+// over a store without it cannot settle (core.ErrNoSettle).
+type Settler interface {
+	Settle(ctx context.Context, key string, limit core.Limit, delta int64) (core.Decision, error)
+}
+
 // MultiStore is a core.Store that can apply several limits, each to its own
 // key, in one atomic step: a request under several named limits (per IP and
 // per tenant, say) is admitted by all of them or consumes none. core.TakeAll

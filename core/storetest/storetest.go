@@ -4,7 +4,7 @@
 // admit/deny sequence, the decision values at chosen instants, window
 // boundaries, burst, cost > 1, cost 0, cost > burst, many keys, expiry of idle
 // state, clocks stepping backwards, a key moving between limits (tiers),
-// bad input, and 64 goroutines on one key
+// bad input, costs settled after the request, and 64 goroutines on one key
 // admitting exactly the quota; for a storekit.MultiStore, several limits taken
 // all or nothing; for a storekit.BoxStore, the penalty box.
 //
@@ -122,7 +122,8 @@ func Run(t *testing.T, newStore Factory, opts ...Option) {
 	t.Run("penalty box: bad input is an error", h.penaltyBadInput)
 	t.Run("bad input is an error, never a panic", h.badInput)
 	t.Run("take after close fails", h.closed)
-	t.Run("concurrency slots", h.slots) // slots.go; skipped by a store that holds none
+	t.Run("concurrency slots", h.slots)                 // slots.go; skipped by a store that holds none
+	t.Run("costs settled after the request", h.settles) // settle.go; skipped by a store that settles none
 }
 
 type harness struct {

@@ -367,7 +367,45 @@ func (s *Store) take(key string, l core.Limit, cost int64) (d core.Decision, err
 	return d, nil
 }
 
+// Settle implements storekit.Settler: storekit.Settle on key's state, in
+// one step under the shard's lock.
+func (s *Store) Settle(_ context.Context, key string, l core.Limit, delta int64) (d core.Decision, err error) {
+	if err = storekit.CheckSettle(key, l, delta); err != nil {
+		return core.Decision{}, err
+	}
+	if s.closed.Load() {
+		return core.Decision{}, core.ErrClosed
+	}
+	h := hashKey(&s.secret, key) | 1
+	sh := &s.shards[h>>1&s.mask]
+	now := s.nanotime()
+
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if now < sh.now {
+		now = sh.now
+	} else {
+		sh.now = now
+	}
+	var st storekit.State
+	i, found := sh.load(h, key, l.Algorithm, now, &st)
+	if !found && delta < 0 {
+		return storekit.Apply(&st, now, l, 0), nil // nothing to give back
+	}
+	d = storekit.Settle(&st, now, l, delta)
+	if !sh.save(i, found, h, key, now, &st, &d, s.perShard) {
+		// No room for a key that owes: every key in the shard is limited.
+		// The debt cannot be kept; the caller hears of it.
+		return d, errFull
+	}
+	return d, nil
+}
+
+// errFull is Settle's error for a charge with nowhere to be kept.
+var errFull = errors.New("memstore: settling: no room for the key (every key in its shard is limited); the charge is lost")
+
 var (
+	_ storekit.Settler    = (*Store)(nil)
 	_ storekit.MultiStore = (*Store)(nil)
 	_ storekit.BoxStore   = (*Store)(nil)
 )

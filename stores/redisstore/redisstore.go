@@ -331,6 +331,37 @@ func (s *Store) Take(ctx context.Context, key string, l core.Limit, cost int64) 
 	return d, nil
 }
 
+// Settle implements storekit.Settler: storekit.Settle on key's state in one
+// script, in one round trip (two when Redis has lost the script). It goes
+// to Redis directly, past batching and the deny cache (a denial cached
+// before a refund lasts its RetryAfter, as it would have).
+func (s *Store) Settle(ctx context.Context, key string, l core.Limit, delta int64) (core.Decision, error) {
+	if err := storekit.CheckSettle(key, l, delta); err != nil {
+		return core.Decision{}, err
+	}
+	if s.closed.Load() {
+		return core.Decision{}, core.ErrClosed
+	}
+	p, err := paramsOf(l)
+	if err != nil {
+		return core.Decision{}, err
+	}
+	var h [hashLen]byte
+	s.keys.hash(&h, key, "")
+	sc := &settleScripts[l.Algorithm]
+	cmd, err := s.call(ctx, sc, s.scriptArgs(sc, s.keys.stored(&h, key), p, delta, s.at()))
+	if err != nil {
+		return core.Decision{}, s.callError(err, l.Algorithm.String()+" settlement")
+	}
+	vals, err := cmd.Slice()
+	if err != nil || len(vals) != 4 {
+		return core.Decision{}, fmt.Errorf("redisstore: unexpected settlement reply %v (%v)", vals, err)
+	}
+	return decode(vals, l)
+}
+
+var _ storekit.Settler = (*Store)(nil)
+
 // eval runs the limit's script on full, a stored key (a new string, which
 // the command may outlive), and turns its reply into a Decision.
 func (s *Store) eval(ctx context.Context, full string, l core.Limit, p params, cost int64) (core.Decision, error) {
@@ -349,8 +380,14 @@ func (s *Store) eval(ctx context.Context, full string, l core.Limit, p params, c
 
 // evalArgs is the EVALSHA of the limit's script on full at now.
 func (s *Store) evalArgs(full string, l core.Limit, p params, cost int64, now any) []any {
+	return s.scriptArgs(&scripts[l.Algorithm], full, p, cost, now)
+}
+
+// scriptArgs is the EVALSHA of sc, an algorithm's script or settlement, on
+// full at now.
+func (s *Store) scriptArgs(sc *script, full string, p params, cost int64, now any) []any {
 	args := make([]any, 7, 7+p.nargs)
-	args[0], args[1], args[2], args[3] = "evalsha", scripts[l.Algorithm].sha, "1", full
+	args[0], args[1], args[2], args[3] = "evalsha", sc.sha, "1", full
 	args[4], args[5], args[6] = now, cost, s.grace
 	for i := 0; i < p.nargs; i++ {
 		args = append(args, p.args[i])

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math/bits"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
@@ -40,7 +41,47 @@ var (
 	slidingCounterLua string
 	//go:embed lua/slidinglog.lua
 	slidingLogLua string
+	//go:embed lua/settle_gcra.lua
+	settleGCRALua string
+	//go:embed lua/settle_tokenbucket.lua
+	settleTokenBucketLua string
+	//go:embed lua/settle_fixedwindow.lua
+	settleFixedWindowLua string
+	//go:embed lua/settle_slidingcounter.lua
+	settleSlidingCounterLua string
+	//go:embed lua/settle_slidinglog.lua
+	settleSlidingLogLua string
 )
+
+// decideMark ends the part of an algorithm's script that reads the key's
+// state; what follows decides.
+const decideMark = "-- decide: the state is read; settle scripts run their part here.\n"
+
+// settleScripts holds each algorithm's settlement (Store.Settle), indexed
+// by core.Algorithm: the algorithm's script up to its decideMark, which
+// reads the state; the settlement, whose cost is the delta and which
+// writes; then the whole script again with cost 0, reading what was
+// written, so that the reply is a peek's. ARGV is the take's.
+var settleScripts = func() [5]script {
+	var s [5]script
+	for alg, pair := range map[core.Algorithm][2]string{
+		core.GCRA:                 {gcraLua, settleGCRALua},
+		core.TokenBucket:          {tokenBucketLua, settleTokenBucketLua},
+		core.FixedWindow:          {fixedWindowLua, settleFixedWindowLua},
+		core.SlidingWindowCounter: {slidingCounterLua, settleSlidingCounterLua},
+		core.SlidingWindowLog:     {slidingLogLua, settleSlidingLogLua},
+	} {
+		body, settle := pair[0], pair[1]
+		i := strings.Index(body, decideMark)
+		if i < 0 {
+			panic("redisstore: the " + alg.String() + " script has no decide mark")
+		}
+		src := prelude + helpers + body[:i] + settle + "cost = 0\n" + body
+		sum := sha1.Sum([]byte(src))
+		s[alg] = script{src: src, sha: hex.EncodeToString(sum[:])}
+	}
+	return s
+}()
 
 // scripts holds each algorithm's script, indexed by core.Algorithm.
 var scripts = func() [5]script {

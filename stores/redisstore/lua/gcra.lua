@@ -21,6 +21,7 @@ local function left(u)
   if q * t > a then q = q - 1 elseif (q + 1) * t <= a then q = q + 1 end
   return q
 end
+-- decide: the state is read; settle scripts run their part here.
 
 if cost > burst then return {2, left(used), used, 0} end
 local after = used + math.max(cost, 1) * t

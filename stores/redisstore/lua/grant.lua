@@ -9,17 +9,17 @@
 -- window's.
 local period = tonumber(ARGV[4])
 local rate = tonumber(ARGV[5])
-local w, count, untl = window(period)
+local w, count, untl, carry = window(period, rate)
 if ARGV[6] ~= '' then
   local back, from = tonumber(ARGV[6]), tonumber(ARGV[7])
   if from ~= w or count == 0 then return {0, untl, w, rate - count} end
   count = math.max(count - back, 0)
-  redis.call('SET', key, string.format('f%d:%d', w, count), 'PX', ttl(untl))
+  fstate(w, count, carry, untl, period)
   return {back, untl, w, rate - count}
 end
 local give = math.max(math.min(cost, rate - count), 0)
 if give > 0 then
   count = count + give
-  redis.call('SET', key, string.format('f%d:%d', w, count), 'PX', ttl(untl))
+  fstate(w, count, carry, untl, period)
 end
 return {give, untl, w, rate - count}

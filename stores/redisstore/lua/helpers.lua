@@ -23,17 +23,36 @@ local function field(tag)
 end
 
 -- window reads a fixed window's state (fixedwindow.lua, grant.lua): 'f',
--- the start of the window and its count. It returns the window now is in
--- (or the later one recorded, if the clock stepped back), its count, and
--- the microseconds until it ends.
-local function window(period)
-  local start, count = 0, 0
+-- the start of the window, its count and, when it has one, what it carries
+-- into the next (debt, settle_fixedwindow.lua). It returns the window now
+-- is in (or the later one recorded, if the clock stepped back), its count,
+-- the microseconds until it ends, its carry and the start recorded. A key
+-- last written in the window before starts with the debt it carried (at
+-- most rate).
+local function window(period, rate)
+  local start, count, carry = 0, 0, 0
   local v = field('f')
   if v then
-    local a, b = string.match(v, '^f(%-?%d+):(%-?%d+)$')
-    if a then start, count = tonumber(a), tonumber(b) end
+    local a, b, c = string.match(v, '^f(%-?%d+):(%-?%d+):?(%-?%d*)$')
+    if a then start, count, carry = tonumber(a), tonumber(b), tonumber(c) or 0 end
   end
   local w = fdiv(now, period) * period
-  if start < w then count = 0 elseif start > w then w = start end
-  return w, count, w + period - now
+  if start > w then
+    w = start
+  elseif start == w - period and carry > 0 then
+    count, carry = math.min(carry, rate), 0
+  elseif start < w then
+    count, carry = 0, 0
+  end
+  return w, count, w + period - now, carry, start
+end
+
+-- fstate writes a fixed window's state, with its carry when it has one,
+-- to last until the window ends (or the next one, carrying debt into it).
+local function fstate(w, count, carry, untl, period)
+  if carry > 0 then
+    redis.call('SET', key, string.format('f%d:%d:%d', w, count, carry), 'PX', ttl(untl + period))
+  else
+    redis.call('SET', key, string.format('f%d:%d', w, count), 'PX', ttl(untl))
+  end
 end

@@ -62,6 +62,7 @@ local function wait(n)
   if cur <= k then return period - e end
   return period - e + period - mulDivFloor(k, period, cur)
 end
+-- decide: the state is read; settle scripts run their part here.
 
 if cost > rate then return {2, rate - used, reset(cur), 0} end
 local probe = math.max(cost, 1)

@@ -1,6 +1,9 @@
--- Sliding window log (core/algo_log.go). State: a list of the instants of
--- admitted events, oldest first (an event of cost n is n entries). An entry at
--- ts counts while now - ts < period.
+-- Sliding window log (core/storekit/algo_log.go). State: a list of the
+-- instants of admitted events, oldest first (an event of cost n is n
+-- entries). An entry at ts counts while now - ts < period. An entry written
+-- 'd' and an instant is debt (settle_slidinglog.lua): a slot renewed to the
+-- instant it frees, so stamped in the future when written; while the
+-- newest entry is one, it says nothing about the clock.
 local period = tonumber(ARGV[4])
 local rate = tonumber(ARGV[5])
 local n = redis.pcall('LLEN', key)
@@ -9,12 +12,18 @@ if type(n) ~= 'number' then
   redis.call('DEL', key)
   n = 0
 end
-local function at(i) return tonumber(redis.call('LINDEX', key, i)) end
+local function at(i)
+  local e = redis.call('LINDEX', key, i)
+  if string.byte(e, 1) == 100 then e = string.sub(e, 2) end -- 'd'
+  return tonumber(e)
+end
 
-local t, skew, newest = now, 0, 0
+local t, skew, newest, debt = now, 0, 0, false
 if n > 0 then
+  local e = redis.call('LINDEX', key, -1)
+  debt = string.byte(e, 1) == 100
   newest = at(-1)
-  if t < newest then t, skew = newest, newest - now end
+  if t < newest and not debt then t, skew = newest, newest - now end
 end
 -- The entries are sorted: binary search for the first that still counts.
 local lo, hi = 0, n
@@ -26,6 +35,7 @@ local expired = lo
 local used = n - expired
 local reset = 0
 if used > 0 then reset = newest + period - t + skew end
+-- decide: the state is read; settle scripts run their part here.
 
 if cost > rate then return {2, rate - used, reset, 0} end
 local over = used + math.max(cost, 1) - rate

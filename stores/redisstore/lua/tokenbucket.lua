@@ -35,6 +35,7 @@ if deficit > 0 then
 end
 local function left(d) return fdiv(capacity - d, period) end
 local function refill(d) return cdiv(d, rate) + skew end
+-- decide: the state is read; settle scripts run their part here.
 
 if cost > burst then return {2, left(deficit), refill(deficit), 0} end
 local over = deficit + math.max(cost, 1) * period - capacity
