@@ -69,6 +69,15 @@ func (c *denyCache) get(h *[hashLen]byte, l core.Limit, now int64) (core.Decisio
 
 // put remembers a denial made at now. A full shard first drops its lapsed
 // entries; if none lapsed, the denial is not remembered.
+// forget drops what the cache holds for a key whose state changed outside a
+// take (a settlement): its next take asks Redis.
+func (c *denyCache) forget(h *[hashLen]byte) {
+	sh := c.shard(h)
+	sh.mu.Lock()
+	delete(sh.m, string(h[:]))
+	sh.mu.Unlock()
+}
+
 func (c *denyCache) put(h *[hashLen]byte, l core.Limit, now int64, d core.Decision) {
 	if d.RetryAfter <= 0 || d.Remaining != 0 {
 		return

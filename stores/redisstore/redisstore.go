@@ -332,9 +332,8 @@ func (s *Store) Take(ctx context.Context, key string, l core.Limit, cost int64) 
 }
 
 // Settle implements storekit.Settler: storekit.Settle on key's state in one
-// script, in one round trip (two when Redis has lost the script). It goes
-// to Redis directly, past batching and the deny cache (a denial cached
-// before a refund lasts its RetryAfter, as it would have).
+// script, in one round trip (two when Redis has lost the script). The deny
+// cache (WithDenyCache) forgets the key, so its next take asks Redis.
 func (s *Store) Settle(ctx context.Context, key string, l core.Limit, delta int64) (core.Decision, error) {
 	if err := storekit.CheckSettle(key, l, delta); err != nil {
 		return core.Decision{}, err
@@ -350,6 +349,9 @@ func (s *Store) Settle(ctx context.Context, key string, l core.Limit, delta int6
 	s.keys.hash(&h, key, "")
 	sc := &settleScripts[l.Algorithm]
 	cmd, err := s.call(ctx, sc, s.scriptArgs(sc, s.keys.stored(&h, key), p, delta, s.at()))
+	if s.deny != nil {
+		s.deny.forget(&h) // even on an error: the script may have run
+	}
 	if err != nil {
 		return core.Decision{}, s.callError(err, l.Algorithm.String()+" settlement")
 	}
