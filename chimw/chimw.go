@@ -15,8 +15,9 @@ type Option = httplimit.Option
 // adapter is all chimw adds to httplimit: chi's route pattern, and the
 // defaults of New and PerIP.
 var adapter = &httplimit.Adapter[*http.Request]{
-	Name:  "chimw",
-	Route: RoutePattern,
+	Name:    "chimw",
+	Route:   RoutePattern,
+	Request: func(_ *http.Request, r *http.Request) *http.Request { return r },
 }
 
 // New returns middleware applying l to every request it wraps. Requests are
@@ -62,8 +63,10 @@ func middleware(m *httplimit.Middleware[*http.Request]) func(http.Handler) http.
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// Handle holds the request's concurrency slots while next runs.
+			// Under cost-after limits r carries what the handler reports,
+			// and Writer counts the body.
 			_, _ = m.Handle(r, w, r, func(r *http.Request) error {
-				next.ServeHTTP(w, r)
+				next.ServeHTTP(httplimit.Writer(r, w), r)
 				return nil
 			})
 		})

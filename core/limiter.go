@@ -416,6 +416,10 @@ func (l *Limiter) Name() string { return l.name }
 // Limit returns the limit the limiter enforces.
 func (l *Limiter) Limit() Limit { return l.limit }
 
+// Cost returns what Take charges (WithCost, default 1): the reservation of
+// a request whose real cost is settled later (Settle).
+func (l *Limiter) Cost() int64 { return l.cost }
+
 // FailurePolicy returns what the limiter does when its store fails.
 func (l *Limiter) FailurePolicy() FailurePolicy { return l.policy }
 

@@ -2,6 +2,7 @@ package echo5mw
 
 import (
 	"errors"
+	"net/http"
 
 	"github.com/labstack/echo/v5"
 	"github.com/labstack/echo/v5/middleware"
@@ -21,6 +22,16 @@ type Option = httplimit.Option
 var adapter = &httplimit.Adapter[*echo.Context]{
 	Name:  "echo5mw",
 	Route: (*echo.Context).Path,
+	Request: func(c *echo.Context, r *http.Request) *echo.Context {
+		c.SetRequest(r)
+		return c
+	},
+	Written: func(c *echo.Context) int64 {
+		if r, err := echo.UnwrapResponse(c.Response()); err == nil {
+			return r.Size
+		}
+		return 0
+	},
 }
 
 // New returns an echo middleware applying l to every request it handles. A

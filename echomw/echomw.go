@@ -2,6 +2,7 @@ package echomw
 
 import (
 	"errors"
+	"net/http"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -21,6 +22,11 @@ type Option = httplimit.Option
 var adapter = &httplimit.Adapter[echo.Context]{
 	Name:  "echomw",
 	Route: echo.Context.Path,
+	Request: func(c echo.Context, r *http.Request) echo.Context {
+		c.SetRequest(r)
+		return c
+	},
+	Written: func(c echo.Context) int64 { return c.Response().Size },
 }
 
 // New returns an echo middleware applying l to every request it handles. A

@@ -2,6 +2,7 @@ package ginmw
 
 import (
 	"github.com/gin-gonic/gin"
+	"net/http"
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/core/httplimit"
@@ -18,6 +19,11 @@ type Option = httplimit.Option
 var adapter = &httplimit.Adapter[*gin.Context]{
 	Name:  "ginmw",
 	Route: (*gin.Context).FullPath,
+	Request: func(c *gin.Context, r *http.Request) *gin.Context {
+		c.Request = r
+		return c
+	},
+	Written: func(c *gin.Context) int64 { return int64(max(c.Writer.Size(), 0)) },
 }
 
 // New returns a gin middleware applying l to every request it handles. A

@@ -29,6 +29,17 @@ type Adapter[C any] struct {
 	// keys it ("" when no route matched). It is called only when the
 	// Server reads routes.
 	Route func(c C) string
+	// Request returns c with r as its request, for the handlers that
+	// follow: a request under cost-after limits (WithCostAfter) carries
+	// what ReportCost reports in its context. nil: the handlers keep the
+	// request they had, so ReportCost finds nothing, and the reservation
+	// stands unless the body is counted.
+	Request func(c C, r *http.Request) C
+	// Written returns the bytes of response body written through c so far
+	// (gin's Writer.Size, echo's Response().Size), for
+	// WithCostAfter(CostBodyBytes). nil: the middleware counts them with a
+	// writer of its own, which the adapter hands the handlers with Writer.
+	Written func(c C) int64
 
 	newStore func() (core.Store, error) // for tests; nil: memstore.New
 }
@@ -86,7 +97,7 @@ func (a *Adapter[C]) PerIP(limit core.Limit, opts ...Option) *Middleware[C] {
 // a.Route when s reads routes. What s does (keys, limits, skips, answers)
 // was set when it was built.
 func (a *Adapter[C]) Wrap(s Server) *Middleware[C] {
-	m := &Middleware[C]{s: s}
+	m := &Middleware[C]{s: s, request: a.Request, written: a.Written}
 	if s.UsesRoute() {
 		m.route = a.Route
 	}
@@ -104,7 +115,7 @@ func (a *Adapter[C]) build(l *core.Limiter, opts []Option) (*Middleware[C], erro
 	if err != nil {
 		return nil, err
 	}
-	m := new(Middleware[C])
+	m := &Middleware[C]{request: a.Request, written: a.Written}
 	if err := m.takeHooks(&c); err != nil {
 		return nil, err
 	}
@@ -212,6 +223,8 @@ type Middleware[C any] struct {
 	// carriers hold the writers that take a request's context to the
 	// native deny and error hooks; nil when there are none.
 	carriers *sync.Pool
+	request  func(C, *http.Request) C // Adapter.Request
+	written  func(C) int64            // Adapter.Written
 }
 
 // Serve runs one request: the framework's skip hook, then the Server,

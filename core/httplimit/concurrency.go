@@ -1,6 +1,7 @@
 package httplimit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -98,11 +99,13 @@ func (g *Gate) appendConcPolicy(b []byte, listed int) []byte {
 }
 
 // Hold is what a request a Gate let through holds until its handler
-// returns: the slots of its concurrency limits. Release gives them back;
-// the zero Hold holds nothing.
+// returns: the slots of its concurrency limits, and the reservations of
+// its cost-after limits (WithCostAfter). Release settles the one and gives
+// back the other; the zero Hold holds nothing.
 type Hold struct {
-	n     int
-	slots [MaxLimits]core.Slot
+	n      int
+	slots  [MaxLimits]core.Slot
+	settle *settlement
 }
 
 func (h *Hold) add(s core.Slot) {
@@ -110,9 +113,14 @@ func (h *Hold) add(s core.Slot) {
 	h.n++
 }
 
-// Release gives back every slot h holds, the last taken first. A second
-// Release does nothing.
+// Release settles the request's cost-after limits at the cost the handler
+// reported (or the body's size), then gives back every slot h holds, the
+// last taken first. A second Release does nothing.
 func (h *Hold) Release() {
+	if s := h.settle; s != nil {
+		h.settle = nil
+		s.run()
+	}
 	for ; h.n > 0; h.n-- {
 		_ = h.slots[h.n-1].Release() // a store that fails lets the slot's lease lapse
 	}
@@ -240,7 +248,7 @@ func (g *Gate) holdConc(w http.ResponseWriter, r *http.Request, keys, ckeys []st
 		h.add(slot) // the zero Slot when a fail-open store admitted it
 	}
 	if len(g.rules) > 0 {
-		if out := g.decide(w, r, keys, boxes); out != Proceed {
+		if out := g.decide(w, r, keys, boxes, h); out != Proceed {
 			h.Release()
 			return out
 		}
@@ -320,5 +328,27 @@ func (m *Middleware[C]) Handle(c C, w http.ResponseWriter, r *http.Request, next
 		return out, err
 	}
 	defer h.Release()
+	if s := h.settle; s != nil {
+		c = m.passOn(c, w, r, s)
+	}
 	return out, next(c)
+}
+
+// passOn gives the handlers after the middleware a request under cost-after
+// limits: one whose context carries s, for ReportCost, and a way to count
+// its body (the framework's count, or a counting writer for Writer).
+func (m *Middleware[C]) passOn(c C, w http.ResponseWriter, r *http.Request, s *settlement) C {
+	if m.request == nil {
+		return c
+	}
+	c = m.request(c, r.WithContext(context.WithValue(r.Context(), settlementKey{}, s)))
+	if s.src == CostBodyBytes {
+		if m.written != nil {
+			written := m.written
+			s.written = func() int64 { return written(c) }
+		} else {
+			s.cw.ResponseWriter = w
+		}
+	}
+	return c
 }

@@ -79,6 +79,7 @@ type config struct {
 	hooks     ctxHooks // the framework-native hooks, for an Adapter
 	tiers     []tierSpec
 	conc      []concLimit // WithConcurrency (concurrency.go)
+	costAfter CostSource  // WithCostAfter (cost.go); 0: none
 }
 
 // WithKeyFunc sets how requests are keyed (see package keyfuncs). Adapters

@@ -158,6 +158,9 @@ func (g *Gate) appendPolicy(b []byte, st *decided) []byte {
 		b = strconv.AppendInt(b, q, 10)
 		b = append(b, ";w="...)
 		b = strconv.AppendInt(b, w, 10)
+		if g.costAfter == CostBodyBytes {
+			b = append(b, `;qu="content-bytes"`...)
+		}
 	}
 	return g.appendConcPolicy(b, listed)
 }

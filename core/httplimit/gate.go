@@ -161,6 +161,9 @@ func buildGate(c config, ls []*core.Limiter, needKey bool) (*Gate, error) {
 	if err := g.addConc(c.conc, seen); err != nil {
 		return nil, err
 	}
+	if err := g.checkCostAfter(); err != nil {
+		return nil, err
+	}
 	policy := g.appendPolicy(nil, &decided{})
 	g.policy = []string{string(policy)}
 	if g.deny == nil {
@@ -222,6 +225,10 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, route string, h *Ho
 	if g.skip != nil && g.skip(r) {
 		return Proceed
 	}
+	if h == nil && g.costAfter != 0 {
+		g.onError(w, r, errNoSettleServe)
+		return Failed
+	}
 	var (
 		defKey  string
 		defErr  error
@@ -257,7 +264,7 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, route string, h *Ho
 	if len(g.conc) > 0 { // concurrency.go
 		return g.serveConc(w, r, route, keys[:len(g.rules)], &defaultKey{defKey, defErr, defDone}, h)
 	}
-	return g.decide(w, r, keys[:len(g.rules)], nil)
+	return g.decide(w, r, keys[:len(g.rules)], nil, h)
 }
 
 // ServeKeys is Serve for a caller that has keyed the request itself:
@@ -279,6 +286,10 @@ func (g *Gate) ServeKeys(w http.ResponseWriter, r *http.Request, keys []string, 
 // caller cannot hold them). keys holds the rate limits' keys, then the
 // concurrency limits'.
 func (g *Gate) serveKeys(w http.ResponseWriter, r *http.Request, keys []string, boxes []core.Box, h *Hold) Outcome {
+	if h == nil && g.costAfter != 0 {
+		g.onError(w, r, errNoSettleServe)
+		return Failed
+	}
 	if len(keys) != len(g.rules)+len(g.conc) {
 		g.onError(w, r, fmt.Errorf("%w: %d keys for %d limits", keyfuncs.ErrNoKey, len(keys), len(g.rules)))
 		return Failed
@@ -292,11 +303,13 @@ func (g *Gate) serveKeys(w http.ResponseWriter, r *http.Request, keys []string, 
 	if len(g.conc) > 0 { // concurrency.go
 		return g.holdConc(w, r, keys[:len(g.rules)], keys[len(g.rules):], boxes, h)
 	}
-	return g.decide(w, r, keys, boxes)
+	return g.decide(w, r, keys, boxes, h)
 }
 
-// decide takes every limit on its key, under boxes if any, and answers.
-func (g *Gate) decide(w http.ResponseWriter, r *http.Request, keys []string, boxes []core.Box) Outcome {
+// decide takes every limit on its key, under boxes if any, and answers. A
+// request admitted under cost-after limits has their reservations recorded
+// in h, to be settled when h is released.
+func (g *Gate) decide(w http.ResponseWriter, r *http.Request, keys []string, boxes []core.Box, h *Hold) Outcome {
 	// Every limit is decided before any is answered: with several, in one
 	// step (core.TakeAll), so a request one limit denies takes nothing
 	// from the others.
@@ -311,7 +324,11 @@ func (g *Gate) decide(w http.ResponseWriter, r *http.Request, keys []string, box
 			return Proceed
 		}
 		d, err := st.limiter(g, 0).Take(ctx, keys[0])
-		return g.answer(w, r, &st, unsafe.Slice(&d, 1), err)
+		out := g.answer(w, r, &st, unsafe.Slice(&d, 1), err)
+		if out == Proceed && g.costAfter != 0 {
+			g.reserve(h, r, &st, keys, unsafe.Slice(&d, 1))
+		}
+		return out
 	}
 	ds := decisionBufs.Get().(*[MaxLimits]core.Decision)
 	defer decisionBufs.Put(ds)
@@ -366,7 +383,11 @@ func (g *Gate) decide(w http.ResponseWriter, r *http.Request, keys []string, box
 			}
 		}
 	}
-	return g.answer(w, r, &st, ds[:n], err)
+	out := g.answer(w, r, &st, ds[:n], err)
+	if out == Proceed && g.costAfter != 0 {
+		g.reserve(h, r, &st, keys, ds[:n])
+	}
+	return out
 }
 
 // selectTaken returns the boxes of a step that takes only the limits at
