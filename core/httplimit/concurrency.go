@@ -266,9 +266,12 @@ func (g *Gate) writeConcFields(h http.Header, ds []core.Decision) {
 		return
 	}
 	if _, ok := h[hPolicy]; !ok {
-		h[hPolicy] = []string{g.policy[0]}
+		// The gate's own value, shared: its capacity is its length, so a
+		// handler's Add copies it rather than writing into it.
+		h[hPolicy] = g.policy[:1:1]
 	}
-	var b []byte
+	var buf [160]byte // most values fit: no growth on the heap
+	b := buf[:0]
 	if v := h[hRateLimit]; len(v) == 1 {
 		b = append(b, v[0]...)
 	}
