@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -100,4 +101,43 @@ func ExampleWrap() {
 	// "a" 429
 	// "b" 200
 	// "" 400
+}
+
+// A byte quota: each client may download 1,000 bytes a minute, each
+// response charged its real size once it is written (reserved at 1 before
+// the handler, settled after it). The fields describe the key after the
+// reservation; the next request sees the settlement.
+func ExampleNew_costAfter() {
+	// A clock of the example's own, at the start of a minute.
+	clock := core.NewManualClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	store, err := memstore.New(memstore.WithClock(clock))
+	if err != nil {
+		panic(err)
+	}
+	defer store.Close()
+	bytes, err := core.NewLimiter(store, core.PerMinute(1000).WithAlgorithm(core.FixedWindow), core.WithName("bytes"))
+	if err != nil {
+		panic(err)
+	}
+	mw, err := chimw.New(bytes, httplimit.WithCostAfter(httplimit.CostBodyBytes))
+	if err != nil {
+		panic(err)
+	}
+	r := chi.NewRouter()
+	r.Use(mw)
+	r.Get("/file", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write(make([]byte, 600))
+	})
+	for i := 0; i < 3; i++ {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, httptest.NewRequest("GET", "/file", nil))
+		fmt.Println(w.Code, w.Header().Get("RateLimit-Policy"), w.Header().Get("X-RateLimit-Remaining"), w.Header().Get("Retry-After"))
+	}
+	// (1,200 bytes sent of 1,000: the 200 owed are carried into the next
+	// minute, which opens with them counted, leaving 800 there.)
+
+	// Output:
+	// 200 "bytes";q=1000;w=60;qu="content-bytes" 999
+	// 200 "bytes";q=1000;w=60;qu="content-bytes" 399
+	// 429 "bytes";q=1000;w=60;qu="content-bytes" 0 60
 }
