@@ -131,13 +131,13 @@ func ExampleNew_costAfter() {
 	for i := 0; i < 3; i++ {
 		w := httptest.NewRecorder()
 		r.ServeHTTP(w, httptest.NewRequest("GET", "/file", nil))
-		fmt.Println(w.Code, w.Header().Get("RateLimit-Policy"), w.Header().Get("X-RateLimit-Remaining"), w.Header().Get("Retry-After"))
+		fmt.Printf("%d %s remaining=%s retry=%q\n", w.Code, w.Header().Get("RateLimit-Policy"), w.Header().Get("X-RateLimit-Remaining"), w.Header().Get("Retry-After"))
 	}
 	// (1,200 bytes sent of 1,000: the 200 owed are carried into the next
 	// minute, which opens with them counted, leaving 800 there.)
 
 	// Output:
-	// 200 "bytes";q=1000;w=60;qu="content-bytes" 999
-	// 200 "bytes";q=1000;w=60;qu="content-bytes" 399
-	// 429 "bytes";q=1000;w=60;qu="content-bytes" 0 60
+	// 200 "bytes";q=1000;w=60;qu="content-bytes" remaining=999 retry=""
+	// 200 "bytes";q=1000;w=60;qu="content-bytes" remaining=399 retry=""
+	// 429 "bytes";q=1000;w=60;qu="content-bytes" remaining=0 retry="60"
 }
