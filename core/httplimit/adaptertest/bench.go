@@ -15,7 +15,8 @@ import (
 // same router serves GET /users/{id} without the middleware ("bare") and
 // with it ("limited": per client IP, memory store, every header family),
 // serially and in parallel; and with the limit chosen per request, from
-// named tiers and from a limit func. The difference of the pairs is the cost of
+// named tiers and from a limit func; and with the cost settled after the
+// response (WithCostAfter). The difference of the pairs is the cost of
 // rate limiting, allocations included. a.Router(ep, nil) must return the
 // router without the middleware.
 //
@@ -112,6 +113,9 @@ func Benchmark(b *testing.B, a Adapter) {
 	b.Run("limited-no-fields", serial(build(b, true, httplimit.WithHeaders(httplimit.HeadersNone))))
 	b.Run("limited-tiers", serial(tiered(b, true)))
 	b.Run("limited-limit-func", serial(tiered(b, false)))
+	// The cost settled after the response: a reservation, then (the body
+	// is empty) its refund, a second store operation.
+	b.Run("limited-cost-after", serial(build(b, true, httplimit.WithCostAfter(httplimit.CostBodyBytes))))
 	b.Run("parallel-bare", parallel(build(b, false)))
 	b.Run("parallel-limited", parallel(build(b, true)))
 }
