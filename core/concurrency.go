@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"time"
 )
@@ -182,12 +181,7 @@ func (l *ConcurrencyLimiter) Acquire(ctx context.Context, key string) (Slot, Dec
 
 // callHook calls the limiter's hook, recovering a panic as a Limiter does.
 func (l *ConcurrencyLimiter) callHook(ctx context.Context, ev Event) {
-	defer func() {
-		if v := recover(); v != nil && hookPanicked.CompareAndSwap(false, true) {
-			slog.Default().Error("core: a decision hook panicked; the decision stands (later panics are not logged)", "limiter", l.name, "panic", fmt.Sprint(v))
-		}
-	}()
-	l.hook(ctx, ev)
+	runHook(l.hook, ctx, ev)
 }
 
 func (l *ConcurrencyLimiter) acquire(ctx context.Context, key string) (Slot, Decision, error, bool) {

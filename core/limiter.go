@@ -258,13 +258,23 @@ func WithFallback(store Store, instances int) Option {
 // (a hook that blocks holds up the requests that call it, and only those).
 // A hook that panics does not take the request down: the panic is
 // recovered, the decision stands, and the first such panic is logged with
-// slog.Default.
+// slog.Default. Given several times, every hook is called, in the order
+// given (a metrics module's beside the application's own).
 func WithHook(fn func(ctx context.Context, ev Event)) Option {
 	return optionFunc(func(c *config) error {
 		if fn == nil {
 			return errors.New("core: hook: nil func")
 		}
-		c.hook = fn
+		if prev := c.hook; prev != nil {
+			// Each on its own: one that panics does not keep the next from
+			// seeing the event.
+			c.hook = func(ctx context.Context, ev Event) {
+				runHook(prev, ctx, ev)
+				runHook(fn, ctx, ev)
+			}
+		} else {
+			c.hook = fn
+		}
 		return nil
 	})
 }
@@ -279,13 +289,21 @@ func WithHook(fn func(ctx context.Context, ev Event)) Option {
 // recovered (and logged once with slog.Default). Only a call that began after
 // the last switch can switch again, so answers already on their way when the
 // store failed (or came back) do not make the hook flap. Invalid input (an
-// empty key) and a caller that went away are not store failures.
+// empty key) and a caller that went away are not store failures. Given
+// several times, every callback is called, in the order given.
 func WithFailoverHook(fn func(failing bool, err error)) Option {
 	return optionFunc(func(c *config) error {
 		if fn == nil {
 			return errors.New("core: failover hook: nil func")
 		}
-		c.onSwitch = fn
+		if prev := c.onSwitch; prev != nil {
+			c.onSwitch = func(failing bool, err error) {
+				defer fn(failing, err) // called even if prev panics
+				prev(failing, err)
+			}
+		} else {
+			c.onSwitch = fn
+		}
 		return nil
 	})
 }
@@ -477,12 +495,17 @@ var hookPanicked atomic.Bool
 // callHook calls the limiter's hook, recovering a panic: a broken hook must
 // not take the request (or the server) down.
 func (l *Limiter) callHook(ctx context.Context, ev Event) {
+	runHook(l.hook, ctx, ev)
+}
+
+// runHook calls a decision hook, recovering (and logging once) a panic.
+func runHook(fn func(context.Context, Event), ctx context.Context, ev Event) {
 	defer func() {
 		if v := recover(); v != nil && hookPanicked.CompareAndSwap(false, true) {
-			slog.Default().Error("core: a decision hook panicked; the decision stands (later panics are not logged)", "limiter", l.name, "panic", fmt.Sprint(v))
+			slog.Default().Error("core: a decision hook panicked; the decision stands (later panics are not logged)", "limiter", ev.Name, "panic", fmt.Sprint(v))
 		}
 	}()
-	l.hook(ctx, ev)
+	fn(ctx, ev)
 }
 
 func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decision, err error, fallback bool) {

@@ -517,3 +517,40 @@ func TestLimiterFailoverHookIgnoresAnswersBegunBeforeTheSwitch(t *testing.T) {
 		}
 	})
 }
+
+// Several hooks are all called, in order, and one that panics keeps
+// neither the decision nor the next hook from happening; several failover
+// callbacks likewise.
+func TestSeveralHooks(t *testing.T) {
+	var got []string
+	s := newMapStore(core.SystemClock)
+	down := errors.New("down")
+	switched := make(chan string, 4)
+	lim := newLimiter(t, s, core.PerMinute(1),
+		core.WithHook(func(_ context.Context, ev core.Event) { got = append(got, "first "+ev.Outcome()) }),
+		core.WithHook(func(context.Context, core.Event) { panic("a broken hook") }),
+		core.WithHook(func(_ context.Context, ev core.Event) { got = append(got, "third "+ev.Outcome()) }),
+		core.WithFailoverHook(func(failing bool, _ error) { switched <- "a" }),
+		core.WithFailoverHook(func(failing bool, _ error) { switched <- "b" }))
+	ctx := context.Background()
+	if d, _ := lim.Take(ctx, "k"); !d.Allowed {
+		t.Fatal("denied")
+	}
+	lim.Take(ctx, "k")
+	want := []string{"first allowed", "third allowed", "first denied", "third denied"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("hooks saw %q, want %q", got, want)
+	}
+	s.fail(down)
+	lim.Take(ctx, "k")
+	for _, w := range []string{"a", "b"} {
+		select {
+		case g := <-switched:
+			if g != w {
+				t.Fatalf("failover callback %q, want %q", g, w)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("failover callback %q never called", w)
+		}
+	}
+}
