@@ -68,6 +68,7 @@ type batcher struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
+	sizes   sizeHistogram // Stats
 }
 
 // pending is one call in a batch. done receives the call's error once its
@@ -173,6 +174,7 @@ func (b *batcher) sender() {
 				}
 			}
 		}
+		b.sizes.observe(len(batch))
 		b.send(batch)
 	}
 }

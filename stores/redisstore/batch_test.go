@@ -91,6 +91,11 @@ func TestBatchingSendsALoneCallAlone(t *testing.T) {
 	if c.pipes.Load() != 0 || c.lone.Load() != 20 {
 		t.Fatalf("%d pipelines and %d lone commands for 20 serial calls, want none and 20", c.pipes.Load(), c.lone.Load())
 	}
+	// The store's own figures agree: 21 batches of one call each.
+	st := s.Stats()
+	if !st.Batched || st.Batches != 21 || st.BatchedCalls != 21 || st.BatchSizes[0] != 21 {
+		t.Fatalf("stats %+v, want 21 batches of 1", st)
+	}
 }
 
 // 64 callers on one key: calls are sent in pipelines, and exactly the quota

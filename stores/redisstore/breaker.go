@@ -11,9 +11,10 @@ type breaker struct {
 	threshold int64
 	cooldown  int64
 
-	fails     atomic.Int64 // consecutive failures
-	openUntil atomic.Int64 // 0 when closed
-	probing   atomic.Bool  // a probe is in flight
+	fails     atomic.Int64  // consecutive failures
+	openUntil atomic.Int64  // 0 when closed
+	probing   atomic.Bool   // a probe is in flight
+	opened    atomic.Uint64 // times it opened from closed (Stats)
 }
 
 // allow reports whether a call may go to Redis, and whether it is the probe.
@@ -42,7 +43,9 @@ func (b *breaker) success(probe bool) {
 
 func (b *breaker) failure(now int64, probe bool) {
 	if n := b.fails.Add(1); probe || n >= b.threshold {
-		b.openUntil.Store(now + b.cooldown)
+		if b.openUntil.Swap(now+b.cooldown) == 0 {
+			b.opened.Add(1)
+		}
 	}
 	if probe {
 		b.probing.Store(false)

@@ -84,7 +84,9 @@ type Leased struct {
 	wg     sync.WaitGroup // refills in flight
 	closed atomic.Bool
 
-	grants atomic.Int64 // round trips for grants, for tests and reports
+	grants    atomic.Int64  // round trips for grants, for tests and reports
+	granted   atomic.Uint64 // tokens they got (Stats)
+	givenBack atomic.Uint64 // unused tokens returned (Stats)
 }
 
 var (
@@ -431,7 +433,11 @@ func (l *Leased) verdict(lim core.Limit, allowed bool, p *pool, now int64, reaso
 // grant asks Redis for up to want tokens of key's window.
 func (l *Leased) grant(ctx context.Context, key string, fw core.Limit, want int64) (granted, error) {
 	l.grants.Add(1)
-	return l.script(ctx, key, fw, want, "", 0)
+	g, err := l.script(ctx, key, fw, want, "", 0)
+	if err == nil && g.n > 0 {
+		l.granted.Add(uint64(g.n))
+	}
+	return g, err
 }
 
 func (l *Leased) script(ctx context.Context, key string, fw core.Limit, want int64, back any, from int64) (granted, error) {
@@ -475,7 +481,11 @@ func (l *Leased) Close() error {
 		p.tokens = 0
 		p.mu.Unlock()
 		if n > 0 && live {
-			if _, err := l.script(context.Background(), k.(string), fw, 0, n, window); err != nil && first == nil {
+			g, err := l.script(context.Background(), k.(string), fw, 0, n, window)
+			if err == nil && g.n > 0 {
+				l.givenBack.Add(uint64(g.n))
+			}
+			if err != nil && first == nil {
 				first = err
 			}
 		}
