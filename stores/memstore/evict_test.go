@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/core/storekit"
 	"github.com/tollgate-go/tollgate/stores/memstore"
 )
 
@@ -111,6 +112,9 @@ func TestFullShardOfLimitedKeysRefusesNewKeys(t *testing.T) {
 	}
 	if st := s.Stats(); st.Refused != 1 || st.Evicted != 0 || st.Keys != 10 {
 		t.Fatalf("stats %+v, want 1 refused, 0 evicted, 10 keys", st)
+	}
+	if f := s.Figures(); f != (storekit.Figures{Kind: "memory", Mode: "direct", Keys: 10, Refused: 1}) {
+		t.Fatalf("figures %+v, want Stats' counts", f)
 	}
 	for i := 0; i < 10; i++ {
 		if d := mustTake(t, s, fmt.Sprintf("held-%d", i), l, 1); d.Allowed {

@@ -1106,6 +1106,15 @@ type Stats struct {
 	Refused uint64
 }
 
+var _ storekit.Reporter = (*Store)(nil)
+
+// Figures implements storekit.Reporter: Kind "memory", Mode "direct", and
+// Stats' counts.
+func (s *Store) Figures() storekit.Figures {
+	st := s.Stats()
+	return storekit.Figures{Kind: "memory", Mode: "direct", Keys: int64(st.Keys), Evicted: st.Evicted, Refused: st.Refused}
+}
+
 // Stats returns the store's counts. It locks one shard at a time, so under
 // load the sum is not one instant's.
 func (s *Store) Stats() Stats {

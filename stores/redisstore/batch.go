@@ -68,7 +68,7 @@ type batcher struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
-	sizes   sizeHistogram // Stats
+	sizes   sizeHistogram // Figures
 }
 
 // pending is one call in a batch. done receives the call's error once its

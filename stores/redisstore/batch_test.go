@@ -92,8 +92,8 @@ func TestBatchingSendsALoneCallAlone(t *testing.T) {
 		t.Fatalf("%d pipelines and %d lone commands for 20 serial calls, want none and 20", c.pipes.Load(), c.lone.Load())
 	}
 	// The store's own figures agree: 21 batches of one call each.
-	st := s.Stats()
-	if !st.Batched || st.Batches != 21 || st.BatchedCalls != 21 || st.BatchSizes[0] != 21 {
+	st := s.Figures()
+	if st.Kind != "redis" || st.Mode != "batched" || st.Batches != 21 || st.BatchedCalls != 21 || st.BatchSizes[0] != 21 {
 		t.Fatalf("stats %+v, want 21 batches of 1", st)
 	}
 }

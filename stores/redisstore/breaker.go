@@ -14,7 +14,7 @@ type breaker struct {
 	fails     atomic.Int64  // consecutive failures
 	openUntil atomic.Int64  // 0 when closed
 	probing   atomic.Bool   // a probe is in flight
-	opened    atomic.Uint64 // times it opened from closed (Stats)
+	opened    atomic.Uint64 // times it opened from closed (Figures)
 }
 
 // allow reports whether a call may go to Redis, and whether it is the probe.

@@ -40,7 +40,7 @@ func TestBreakerSkipsRedisAndProbes(t *testing.T) {
 			t.Fatalf("failure %d with Redis down: %v, want Redis' own error", i, err)
 		}
 	}
-	if st := s.Stats(); !st.BreakerEnabled || !st.BreakerOpen || st.BreakerOpened != 1 {
+	if st := s.Figures(); !st.Breaker || !st.BreakerOpen || st.BreakerOpened != 1 {
 		t.Fatalf("stats after 3 failures: %+v, want the breaker open, opened once", st)
 	}
 	dials := proxy.Accepted.Load()
@@ -68,14 +68,14 @@ func TestBreakerSkipsRedisAndProbes(t *testing.T) {
 	if err := take(); !errors.Is(err, redisstore.ErrBreakerOpen) {
 		t.Fatalf("1ms before the cool-down ends: %v, want still open", err)
 	}
-	if st := s.Stats(); !st.BreakerOpen || st.BreakerOpened != 1 {
+	if st := s.Figures(); !st.BreakerOpen || st.BreakerOpened != 1 {
 		t.Fatalf("stats after a failed probe: %+v, want still open, opened once (a failed probe is no new opening)", st)
 	}
 	clock.Advance(time.Millisecond)
 	if err := take(); err != nil {
 		t.Fatalf("probe with Redis back: %v", err)
 	}
-	if st := s.Stats(); st.BreakerOpen || st.BreakerOpened != 1 {
+	if st := s.Figures(); st.BreakerOpen || st.BreakerOpened != 1 {
 		t.Fatalf("stats after a good probe: %+v, want closed, opened once", st)
 	}
 	for i := 0; i < 5; i++ {

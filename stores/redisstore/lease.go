@@ -85,8 +85,8 @@ type Leased struct {
 	closed atomic.Bool
 
 	grants    atomic.Int64  // round trips for grants, for tests and reports
-	granted   atomic.Uint64 // tokens they got (Stats)
-	givenBack atomic.Uint64 // unused tokens returned (Stats)
+	granted   atomic.Uint64 // tokens they got (Figures)
+	givenBack atomic.Uint64 // unused tokens returned (Figures)
 }
 
 var (

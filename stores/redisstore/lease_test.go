@@ -267,14 +267,14 @@ func TestLeaseCloseGivesBack(t *testing.T) {
 			t.Fatalf("take %d: %+v, %v", i, d, err)
 		}
 	}
-	before := l.Stats()
-	if before.Grants < 1 || before.Granted < 3 || before.GivenBack != 0 || before.Hot != 1 {
+	before := l.Figures()
+	if before.Mode != "leased" || before.LeaseGrants < 1 || before.LeaseGranted < 3 || before.LeaseGivenBack != 0 || before.LeaseHot != 1 {
 		t.Fatalf("stats before Close: %+v, want a grant of at least 3 tokens, one hot key, nothing given back", before)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if after := l.Stats(); after.Granted-after.GivenBack != 3 {
+	if after := l.Figures(); after.LeaseGranted-after.LeaseGivenBack != 3 {
 		t.Fatalf("stats after Close: %+v, want all but the 3 used given back", after)
 	}
 	d, err := base.Take(context.Background(), "k", core.Limit{Rate: 100, Period: time.Hour, Algorithm: core.FixedWindow}, 0)
