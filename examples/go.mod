@@ -7,7 +7,16 @@ require (
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/labstack/echo/v5 v5.4.6
+	github.com/prometheus/client_golang v1.24.1
 	github.com/redis/go-redis/v9 v9.22.0
+)
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/client_model v0.6.2 // indirect
+	github.com/prometheus/common v0.70.1 // indirect
+	github.com/prometheus/procfs v0.21.1 // indirect
 )
 
 require (
@@ -39,6 +48,7 @@ require (
 	github.com/tollgate-go/tollgate/echo5mw v0.1.0
 	github.com/tollgate-go/tollgate/echomw v0.1.0
 	github.com/tollgate-go/tollgate/ginmw v0.1.0
+	github.com/tollgate-go/tollgate/prommetrics v0.1.0
 	github.com/tollgate-go/tollgate/rules v0.1.0
 	github.com/tollgate-go/tollgate/stores/redisstore v0.1.0
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
@@ -54,7 +64,7 @@ require (
 	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.40.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
-	google.golang.org/protobuf v1.36.10 // indirect
+	google.golang.org/protobuf v1.36.11 // indirect
 )
 
 replace github.com/tollgate-go/tollgate => ..
@@ -70,3 +80,5 @@ replace github.com/tollgate-go/tollgate/ginmw => ../ginmw
 replace github.com/tollgate-go/tollgate/rules => ../rules
 
 replace github.com/tollgate-go/tollgate/stores/redisstore => ../stores/redisstore
+
+replace github.com/tollgate-go/tollgate/prommetrics => ../prommetrics

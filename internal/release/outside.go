@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,7 +20,7 @@ func (t *tree) installOutside(work, proxy, version string) error {
 		return err
 	}
 	defer stop()
-	modcache, err := outsideModCache()
+	modcache, err := outsideModCache(t.root)
 	if err != nil {
 		return err
 	}
@@ -132,13 +134,20 @@ func (t *tree) installOutside(work, proxy, version string) error {
 // outsideModCache returns the outside module's module cache: a cache of its
 // own, kept between runs so that the build cache still knows the third-party
 // packages' paths, emptied of every module of ours (which a run builds anew
-// at the same version).
-func outsideModCache() (string, error) {
+// at the same version). Each checkout (root) has its own, so that checks of
+// two checkouts running at once (a clone's test loop beside a worktree's
+// check) never empty each other's.
+func outsideModCache(root string) (string, error) {
 	base, err := os.UserCacheDir()
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(base, "tollgate-release", "modcache")
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	dir := filepath.Join(base, "tollgate-release", hex.EncodeToString(sum[:8]), "modcache")
 	for _, sub := range []string{"", "cache/download"} {
 		ours := filepath.Join(dir, filepath.FromSlash(sub), filepath.FromSlash(ourPrefix))
 		if err := os.RemoveAll(filepath.Dir(ours)); err != nil {
