@@ -274,7 +274,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 // store it applies to (a breaker's for one that has one, a memory store's
 // keys for a memory store, ...).
 func (m *Metrics) collectFigures(ch chan<- prometheus.Metric, name string, f storekit.Figures) {
-	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, name) }
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, name)
+	}
 	counter := func(d *prometheus.Desc, v uint64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), name)
 	}

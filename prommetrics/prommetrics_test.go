@@ -162,7 +162,7 @@ func TestScriptedSequence(t *testing.T) {
 	t.Cleanup(func() { rs.Close() })
 	rsm := must(m.Store("redis", rs))
 	remote := must(core.NewLimiter(rs, core.PerMinute(100), rsm.Options("remote")...)) // falls back to the store's local store
-	remote.Take(ctx, "erin") // Redis decides
+	remote.Take(ctx, "erin")                                                           // Redis decides
 	srv.Kill()
 	remote.Take(ctx, "erin") // a failure: the fallback decides
 	remote.Take(ctx, "erin") // the second: the breaker opens
