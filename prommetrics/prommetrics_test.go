@@ -161,8 +161,9 @@ func TestScriptedSequence(t *testing.T) {
 	rs := must(redisstore.New(client, redisstore.WithClock(clock), redisstore.WithBreaker(2, time.Second), redisstore.WithTimeout(10*time.Second)))
 	t.Cleanup(func() { rs.Close() })
 	rsm := must(m.Store("redis", rs))
-	remote := must(core.NewLimiter(rs, core.PerMinute(100), rsm.Options("remote")...)) // falls back to the store's local store
-	remote.Take(ctx, "erin")                                                           // Redis decides
+	// remote falls back to the store's local store when Redis fails.
+	remote := must(core.NewLimiter(rs, core.PerMinute(100), rsm.Options("remote")...))
+	remote.Take(ctx, "erin") // Redis decides
 	srv.Kill()
 	remote.Take(ctx, "erin") // a failure: the fallback decides
 	remote.Take(ctx, "erin") // the second: the breaker opens
