@@ -183,9 +183,9 @@ func (m *Metrics) Store(name string, s core.Store) (*Store, error) {
 // limiter only here. Hooks of your own (core.WithHook) are called too.
 func (s *Store) Options(policy string) []core.Option {
 	m := s.m
-	counts := map[string]prometheus.Counter{}
-	for _, o := range []string{"allowed", "denied", "shadow-denied", "penalty", "error"} {
-		counts[o] = m.decisions.WithLabelValues(policy, o)
+	var counts [len(outcomes)]prometheus.Counter
+	for i, o := range outcomes {
+		counts[i] = m.decisions.WithLabelValues(policy, o)
 	}
 	settled, settleErr := m.settlements.WithLabelValues(policy, "settled"), m.settlements.WithLabelValues(policy, "error")
 	active, switches := m.fallback.WithLabelValues(policy), m.switches.WithLabelValues(policy)
@@ -199,9 +199,7 @@ func (s *Store) Options(policy string) []core.Option {
 			}
 			return
 		}
-		if c := counts[ev.Outcome()]; c != nil {
-			c.Inc()
-		}
+		counts[outcomeOf(&ev)].Inc()
 		if ev.Latency > 0 && !ev.Fallback {
 			s.latency.Observe(ev.Latency.Seconds())
 		}
@@ -215,6 +213,26 @@ func (s *Store) Options(policy string) []core.Option {
 		}
 	}
 	return []core.Option{core.WithName(policy), core.WithHook(hook), core.WithFailoverHook(failover)}
+}
+
+// outcomes are a limiter's decisions' outcomes (core.Event.Outcome), in
+// the order outcomeOf numbers them.
+var outcomes = [...]string{"allowed", "denied", "shadow-denied", "penalty", "error"}
+
+// outcomeOf is the index in outcomes of ev.Outcome(), without comparing
+// strings on every decision.
+func outcomeOf(ev *core.Event) int {
+	switch {
+	case ev.Err != nil && ev.Decision.Reason != core.ReasonOK && ev.Decision.Reason != core.ReasonLimited:
+		return 4
+	case ev.Decision.Reason == core.ReasonShadow:
+		return 2
+	case ev.Decision.Reason == core.ReasonPenalty:
+		return 3
+	case ev.Decision.Allowed:
+		return 0
+	}
+	return 1
 }
 
 // Answer counts a request the rules answered themselves, with no limiter's
