@@ -179,8 +179,8 @@ func (m *Metrics) Store(name string, s core.Store) (*Store, error) {
 // Options returns the options that make a limiter over the store report
 // to the metrics under policy: core.WithName(policy), a decision hook and
 // a failover hook. Give them to core.NewLimiter (or
-// core.NewConcurrencyLimiter), before any option of your own; name the
-// limiter only here. Hooks of your own (core.WithHook) are called too.
+// ConcurrencyOptions for core.NewConcurrencyLimiter), before any option of
+// your own; name the limiter only here. Hooks of your own (core.WithHook) are called too.
 func (s *Store) Options(policy string) []core.Option {
 	m := s.m
 	var counts [len(outcomes)]prometheus.Counter
@@ -213,6 +213,16 @@ func (s *Store) Options(policy string) []core.Option {
 		}
 	}
 	return []core.Option{core.WithName(policy), core.WithHook(hook), core.WithFailoverHook(failover)}
+}
+
+// ConcurrencyOptions are Options for core.NewConcurrencyLimiter, which
+// takes no failover hook: its decisions and their latency are counted,
+// and its policy has no fallback gauge.
+func (s *Store) ConcurrencyOptions(policy string) []core.Option {
+	opts := s.Options(policy)
+	s.m.fallback.DeleteLabelValues(policy)
+	s.m.switches.DeleteLabelValues(policy)
+	return opts[:2]
 }
 
 // outcomes are a limiter's decisions' outcomes (core.Event.Outcome), in

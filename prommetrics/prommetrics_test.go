@@ -150,6 +150,10 @@ func TestScriptedSequence(t *testing.T) {
 	bytes.Take(ctx, "dave")
 	bytes.Settle(ctx, "dave", 1, 300)
 	bytes.Settle(ctx, "dave", 1, -1) // a bad report: an error
+	uploads := must(core.NewConcurrencyLimiter(mem, 1, ms.ConcurrencyOptions("uploads")...))
+	slot, _, _ := uploads.Acquire(ctx, "hal")
+	uploads.Acquire(ctx, "hal") // denied: one in flight
+	slot.Release()
 	m.Answer("admin", "deny-listed")
 	m.Answer("admin", "no-key")
 
@@ -209,6 +213,7 @@ func TestScriptedSequence(t *testing.T) {
 		{"boxed", "allowed", 1}, {"boxed", "denied", 1}, {"boxed", "penalty", 1},
 		{"many", "allowed", 40}, {"bytes", "allowed", 1},
 		{"admin", "deny-listed", 1}, {"admin", "no-key", 1},
+		{"uploads", "allowed", 1}, {"uploads", "denied", 1},
 		{"remote", "allowed", 5}, {"hot", "allowed", 3}, {"batch", "allowed", 5},
 	} {
 		f.want(t, c.n, "tollgate_decisions_total", "policy", c.policy, "outcome", c.outcome)
@@ -218,7 +223,10 @@ func TestScriptedSequence(t *testing.T) {
 	f.want(t, 1, "tollgate_settlements_total", "policy", "bytes", "outcome", "error")
 	// Every memory decision's latency, and Redis' own two (not the
 	// fallback's).
-	f.want(t, 5+2+3+40+1, "tollgate_store_latency_seconds", "store", "mem", "mode", "direct")
+	f.want(t, 5+2+3+40+1+2, "tollgate_store_latency_seconds", "store", "mem", "mode", "direct")
+	if _, ok := f.get("tollgate_fallback_active", "policy", "uploads"); ok {
+		t.Error("a concurrency limit, which has no failover hook, has a fallback gauge")
+	}
 	f.want(t, 2, "tollgate_store_latency_seconds", "store", "redis", "mode", "direct")
 	f.want(t, 5, "tollgate_store_latency_seconds", "store", "batched", "mode", "batched")
 	f.want(t, 1, "tollgate_fallback_switches_total", "policy", "remote")
