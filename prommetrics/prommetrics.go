@@ -256,6 +256,16 @@ func outcomeOf(ev *core.Event) int {
 //	})
 //
 // (the rules' limiters' own decisions reach the hooks of their Options).
+// A Gate answers a request it cannot key with its error handler, where the
+// same call counts it:
+//
+//	httplimit.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+//		if errors.Is(err, keyfuncs.ErrNoKey) {
+//			m.Answer("api", "no-key")
+//		}
+//		http.Error(w, "no client key", http.StatusBadRequest)
+//	})
+//
 // Another answer is counted as "error".
 func (m *Metrics) Answer(rule, answer string) {
 	if answer != "deny-listed" && answer != "no-key" {
