@@ -8,6 +8,15 @@ require (
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/labstack/echo/v5 v5.4.6
 	github.com/redis/go-redis/v9 v9.22.0
+	go.opentelemetry.io/otel/metric v1.46.0
+)
+
+require (
+	github.com/go-logr/logr v1.4.4 // indirect
+	github.com/go-logr/stdr v1.2.2 // indirect
+	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
+	go.opentelemetry.io/otel v1.46.0 // indirect
+	go.opentelemetry.io/otel/trace v1.46.0 // indirect
 )
 
 require (
@@ -39,6 +48,7 @@ require (
 	github.com/tollgate-go/tollgate/echo5mw v0.1.0
 	github.com/tollgate-go/tollgate/echomw v0.1.0
 	github.com/tollgate-go/tollgate/ginmw v0.1.0
+	github.com/tollgate-go/tollgate/otelmetrics v0.1.0
 	github.com/tollgate-go/tollgate/rules v0.1.0
 	github.com/tollgate-go/tollgate/stores/redisstore v0.1.0
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
@@ -66,6 +76,8 @@ replace github.com/tollgate-go/tollgate/echo5mw => ../echo5mw
 replace github.com/tollgate-go/tollgate/echomw => ../echomw
 
 replace github.com/tollgate-go/tollgate/ginmw => ../ginmw
+
+replace github.com/tollgate-go/tollgate/otelmetrics => ../otelmetrics
 
 replace github.com/tollgate-go/tollgate/rules => ../rules
 
