@@ -83,3 +83,27 @@ func TestCardinalityIsBoundedByConfiguration(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyNamesPastTheBoundCountAsOverflow: names are configuration, but
+// an application that passes something else (a rule name built from a
+// request) still gets a bounded number of series: past 1024 policies,
+// decisions count under "(overflow)".
+func TestPolicyNamesPastTheBoundCountAsOverflow(t *testing.T) {
+	reader, m := newMetrics(t)
+	for i := range 1100 {
+		m.Answer(context.Background(), fmt.Sprintf("rule-%d", i), "deny-listed")
+	}
+	s := collect(t, reader)
+	if n := len(s.only("tollgate.decisions{")); n != 1025 {
+		t.Errorf("%d decision series for 1100 rule names, want 1024 and the overflow", n)
+	}
+	for series, want := range map[string]float64{
+		"tollgate.decisions{tollgate.outcome=deny-listed,tollgate.policy=rule-0}":     1,
+		"tollgate.decisions{tollgate.outcome=deny-listed,tollgate.policy=rule-1023}":  1,
+		"tollgate.decisions{tollgate.outcome=deny-listed,tollgate.policy=(overflow)}": 1100 - 1024,
+	} {
+		if got := s.points[series]; got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+}

@@ -43,7 +43,6 @@ const (
 	outDenyListed
 	outNoKey
 	outOther
-	hookOutcomes = outError + 1 // the outcomes a limiter's hook can report
 )
 
 var outcomeNames = [...]string{"allowed", "denied", "shadow-denied", "penalty", "error", "deny-listed", "no-key", "other"}
@@ -77,8 +76,7 @@ const overflowPolicy = "(overflow)"
 // and lives as long as its MeterProvider, which calls it back at each
 // collection. The zero Metrics is not usable: build one with New.
 type Metrics struct {
-	cfg   config
-	meter metric.Meter
+	cfg config
 
 	decisions, settlements  metric.Int64ObservableCounter
 	latency                 metric.Float64Histogram
@@ -158,7 +156,7 @@ func New(mp metric.MeterProvider, opts ...Option) (*Metrics, error) {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	m := &Metrics{cfg: c, meter: mp.Meter(ScopeName)}
+	m := &Metrics{cfg: c}
 	m.stores.Store(new([]*StoreMetrics))
 	var errs []error
 	check := func(err error) {
@@ -167,7 +165,7 @@ func New(mp metric.MeterProvider, opts ...Option) (*Metrics, error) {
 		}
 	}
 	var err error
-	me := m.meter
+	me := mp.Meter(ScopeName)
 	m.decisions, err = me.Int64ObservableCounter("tollgate.decisions", metric.WithUnit("{decision}"),
 		metric.WithDescription("Decisions of limiters, and requests the rules answered themselves, by policy and outcome."))
 	check(err)
