@@ -24,10 +24,11 @@
 #   make chaos   real faults (Redis killed, stopped, slow, black-holed,
 #                restarted empty, a Cluster failover, a saturated CPU, one
 #                instance cut off) in every mode; writes docs/RELIABILITY.md
-#   make bench-store, bench-adapters, bench-redis, bench-rules
+#   make bench-store, bench-adapters, bench-redis, bench-rules, bench-metrics
 #                each module's own benchmarks (-count 6, for benchstat);
 #                bench-rules: 50 rules x 2 limits on memory, and one limit
-#                against two in one Redis script
+#                against two in one Redis script; bench-metrics: a decision
+#                with metrics off and on
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -37,7 +38,7 @@ MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p'
 GO_TEST_FLAGS ?= -race -count=1 -timeout=10m
 BENCH_COUNT ?= 6
 
-.PHONY: test test-repeat fmt-check vet-test bench-smoke release-check redis-tools bench bench-store bench-adapters bench-redis bench-rules distributed chaos
+.PHONY: test test-repeat fmt-check vet-test bench-smoke release-check redis-tools bench bench-store bench-adapters bench-redis bench-rules bench-metrics distributed chaos
 
 test: fmt-check redis-tools vet-test bench-smoke release-check
 
@@ -130,6 +131,16 @@ bench-rules: redis-tools
 		(cd stores/redisstore && GOWORK=off go test -run '^$$' -bench 'BenchmarkSeveralLimits' -benchmem -count 1 .) >> $$out/several.txt; \
 	done; \
 	cd bench && GOWORK=off go tool benchstat $$out/rules.txt $$out/several.txt; rm -r $$out
+
+# A memory store's decision without metrics (no hook) and with prommetrics'
+# and otelmetrics' options, each module's run summarised with benchstat in
+# columns metrics=off and metrics=on.
+bench-metrics:
+	@out=$$(mktemp -d); \
+	for m in prommetrics otelmetrics; do \
+		(cd $$m && GOWORK=off go test -run '^$$' -bench 'BenchmarkTake' -benchmem -count $(BENCH_COUNT) .) > $$out/$$m.txt; \
+		echo "== $$m"; (cd bench && GOWORK=off go tool benchstat -col /metrics $$out/$$m.txt); \
+	done; rm -r $$out
 
 distributed: redis-tools
 	cd bench && GOWORK=off go run ./cmd/distributed -out ../docs/DISTRIBUTED.md

@@ -10,6 +10,15 @@ require (
 	github.com/prometheus/client_golang v1.24.1
 	github.com/prometheus/common v0.70.1
 	github.com/redis/go-redis/v9 v9.22.0
+	go.opentelemetry.io/otel/metric v1.46.0
+)
+
+require (
+	github.com/go-logr/logr v1.4.4 // indirect
+	github.com/go-logr/stdr v1.2.2 // indirect
+	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
+	go.opentelemetry.io/otel v1.46.0 // indirect
+	go.opentelemetry.io/otel/trace v1.46.0 // indirect
 )
 
 require (
@@ -48,6 +57,7 @@ require (
 	github.com/tollgate-go/tollgate/echo5mw v0.1.0
 	github.com/tollgate-go/tollgate/echomw v0.1.0
 	github.com/tollgate-go/tollgate/ginmw v0.1.0
+	github.com/tollgate-go/tollgate/otelmetrics v0.1.0
 	github.com/tollgate-go/tollgate/prommetrics v0.1.0
 	github.com/tollgate-go/tollgate/rules v0.1.0
 	github.com/tollgate-go/tollgate/stores/redisstore v0.1.0
@@ -76,6 +86,8 @@ replace github.com/tollgate-go/tollgate/echo5mw => ../echo5mw
 replace github.com/tollgate-go/tollgate/echomw => ../echomw
 
 replace github.com/tollgate-go/tollgate/ginmw => ../ginmw
+
+replace github.com/tollgate-go/tollgate/otelmetrics => ../otelmetrics
 
 replace github.com/tollgate-go/tollgate/rules => ../rules
 
