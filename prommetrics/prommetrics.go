@@ -50,8 +50,9 @@ type Metrics struct {
 	leaseGrants, leaseGranted          *prometheus.Desc
 	leaseReturned, leaseHot, batchSize *prometheus.Desc
 
-	mu     sync.Mutex
-	stores map[string]*Store
+	mu          sync.Mutex
+	stores      map[string]*Store
+	policyNames map[string]bool // labelled so far (MaxPolicies)
 }
 
 var _ prometheus.Collector = (*Metrics)(nil)
@@ -121,7 +122,7 @@ func New(opts ...Option) (*Metrics, error) {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "store_latency_seconds",
 			Help: "How long the store took to decide, by store and mode.", Buckets: c.buckets}, []string{"store", "mode"}),
 		fallback: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "fallback_active",
-			Help: "1 while a policy's store is failing and the policy decides by its failure policy (its fallback store, fail open or fail closed), else 0."}, []string{"policy"}),
+			Help: "Limiters of a policy whose store is failing, deciding by their failure policy (a fallback store, fail open or fail closed)."}, []string{"policy"}),
 		switches: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "fallback_switches_total",
 			Help: "Times a policy switched to its failure policy because its store failed."}, []string{"policy"}),
 		breakerOpen:     desc("breaker_open", "1 while a store's circuit breaker is open (calls fail at once), else 0."),
@@ -135,6 +136,7 @@ func New(opts ...Option) (*Metrics, error) {
 		leaseHot:        desc("lease_hot_keys", "Keys decided locally from leased tokens (lease mode)."),
 		batchSize:       desc("batch_size", "Calls per batch sent to Redis (batching)."),
 		stores:          map[string]*Store{},
+		policyNames:     map[string]bool{},
 	}, nil
 }
 
@@ -144,6 +146,7 @@ type Store struct {
 	name     string
 	reporter storekit.Reporter // nil: the store reports no figures
 	latency  prometheus.Observer
+	policies sync.Map // policy name → *policyHook
 }
 
 // Store names s for the metrics (the store label) and returns what builds
@@ -178,51 +181,122 @@ func (m *Metrics) Store(name string, s core.Store) (*Store, error) {
 
 // Options returns the options that make a limiter over the store report
 // to the metrics under policy: core.WithName(policy), a decision hook and
-// a failover hook. Give them to core.NewLimiter (or
-// ConcurrencyOptions for core.NewConcurrencyLimiter), before any option of
-// your own; name the limiter only here. Hooks of your own (core.WithHook) are called too.
+// a failover hook (FailoverHook). Give them to core.NewLimiter (or
+// ConcurrencyOptions for core.NewConcurrencyLimiter) with the limiter's
+// other options; hooks of your own (core.WithHook) are called too.
+//
+// Where something else names the limiters (the rules module names each
+// limit after its rule's, and a second core.WithName would rename them all
+// and mix their counts), give Hook and FailoverHook instead.
 func (s *Store) Options(policy string) []core.Option {
+	p := s.policy(policy)
+	return []core.Option{core.WithName(policy), core.WithHook(p.hook), core.WithFailoverHook(s.m.FailoverHook(policy))}
+}
+
+// Hook returns a hook for core.WithHook that counts the decisions and
+// settlements of limiters over the store under the policy label set to
+// the limiter's name (core.Event.Name), and observes the store's latency.
+// With the rules module, whose limiters are named after their rules'
+// limits:
+//
+//	hook := sm.Hook()
+//	rules.WithHook(func(ctx context.Context, ev rules.Event) {
+//		if ev.Answer != "" {
+//			m.Answer(ev.Rule, ev.Answer)
+//			return
+//		}
+//		hook(ctx, ev.Event)
+//	})
+//
+// Limiter names are configuration, so the series stay bounded by it; past
+// MaxPolicies names, the others are counted under the policy "(overflow)".
+func (s *Store) Hook() func(context.Context, core.Event) {
+	return func(ctx context.Context, ev core.Event) { s.policy(ev.Name).hook(ctx, ev) }
+}
+
+// MaxPolicies bounds the policies a Metrics labels; more names count as
+// "(overflow)".
+const MaxPolicies = 1024
+
+// policy returns the hook of one policy over the store, made once.
+func (s *Store) policy(name string) *policyHook {
+	if v, ok := s.policies.Load(name); ok {
+		return v.(*policyHook)
+	}
 	m := s.m
-	var counts [len(outcomes)]prometheus.Counter
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := s.policies.Load(name); ok {
+		return v.(*policyHook)
+	}
+	label := name
+	if !m.policyNames[name] {
+		if len(m.policyNames) >= MaxPolicies {
+			label = "(overflow)"
+		} else {
+			m.policyNames[name] = true
+		}
+	}
+	p := &policyHook{latency: s.latency}
 	for i, o := range outcomes {
-		counts[i] = m.decisions.WithLabelValues(policy, o)
+		p.counts[i] = m.decisions.WithLabelValues(label, o)
 	}
-	settled, settleErr := m.settlements.WithLabelValues(policy, "settled"), m.settlements.WithLabelValues(policy, "error")
+	p.settled = m.settlements.WithLabelValues(label, "settled")
+	p.settleErr = m.settlements.WithLabelValues(label, "error")
+	s.policies.Store(name, p)
+	return p
+}
+
+// policyHook counts one policy's decisions over one store, with its
+// counters found beforehand, so that a decision allocates nothing.
+type policyHook struct {
+	counts             [len(outcomes)]prometheus.Counter
+	settled, settleErr prometheus.Counter
+	latency            prometheus.Observer
+}
+
+func (p *policyHook) hook(_ context.Context, ev core.Event) {
+	if ev.Settled {
+		if ev.Err != nil {
+			p.settleErr.Inc()
+		} else {
+			p.settled.Inc()
+		}
+		return
+	}
+	p.counts[outcomeOf(&ev)].Inc()
+	// A fallback's decision is not the store's, and invalid input is
+	// refused before any store is asked.
+	if !ev.Fallback && ev.Decision.Reason != core.ReasonInvalid {
+		p.latency.Observe(ev.Latency.Seconds())
+	}
+}
+
+// FailoverHook returns a callback for core.WithFailoverHook that tracks the
+// limiters of policy deciding by their failure policy: it adds one to
+// tollgate_fallback_active and to tollgate_fallback_switches_total when a
+// limiter's store starts failing, and takes one from
+// tollgate_fallback_active when it decides again. Options includes it;
+// give it yourself where something else names the limiters (with rules:
+// rules.WithLimiterOptions(core.WithFailoverHook(m.FailoverHook("rules")))).
+// Both series exist, at zero, from the call on.
+func (m *Metrics) FailoverHook(policy string) func(failing bool, err error) {
 	active, switches := m.fallback.WithLabelValues(policy), m.switches.WithLabelValues(policy)
-	active.Set(0)
-	hook := func(_ context.Context, ev core.Event) {
-		if ev.Settled {
-			if ev.Err != nil {
-				settleErr.Inc()
-			} else {
-				settled.Inc()
-			}
-			return
-		}
-		counts[outcomeOf(&ev)].Inc()
-		if ev.Latency > 0 && !ev.Fallback {
-			s.latency.Observe(ev.Latency.Seconds())
-		}
-	}
-	failover := func(failing bool, _ error) {
+	return func(failing bool, _ error) {
 		if failing {
-			active.Set(1)
+			active.Inc()
 			switches.Inc()
 		} else {
-			active.Set(0)
+			active.Dec()
 		}
 	}
-	return []core.Option{core.WithName(policy), core.WithHook(hook), core.WithFailoverHook(failover)}
 }
 
 // ConcurrencyOptions are Options for core.NewConcurrencyLimiter, which
 // takes no failover hook: its decisions and their latency are counted,
 // and its policy has no fallback gauge.
 func (s *Store) ConcurrencyOptions(policy string) []core.Option {
-	opts := s.Options(policy)
-	s.m.fallback.DeleteLabelValues(policy)
-	s.m.switches.DeleteLabelValues(policy)
-	return opts[:2]
+	return []core.Option{core.WithName(policy), core.WithHook(s.policy(policy).hook)}
 }
 
 // outcomes are a limiter's decisions' outcomes (core.Event.Outcome), in
