@@ -49,8 +49,11 @@ for i in $(seq "$total"); do
 	stop_busy
 	echo "   $status in $(( $(date +%s) - start ))s: tests passed $(count pass "$log"), failed $(count fail "$log"), skipped $(count skip "$log") (log: $log)"
 	if [ "$status" = FAIL ]; then
-		grep -E '"Action":"fail"' "$log" | sed -n 's/.*"Package":"\([^"]*\)","Test":"\([^"]*\)".*/   failed: \1 \2/p' | head -20
-		grep -vE '^\{' "$log" | grep -iE 'fail|error' | head -10 | sed 's/^/   /'
+		# (|| true: a run can fail with no test failing, in vet or the
+		# release check, and under pipefail a grep finding nothing must
+		# not end the loop.)
+		{ grep -E '"Action":"fail"' "$log" || true; } | sed -n 's/.*"Package":"\([^"]*\)","Test":"\([^"]*\)".*/   failed: \1 \2/p' | head -20
+		{ grep -vE '^\{' "$log" || true; } | { grep -iE 'fail|error' || true; } | head -10 | sed 's/^/   /'
 	fi
 done
 echo "test-repeat: $((total - failed_runs)) of $total runs passed ($RUNS idle, $SATURATED saturated); logs in $LOGDIR"
