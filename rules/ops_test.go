@@ -178,3 +178,13 @@ func TestLastReloadSaysWhenAndWhetherTheFileWasRead(t *testing.T) {
 		t.Fatalf("after a good reload: %+v, want no error and 2 rules", ev)
 	}
 }
+
+// A metrics module's or an operator page's options reach every limiter the
+// rules make, concurrency limits included: a failover hook among them is no
+// error.
+func TestLimiterOptionsWithAFailoverHookTakeConcurrencyLimits(t *testing.T) {
+	s, _ := store(t)
+	if _, err := rules.New(s, opsConfig(), rules.WithLimiterOptions(core.WithFailoverHook(func(bool, error) {}))); err != nil {
+		t.Fatalf("a failover hook with a concurrency limit in the rules: %v", err)
+	}
+}
