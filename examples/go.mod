@@ -39,6 +39,7 @@ require (
 	github.com/tollgate-go/tollgate/echo5mw v0.1.0
 	github.com/tollgate-go/tollgate/echomw v0.1.0
 	github.com/tollgate-go/tollgate/ginmw v0.1.0
+	github.com/tollgate-go/tollgate/opspage v0.1.0
 	github.com/tollgate-go/tollgate/rules v0.1.0
 	github.com/tollgate-go/tollgate/stores/redisstore v0.1.0
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
@@ -66,6 +67,8 @@ replace github.com/tollgate-go/tollgate/echo5mw => ../echo5mw
 replace github.com/tollgate-go/tollgate/echomw => ../echomw
 
 replace github.com/tollgate-go/tollgate/ginmw => ../ginmw
+
+replace github.com/tollgate-go/tollgate/opspage => ../opspage
 
 replace github.com/tollgate-go/tollgate/rules => ../rules
 
