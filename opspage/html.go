@@ -204,7 +204,7 @@ allow list: {{count .Allow.CIDRs "range" "ranges"}}, {{count .Allow.Values "key"
 <td class="n">{{if .Refused}}<span class="bad">{{num .Refused}}</span>{{else}}0{{end}}</td>{{else}}<td class="n dim">—</td><td class="n dim">—</td><td class="n dim">—</td>{{end}}
 <td>{{if not .Breaker}}<span class="dim">none</span>{{else if .BreakerOpen}}<span class="bad">open</span>{{else}}<span class="ok">closed</span>{{end}}{{if .BreakerOpened}} <span class="dim">(opened {{num .BreakerOpened}}×)</span>{{end}}</td>
 {{else}}<td colspan="5" class="dim">reports no figures</td>{{end}}
-<td>{{with .Fallback}}{{if .Active}}<span class="bad">deciding on the fallback</span> ({{.Failing}} limiters){{with .Since}} since {{ago . $at}}{{end}}{{with .LastError}}<br><code class="dim">{{.}}</code>{{end}}{{else}}<span class="ok">no</span>{{if .Switches}} <span class="dim">({{num .Switches}} switches, last {{with .Since}}{{ago . $at}}{{end}})</span>{{end}}{{end}}{{end}}</td>
+<td>{{with .Fallback}}{{if .Active}}<span class="bad">deciding on the fallback</span> ({{count .Failing "limiter" "limiters"}}){{with .Since}} since {{ago . $at}}{{end}}{{with .LastError}}<br><code class="dim">{{.}}</code>{{end}}{{else}}<span class="ok">no</span>{{if .Switches}} <span class="dim">({{num .Switches}} switches, last {{with .Since}}{{ago . $at}}{{end}})</span>{{end}}{{end}}{{end}}</td>
 {{with .Figures}}
 <td class="n">{{if .Batches}}{{num .Batches}} <span class="dim">({{num .BatchedCalls}} calls)</span>{{else}}<span class="dim">—</span>{{end}}</td>
 <td>{{if eq .Mode "leased"}}{{num .LeaseHot}} hot keys, {{num .LeaseGrants}} grants of {{num .LeaseGranted}} tokens, {{num .LeaseGivenBack}} given back{{else}}<span class="dim">—</span>{{end}}</td>

@@ -322,6 +322,9 @@ func TestFallbackAndBreakerState(t *testing.T) {
 	if !fig.BreakerOpen || fig.BreakerOpened != 1 {
 		t.Errorf("breaker: %+v, want open, opened once", fig)
 	}
+	if resp, html := f.fetch(false, "", ""); resp.StatusCode != 200 || !strings.Contains(html, "deciding on the fallback</span> (1 limiter) since ") || !strings.Contains(html, `<span class="bad">open</span>`) {
+		t.Errorf("the page with Redis down: %d\n%s", resp.StatusCode, html)
+	}
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
