@@ -2,7 +2,8 @@
 #
 #   make test    gofmt check, then go vet, go build and go test -race in every
 #                module on its own (GOWORK=off), as CI runs it, and the
-#                release check
+#                release check; installs redis-server and chromium for the
+#                tests when missing (as root, with apt-get)
 #   make release-check
 #                a module outside the repository installs every public module
 #                from a file proxy built from the tree at VERSION, and builds
@@ -24,6 +25,8 @@
 #   make chaos   real faults (Redis killed, stopped, slow, black-holed,
 #                restarted empty, a Cluster failover, a saturated CPU, one
 #                instance cut off) in every mode; writes docs/RELIABILITY.md
+#   make opspage-screenshot
+#                docs/opspage.png, the operator's page in Chromium
 #   make bench-store, bench-adapters, bench-redis, bench-rules, bench-metrics
 #                each module's own benchmarks (-count 6, for benchstat);
 #                bench-rules: 50 rules x 2 limits on memory, and one limit
@@ -38,9 +41,9 @@ MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p'
 GO_TEST_FLAGS ?= -race -count=1 -timeout=10m
 BENCH_COUNT ?= 6
 
-.PHONY: test test-repeat fmt-check vet-test bench-smoke release-check redis-tools bench bench-store bench-adapters bench-redis bench-rules bench-metrics distributed chaos
+.PHONY: test test-repeat fmt-check vet-test bench-smoke release-check redis-tools chromium opspage-screenshot bench bench-store bench-adapters bench-redis bench-rules bench-metrics distributed chaos
 
-test: fmt-check redis-tools vet-test bench-smoke release-check
+test: fmt-check redis-tools chromium vet-test bench-smoke release-check
 
 RUNS ?= 10
 SATURATED ?= 3
@@ -64,6 +67,29 @@ redis-tools:
 		echo "Install them (Debian/Ubuntu: sudo apt-get install redis-server redis-tools; macOS: brew install redis) and run make test again."; \
 		exit 1; \
 	fi
+
+# The operator's page (opspage) is tested in a real headless Chromium, which
+# its tests find at /usr/bin/chromium (Debian's package). Install it when it
+# is missing and we may; otherwise say what is needed.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null | head -n 1)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "chromium: installing chromium with apt-get"; \
+		apt-get update -qq || true; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || true; \
+		[ -x /usr/bin/chromium ] || { echo "apt-get could not install chromium"; exit 1; }; \
+		echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null | head -n 1)"; \
+	else \
+		echo "/usr/bin/chromium is needed by the operator's page's browser tests."; \
+		echo "Install it (Debian/Ubuntu: sudo apt-get install chromium) and run make test again."; \
+		exit 1; \
+	fi
+
+# docs/opspage.png, the README's picture of the operator's page: a small
+# service's page after some traffic, taken by the browser test.
+opspage-screenshot: redis-tools chromium
+	cd opspage && GOWORK=off go test -count=1 -run '^TestScreenshot$$' . -args -screenshot ../docs/opspage.png
 
 fmt-check:
 	@out=$$(gofmt -l $(MODULES) bench); \

@@ -51,6 +51,7 @@ type ConcurrencyLimiter struct {
 	fallback slotStore // FailBack
 	fbMax    int64     // max divided among the instances, for the fallback
 	hook     func(context.Context, Event)
+	onSwitch *notifier // WithFailoverHook; nil without one
 }
 
 // NewConcurrencyLimiter returns a limiter admitting at most n requests in
@@ -60,8 +61,9 @@ type ConcurrencyLimiter struct {
 // WithPrefix, WithHook, and the failure policy (WithFailOpen,
 // WithFailClosed, WithFallback, WithInstances; over a remote store the
 // default falls back to its local store, with n divided among the
-// instances, each share at least 1). WithCost, WithShadow and
-// WithFailoverHook are refused. An n below 1 is refused with an error
+// instances, each share at least 1), WithFailoverHook (called as a
+// Limiter calls it: once when the store starts failing, once when it
+// decides again). WithCost and WithShadow are refused. An n below 1 is refused with an error
 // wrapping ErrInvalidConcurrency: a limit of 0 would refuse every request.
 func NewConcurrencyLimiter(store Store, n int64, opts ...Option) (*ConcurrencyLimiter, error) {
 	if store == nil {
@@ -88,10 +90,11 @@ func NewConcurrencyLimiter(store Store, n int64, opts ...Option) (*ConcurrencyLi
 		return nil, errors.New("core: concurrency limit: WithCost does not apply (a request holds one slot)")
 	case c.shadow:
 		return nil, errors.New("core: concurrency limit: WithShadow is not supported")
-	case c.onSwitch != nil:
-		return nil, errors.New("core: concurrency limit: WithFailoverHook is not supported")
 	}
 	l := &ConcurrencyLimiter{store: ss, max: n, name: c.name, prefix: defaultPrefix(c.name), policy: c.policy, hook: c.hook}
+	if c.onSwitch != nil {
+		l.onSwitch = &notifier{fn: c.onSwitch}
+	}
 	if c.prefix != nil {
 		l.prefix = *c.prefix
 	}
@@ -189,8 +192,10 @@ func (l *ConcurrencyLimiter) acquire(ctx context.Context, key string) (Slot, Dec
 		return Slot{}, Decision{Reason: ReasonInvalid}, checkInput(key, 0), false
 	}
 	full := l.prefix + key // a store keeps the key of a slot it holds
+	epoch := l.onSwitch.epoch()
 	id, d, err := l.store.Acquire(ctx, full, l.max)
 	if err == nil {
+		l.onSwitch.recovered(epoch)
 		s := l.decided(l.store, full, id, &d)
 		return s, d, nil, false
 	}
@@ -201,6 +206,7 @@ func (l *ConcurrencyLimiter) acquire(ctx context.Context, key string) (Slot, Dec
 		return Slot{}, Decision{Reason: ReasonFailClosed, RetryAfter: failClosedRetryAfter}, fmt.Errorf("%w: the caller went away (%w): %w", ErrStore, cerr, err), false
 	}
 	err = fmt.Errorf("%w: %w", ErrStore, err)
+	l.onSwitch.failed(epoch, err)
 	switch l.policy {
 	case FailClosed:
 		return Slot{}, Decision{Reason: ReasonFailClosed, RetryAfter: failClosedRetryAfter}, err, false

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/core/storekit"
@@ -188,6 +189,35 @@ func TestConcurrencyLimiterFailurePolicies(t *testing.T) {
 		if slot, d, err := open.Acquire(ctx, "k"); !d.Allowed || d.Reason != core.ReasonFailOpen || slot.Held() || !errors.Is(err, core.ErrStore) {
 			t.Fatalf("fail open: %+v, %v", d, err)
 		}
+	})
+	t.Run("the failover hook hears each switch once, as a Limiter's", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := remoteSlots{newSlotMap(), newSlotMap()}
+			log := newSwitchLog()
+			l, err := core.NewConcurrencyLimiter(r, 100, core.WithFailoverHook(log.hook))
+			if err != nil {
+				t.Fatalf("WithFailoverHook: %v", err)
+			}
+			acquire := func(n int) {
+				for i := 0; i < n; i++ {
+					s, _, _ := l.Acquire(ctx, "k")
+					s.Release()
+				}
+			}
+			acquire(3)
+			log.none(t)
+			r.failSlots(down)
+			acquire(3)
+			if ev := log.next(t); !ev.failing || !errors.Is(ev.err, down) || !errors.Is(ev.err, core.ErrStore) {
+				t.Fatalf("switch %+v, want failing with the store's error", ev)
+			}
+			r.failSlots(nil)
+			acquire(3)
+			if ev := log.next(t); ev.failing || ev.err != nil {
+				t.Fatalf("switch %+v, want recovered", ev)
+			}
+			log.none(t)
+		})
 	})
 	t.Run("a caller gone away when the store fails is refused", func(t *testing.T) {
 		r := remoteSlots{newSlotMap(), newSlotMap()}

@@ -137,6 +137,13 @@
 // second): when a slot frees cannot be known. httplimit.WithConcurrency puts
 // one in front of HTTP handlers.
 //
+// # Resets
+//
+// Limiter.Reset gives a key its whole burst back (an operator restoring a
+// customer's quota), in the store and its fallback; ReleaseBox lets a client
+// out of a penalty box. Both need a store that can forget state (the memory
+// and Redis stores can; others return ErrNoReset).
+//
 // # Logging
 //
 // WithHook calls a function after every decision; package core/sloghook
@@ -148,7 +155,7 @@
 // A store implements Store. What else it offers, a Limiter finds by its
 // methods: several limits in one step (TakeMany), penalty boxes
 // (TakeBoxed), a key in two parts, a check of the limits it can enforce, a
-// local store to fall back to. Package core/storekit names those
+// local store to fall back to, keys and boxes reset. Package core/storekit names those
 // interfaces and holds what every store shares: the algorithms' state and
 // transition (State, Apply), the input checks and the penalty box's keys
 // and limits. core/storetest is the conformance suite every store must

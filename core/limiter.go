@@ -512,10 +512,7 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 	if key == "" || cost < 0 {
 		return Decision{Reason: ReasonInvalid, Limit: l.limit}, checkInput(key, cost), false
 	}
-	var epoch uint64
-	if l.onSwitch != nil {
-		epoch = l.onSwitch.switches.Load()
-	}
+	epoch := l.onSwitch.epoch()
 	full := key
 	if l.prefixed != nil && l.prefix != "" {
 		d, err = l.prefixed.TakePrefixed(ctx, l.prefix, key, l.limit, cost)
@@ -556,9 +553,7 @@ func (l *Limiter) failed(ctx context.Context, full string, cost int64, err error
 		return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: failClosedRetryAfter}, fmt.Errorf("%w: the caller went away (%w): %w", ErrStore, cerr, err), false
 	}
 	err = fmt.Errorf("%w: %w", ErrStore, err)
-	if l.onSwitch != nil && epoch&1 == 0 && l.onSwitch.switches.CompareAndSwap(epoch, epoch+1) {
-		l.onSwitch.post(true, err)
-	}
+	l.onSwitch.failed(epoch, err)
 	switch l.policy {
 	case FailClosed:
 		return Decision{Reason: ReasonFailClosed, Limit: l.limit, RetryAfter: failClosedRetryAfter}, err, false
@@ -576,11 +571,7 @@ func (l *Limiter) failed(ctx context.Context, full string, cost int64, err error
 // recovered reports the switch back from the failure policy, if there was
 // one and the successful call began after it: an answer that was already on
 // its way when the store failed says nothing about the store now.
-func (l *Limiter) recovered(epoch uint64) {
-	if l.onSwitch != nil && epoch&1 == 1 && l.onSwitch.switches.CompareAndSwap(epoch, epoch+1) {
-		l.onSwitch.post(false, nil)
-	}
-}
+func (l *Limiter) recovered(epoch uint64) { l.onSwitch.recovered(epoch) }
 
 // notifier calls a failover callback off the requests' goroutines, one call
 // at a time and in the order of the switches. Its goroutine runs only while
@@ -599,6 +590,30 @@ type notifier struct {
 	mu      sync.Mutex // guards queue and running
 	queue   []switchEvent
 	running bool
+}
+
+// epoch is the switch count a call begins at; 0 without a notifier.
+func (n *notifier) epoch() uint64 {
+	if n == nil {
+		return 0
+	}
+	return n.switches.Load()
+}
+
+// failed reports a switch to the failure policy by a call begun at epoch,
+// unless the limiter was failing then or has switched since.
+func (n *notifier) failed(epoch uint64, err error) {
+	if n != nil && epoch&1 == 0 && n.switches.CompareAndSwap(epoch, epoch+1) {
+		n.post(true, err)
+	}
+}
+
+// recovered reports a switch back by a call begun at epoch, if the limiter
+// was failing then and has not switched since.
+func (n *notifier) recovered(epoch uint64) {
+	if n != nil && epoch&1 == 1 && n.switches.CompareAndSwap(epoch, epoch+1) {
+		n.post(false, nil)
+	}
 }
 
 type switchEvent struct {

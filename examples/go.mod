@@ -57,6 +57,7 @@ require (
 	github.com/tollgate-go/tollgate/echo5mw v0.1.0
 	github.com/tollgate-go/tollgate/echomw v0.1.0
 	github.com/tollgate-go/tollgate/ginmw v0.1.0
+	github.com/tollgate-go/tollgate/opspage v0.1.0
 	github.com/tollgate-go/tollgate/otelmetrics v0.1.0
 	github.com/tollgate-go/tollgate/prommetrics v0.1.0
 	github.com/tollgate-go/tollgate/rules v0.1.0
@@ -88,6 +89,8 @@ replace github.com/tollgate-go/tollgate/echomw => ../echomw
 replace github.com/tollgate-go/tollgate/ginmw => ../ginmw
 
 replace github.com/tollgate-go/tollgate/otelmetrics => ../otelmetrics
+
+replace github.com/tollgate-go/tollgate/opspage => ../opspage
 
 replace github.com/tollgate-go/tollgate/rules => ../rules
 

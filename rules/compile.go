@@ -63,6 +63,10 @@ type compiled struct {
 	always []int
 	bySeg  map[string][]int
 
+	cfg     Config                   // what made it, for Engine.Config
+	byLimit map[string]*core.Limiter // the rate limits' limiters, by name
+	byRule  map[string]int           // the rules, by name
+
 	comboMu sync.Mutex
 	combos  map[string]*httplimit.Gate // AllMatches: a gate per set of rules matched together; guarded by comboMu
 	gateOpt []httplimit.Option
@@ -174,6 +178,15 @@ func (e *Engine) compile(cfg *Config) (*compiled, error) {
 		out.combos = make(map[string]*httplimit.Gate)
 	}
 	out.index()
+	out.cfg = cfg.clone()
+	out.byLimit = make(map[string]*core.Limiter)
+	out.byRule = make(map[string]int, len(out.rules))
+	for i := range out.rules {
+		out.byRule[out.rules[i].name] = i
+		for _, l := range out.rules[i].limiters {
+			out.byLimit[l.Name()] = l
+		}
+	}
 	return out, nil
 }
 

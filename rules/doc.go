@@ -161,4 +161,10 @@
 // outcome (allowed, denied, shadow-denied, penalty, error, or the rules' own
 // deny-listed and no-key answers), the remaining quota and the store call's
 // latency. SlogHook writes them to log/slog, rate-limited itself.
+//
+// An operator's tools read the Engine too: Config is the rules in force,
+// LastReload the last read of the file (when, and its error), Limiter a
+// limit's limiter (whose Reset gives a client its quota back), and
+// ReleaseBox lets a client out of a rule's penalty box. Package
+// github.com/tollgate-go/tollgate/opspage shows them on a page.
 package rules

@@ -34,6 +34,8 @@ type Engine struct {
 	mu  sync.Mutex // serialises reloads; guards sum
 	sum [sha256.Size]byte
 
+	lastReload atomic.Pointer[ReloadEvent] // the last read of the file (LastReload)
+
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -99,6 +101,7 @@ func Load(store core.Store, path string, opts ...Option) (*Engine, error) {
 	}
 	e.sum = sha256.Sum256(data)
 	e.cur.Store(c)
+	e.lastReload.Store(&ReloadEvent{Path: path, Rules: c.nrules, At: e.o.clock.Now()})
 	if e.o.watch > 0 {
 		e.stop, e.done = make(chan struct{}), make(chan struct{})
 		go e.watch(e.o.watch)
@@ -177,8 +180,10 @@ func (e *Engine) reload(always bool) error {
 			e.cur.Store(c)
 		}
 	}
+	ev := ReloadEvent{Path: e.path, Err: err, Rules: e.cur.Load().nrules, At: e.o.clock.Now()}
+	e.lastReload.Store(&ev)
 	if e.o.onReload != nil {
-		e.o.onReload(ReloadEvent{Path: e.path, Err: err, Rules: e.cur.Load().nrules, At: e.o.clock.Now()})
+		e.o.onReload(ev)
 	}
 	return err
 }

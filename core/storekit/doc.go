@@ -14,7 +14,8 @@
 // time.Time.
 //
 // Beside core.Store, a store implements, as it can, MultiStore, BoxStore,
-// PrefixTaker, LimitChecker and RemoteStore. A core.Limiter finds them in
+// PrefixTaker, LimitChecker, RemoteStore, Resetter and BoxReleaser (whose
+// keys CheckKey and CheckBoxKey check). A core.Limiter finds them in
 // the store it is given by their methods, so a store states them with a
 // compile-time check (var _ storekit.MultiStore = (*myStore)(nil)).
 // core.Take and core.Box, their arguments, stay in core, where

@@ -25,16 +25,35 @@ func (e *inputError) Unwrap() error { return e.sentinel }
 // than core.MaxKeyLen (core.ErrInvalidKey), a negative cost
 // (core.ErrInvalidCost), an invalid limit (core.ErrInvalidLimit).
 func CheckTake(key string, l core.Limit, cost int64) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if cost < 0 {
+		return &inputError{core.ErrInvalidCost, "cost " + strconv.FormatInt(cost, 10) + " is negative"}
+	}
+	return l.Validate()
+}
+
+// CheckKey validates a key as CheckTake does, for a Resetter's Reset: an
+// empty key or one longer than core.MaxKeyLen is core.ErrInvalidKey.
+func CheckKey(key string) error {
 	if len(key) == 0 {
 		return &inputError{core.ErrInvalidKey, "empty key"}
 	}
 	if len(key) > core.MaxKeyLen {
 		return &inputError{core.ErrInvalidKey, "key of " + strconv.Itoa(len(key)) + " bytes is longer than " + strconv.Itoa(core.MaxKeyLen)}
 	}
-	if cost < 0 {
-		return &inputError{core.ErrInvalidCost, "cost " + strconv.FormatInt(cost, 10) + " is negative"}
+	return nil
+}
+
+// CheckBoxKey validates the key of a penalty box as core.Box.Validate
+// does, for a BoxReleaser's ReleaseBox: core.ErrInvalidKey for an empty key
+// or one that leaves no room, within core.MaxKeyLen, for BoxKeys' suffixes.
+func CheckBoxKey(key string) error {
+	if _, denials := BoxKeys(key); len(key) == 0 || len(denials) > core.MaxKeyLen {
+		return &inputError{core.ErrInvalidKey, "box key of " + strconv.Itoa(len(key)) + " bytes"}
 	}
-	return l.Validate()
+	return nil
 }
 
 // CheckTakeMany validates the arguments of a MultiStore's TakeMany, so

@@ -123,3 +123,27 @@ type RemoteStore interface {
 type LimitChecker interface {
 	CheckLimit(core.Limit) error
 }
+
+// Resetter is implemented by stores that can forget a key's state:
+// Reset(ctx, key) deletes what the store keeps for key (as Take is given
+// it, a limiter's prefix included), so that the next Take of key sees a
+// key never used. Resetting a key that holds no state does nothing and is
+// no error. Its input errors are CheckTake's for the key
+// (core.ErrInvalidKey). core.Limiter.Reset uses it; core/storetest checks
+// it for stores that implement it. Its zero value is nil: a limiter over a
+// store without it cannot reset keys (core.ErrNoReset).
+type Resetter interface {
+	Reset(ctx context.Context, key string) error
+}
+
+// BoxReleaser is implemented by BoxStores that can let a client out of a
+// penalty box: ReleaseBox(ctx, key) deletes both keys of the box of key
+// (BoxKeys: the box and its denials' log), so that the box is open and its
+// denials count afresh. Releasing a key in no box does nothing. Its input
+// errors are core.Box.Validate's for the key (core.ErrInvalidKey).
+// core.ReleaseBox uses it; core/storetest checks it for stores that
+// implement it. Its zero value is nil: core.ReleaseBox over a store without
+// it returns core.ErrNoReset.
+type BoxReleaser interface {
+	ReleaseBox(ctx context.Context, key string) error
+}

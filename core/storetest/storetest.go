@@ -6,7 +6,9 @@
 // state, clocks stepping backwards, a key moving between limits (tiers),
 // bad input, costs settled after the request, and 64 goroutines on one key
 // admitting exactly the quota; for a storekit.MultiStore, several limits taken
-// all or nothing; for a storekit.BoxStore, the penalty box.
+// all or nothing; for a storekit.BoxStore, the penalty box; for a
+// storekit.Resetter and a storekit.BoxReleaser, keys reset and clients let
+// out of their box.
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T, clock core.Clock) core.Store {
@@ -122,8 +124,9 @@ func Run(t *testing.T, newStore Factory, opts ...Option) {
 	t.Run("penalty box: bad input is an error", h.penaltyBadInput)
 	t.Run("bad input is an error, never a panic", h.badInput)
 	t.Run("take after close fails", h.closed)
-	t.Run("concurrency slots", h.slots)                 // slots.go; skipped by a store that holds none
-	t.Run("costs settled after the request", h.settles) // settle.go; skipped by a store that settles none
+	t.Run("concurrency slots", h.slots)                         // slots.go; skipped by a store that holds none
+	t.Run("costs settled after the request", h.settles)         // settle.go; skipped by a store that settles none
+	t.Run("keys reset, clients let out of their box", h.resets) // reset.go; skipped by a store that resets none
 }
 
 type harness struct {
