@@ -181,9 +181,9 @@ func (m *Metrics) Store(name string, s core.Store) (*Store, error) {
 
 // Options returns the options that make a limiter over the store report
 // to the metrics under policy: core.WithName(policy), a decision hook and
-// a failover hook (FailoverHook). Give them to core.NewLimiter (or
-// ConcurrencyOptions for core.NewConcurrencyLimiter) with the limiter's
-// other options; hooks of your own (core.WithHook) are called too.
+// a failover hook (FailoverHook). Give them to core.NewLimiter or
+// core.NewConcurrencyLimiter with the limiter's other options; hooks of
+// your own (core.WithHook) are called too.
 //
 // Where something else names the limiters (the rules module names each
 // limit after its rule's, and a second core.WithName would rename them all
@@ -290,13 +290,6 @@ func (m *Metrics) FailoverHook(policy string) func(failing bool, err error) {
 			active.Dec()
 		}
 	}
-}
-
-// ConcurrencyOptions are Options for core.NewConcurrencyLimiter, which
-// takes no failover hook: its decisions and their latency are counted,
-// and its policy has no fallback gauge.
-func (s *Store) ConcurrencyOptions(policy string) []core.Option {
-	return []core.Option{core.WithName(policy), core.WithHook(s.policy(policy).hook)}
 }
 
 // outcomes are a limiter's decisions' outcomes (core.Event.Outcome), in

@@ -150,7 +150,7 @@ func TestScriptedSequence(t *testing.T) {
 	bytes.Take(ctx, "dave")
 	bytes.Settle(ctx, "dave", 1, 300)
 	bytes.Settle(ctx, "dave", 1, -1) // a bad report: an error
-	uploads := must(core.NewConcurrencyLimiter(mem, 1, ms.ConcurrencyOptions("uploads")...))
+	uploads := must(core.NewConcurrencyLimiter(mem, 1, ms.Options("uploads")...))
 	slot, _, _ := uploads.Acquire(ctx, "hal")
 	uploads.Acquire(ctx, "hal") // denied: one in flight
 	slot.Release()
@@ -224,9 +224,7 @@ func TestScriptedSequence(t *testing.T) {
 	// Every memory decision's latency, and Redis' own two (not the
 	// fallback's).
 	f.want(t, 5+2+3+40+1+2, "tollgate_store_latency_seconds", "store", "mem", "mode", "direct")
-	if _, ok := f.get("tollgate_fallback_active", "policy", "uploads"); ok {
-		t.Error("a concurrency limit, which has no failover hook, has a fallback gauge")
-	}
+	f.want(t, 0, "tollgate_fallback_active", "policy", "uploads")
 	f.want(t, 2, "tollgate_store_latency_seconds", "store", "redis", "mode", "direct")
 	f.want(t, 5, "tollgate_store_latency_seconds", "store", "batched", "mode", "batched")
 	f.want(t, 1, "tollgate_fallback_switches_total", "policy", "remote")
