@@ -95,6 +95,12 @@ fmt-check:
 	@out=$$(gofmt -l $(MODULES) bench); \
 	if [ -n "$$out" ]; then echo "gofmt: these files need formatting:"; echo "$$out"; exit 1; fi
 	@echo "gofmt: ok"
+	@# Every module's go.mod and go.sum as go mod tidy writes them: a module
+	@# is built alone (GOWORK=off), where a missing line fails its build.
+	@for m in $(MODULES) bench internal/release; do \
+		(cd $$m && GOWORK=off go mod tidy -diff >/dev/null 2>&1) || { echo "$$m: go.mod or go.sum is not tidy: run (cd $$m && GOWORK=off go mod tidy)"; exit 1; }; \
+	done
+	@echo "go mod tidy: ok"
 
 # Every module is tested even when an earlier one fails, so one run shows
 # every failure; the target fails at the end, naming the modules.
