@@ -1,8 +1,10 @@
 // Command observe shows tollgate's metrics moving. It serves the demo's
 // routers (chi, gin and echo v5, each with GET /hello behind its adapter,
 // 20 requests a minute per client, one memory store), their Prometheus
-// metrics on /metrics, and runs a small load generator: 50 clients, a few
-// of them greedy, sending requests to every router.
+// metrics on /metrics, the operator's page on /debug/tollgate (read-only:
+// the clients denied most, the store's keys, the policies), and runs a
+// small load generator: 50 clients, a few of them greedy, sending
+// requests to every router.
 //
 //	go run ./examples/observe                 # until interrupted
 //	go run ./examples/observe -for 30s -addr 127.0.0.1:9464
@@ -39,6 +41,7 @@ import (
 	"github.com/tollgate-go/tollgate/echo5mw"
 	"github.com/tollgate-go/tollgate/ginmw"
 	"github.com/tollgate-go/tollgate/keyfuncs"
+	"github.com/tollgate-go/tollgate/opspage"
 	"github.com/tollgate-go/tollgate/prommetrics"
 	"github.com/tollgate-go/tollgate/stores/memstore"
 )
@@ -83,17 +86,34 @@ func run(ctx context.Context, ln net.Listener, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The operator's page, read-only (no opspage.WithAuthorize): keys are
+	// shown hashed.
+	page, err := opspage.New()
+	if err != nil {
+		return err
+	}
+	view, err := page.Store("memory", store)
+	if err != nil {
+		return err
+	}
 	byClient, err := keyfuncs.Header("X-Client", 64)
 	if err != nil {
 		return err
 	}
+	// Each limiter reports to both: the metrics' options name it, the
+	// page's hooks come with them.
 	limiter := func(policy string) (*core.Limiter, error) {
-		return core.NewLimiter(store, core.PerMinute(20), sm.Options(policy)...)
+		l, err := core.NewLimiter(store, core.PerMinute(20), append(sm.Options(policy), view.Hooks()...)...)
+		if err == nil {
+			err = page.Limiters(l)
+		}
+		return l, err
 	}
 	hello := func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hello\n") }
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/debug/tollgate", page)
 
 	chiAPI, err := limiter("chi")
 	if err != nil {
@@ -136,7 +156,7 @@ func run(ctx context.Context, ln net.Listener, w io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	base := "http://" + ln.Addr().String()
-	fmt.Fprintf(w, "metrics: %s/metrics\nrouters: %s/chi/hello %s/gin/hello %s/echo/hello\n", base, base, base, base)
+	fmt.Fprintf(w, "metrics: %s/metrics\noperator's page: %s/debug/tollgate\nrouters: %s/chi/hello %s/gin/hello %s/echo/hello\n", base, base, base, base, base)
 
 	load(ctx, base)
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)

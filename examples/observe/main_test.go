@@ -69,6 +69,7 @@ func TestMetricsMove(t *testing.T) {
 				}
 			}
 			if missing == "" {
+				checkPage(t, "http://"+ln.Addr().String()+"/debug/tollgate?format=json")
 				return
 			}
 		} else {
@@ -145,5 +146,45 @@ func TestDashboardQueriesUseOurMetrics(t *testing.T) {
 	}
 	if queries == 0 {
 		t.Fatal("no queries in the dashboard")
+	}
+}
+
+// checkPage reads the operator's page as JSON: the three policies, and the
+// greedy clients among the clients denied most, hashed.
+func checkPage(t *testing.T, url string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var page struct {
+		Policies []struct{ Name string }
+		Denied   struct {
+			Top []struct {
+				Policy, Key string
+				Count       int64
+			}
+		}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&page); err != nil {
+		t.Fatalf("the operator's page as JSON: %v", err)
+	}
+	names := map[string]bool{}
+	for _, p := range page.Policies {
+		names[p.Name] = true
+	}
+	for _, n := range []string{"chi", "gin", "echo"} {
+		if !names[n] {
+			t.Errorf("the operator's page lists policies %v, not %q", page.Policies, n)
+		}
+	}
+	if len(page.Denied.Top) == 0 {
+		t.Fatal("the operator's page shows no denied client")
+	}
+	for _, d := range page.Denied.Top {
+		if strings.HasPrefix(d.Key, "client-") || d.Count < 1 {
+			t.Errorf("a denied client shown as %+v: want a hashed key and a count", d)
+		}
 	}
 }
