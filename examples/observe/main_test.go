@@ -188,3 +188,37 @@ func checkPage(t *testing.T, url string) {
 		}
 	}
 }
+
+// A connection opened without a request (a client that gave up before
+// sending one) does not hold the program up when it stops, nor make the
+// stop an error.
+func TestStopsWithAConnectionThatSentNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, ln, &strings.Builder{}) }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Let the server accept it.
+	if res, err := http.Get("http://" + ln.Addr().String() + "/metrics"); err == nil {
+		res.Body.Close()
+	}
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		// Shutdown alone waits 5s for that connection, past run's
+		// deadline for it: an error once.
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("run: %v after %v, want it to stop cleanly", err, time.Since(start))
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("run did not stop")
+	}
+}
