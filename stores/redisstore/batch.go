@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -69,7 +70,23 @@ type batcher struct {
 	wg      sync.WaitGroup
 	once    sync.Once
 	sizes   sizeHistogram // Figures
+	// busy counts the store's calls under way; a call that finds none goes
+	// alone, on its own goroutine (Store.call), and batches form only
+	// among calls that overlap.
+	busy atomic.Int64
 }
+
+// enter counts a call in and reports whether it is alone, the only call
+// under way; leave counts it out.
+func (b *batcher) enter() bool {
+	if b.busy.Add(1) == 1 {
+		b.sizes.observe(1)
+		return true
+	}
+	return false
+}
+
+func (b *batcher) leave() { b.busy.Add(-1) }
 
 // pending is one call in a batch. done receives the call's error once its
 // reply is in cmd; it is buffered, so a sender never waits on a caller that

@@ -68,13 +68,16 @@ func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 
 var _ redis.Hook = (*counter)(nil)
 
-// A lone caller is sent at once, alone: no pipeline, no waiting.
+// A lone caller is sent at once, alone: no pipeline, no waiting. The
+// client's hooks count what is sent, so the store stays on the client's
+// pool (WithClientPool); TestBatchingAloneOnTheStoresOwnClient checks the
+// default.
 func TestBatchingSendsALoneCallAlone(t *testing.T) {
 	srv := redistest.Shared(t)
 	client := srv.Client(t, &redis.Options{ContextTimeoutEnabled: true})
 	var c counter
 	client.AddHook(&c)
-	s := newStore(t, client, redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithBatching(64, time.Millisecond))
+	s := newStore(t, client, redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithBatching(64, time.Millisecond), redisstore.WithClientPool())
 	// The first call dials (go-redis sends its handshake as a pipeline) and
 	// loads the script.
 	if _, err := s.Take(context.Background(), "k", core.PerHour(100), 0); err != nil {
@@ -95,6 +98,32 @@ func TestBatchingSendsALoneCallAlone(t *testing.T) {
 	st := s.Figures()
 	if st.Kind != "redis" || st.Mode != "batched" || st.Batches != 21 || st.BatchedCalls != 21 || st.BatchSizes[0] != 21 {
 		t.Fatalf("stats %+v, want 21 batches of 1", st)
+	}
+}
+
+// On the store's own client, serial calls go alone, on the caller's
+// goroutine, and a 1 ms gathering wait never delays them: 200 calls take far
+// less than the 200 ms they would if each waited.
+func TestBatchingAloneOnTheStoresOwnClient(t *testing.T) {
+	client := redistest.Shared(t).Client(t, nil)
+	s := newStore(t, client, redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithBatching(64, time.Millisecond))
+	ctx := context.Background()
+	if _, err := s.Take(ctx, "k", core.PerHour(1000), 0); err != nil { // dial, load the script
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for i := 0; i < 200; i++ {
+		d, err := s.Take(ctx, "k", core.PerHour(1000), 1)
+		if err != nil || !d.Allowed || d.Remaining != int64(999-i) {
+			t.Fatalf("take %d: %+v, %v", i, d, err)
+		}
+	}
+	st := s.Figures()
+	if st.Batches != 201 || st.BatchSizes[0] != 201 {
+		t.Fatalf("figures %+v, want 201 calls sent alone", st)
+	}
+	if el := time.Since(start); el >= 200*time.Millisecond {
+		t.Fatalf("200 serial calls took %v: each waited for a batch", el)
 	}
 }
 
@@ -120,7 +149,7 @@ func TestBatchingUnderConcurrencyIsExact(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var c counter
-			opts := append([]redisstore.Option{redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithBatching(64, 0), redisstore.WithBatchSenders(2)}, tt.opts...)
+			opts := append([]redisstore.Option{redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithBatching(64, 0), redisstore.WithBatchSenders(2), redisstore.WithClientPool()}, tt.opts...)
 			s := newStore(t, tt.client(t, &c), opts...)
 			l := core.Limit{Rate: 1000, Period: 24 * time.Hour}
 			admitted := hammer(t, 64, 30, func(int) (core.Decision, error) {
@@ -168,6 +197,9 @@ func TestBatchingCallerWhoseWaitEndsIsLeftOut(t *testing.T) {
 
 		// The sender takes the first caller at once and gathers until a
 		// second has passed: the caller's 600ms run out first.
+		// Another call counted as under way, so that this one is batched,
+		// not sent alone.
+		release := redisstore.HoldBatching(s)
 		d, err := s.Take(ctx, first, l, 1)
 		if !errors.Is(err, redisstore.ErrTimeout) || d.Allowed {
 			t.Fatalf("try %d: the caller whose wait ended: %+v, %v; want ErrTimeout", try, d, err)
@@ -175,6 +207,7 @@ func TestBatchingCallerWhoseWaitEndsIsLeftOut(t *testing.T) {
 		// A caller that joins the batch now (the sender is still
 		// gathering) is sent with it, some 400ms into its 600ms.
 		d2, err2 := s.Take(ctx, second, l, 1)
+		release()
 		if err2 == nil && (!d2.Allowed || d2.Remaining != 99) {
 			t.Fatalf("try %d: the caller that joined the batch later: %+v; want admitted with 99 remaining", try, d2)
 		}

@@ -24,9 +24,13 @@ import (
 // never closed because a caller stopped waiting. A command still waiting for
 // a connection from the pool when its caller leaves is withdrawn (it was
 // never sent); one already sent is left to finish on its connection, which
-// then goes back to the pool as healthy as any other. Closing it instead (what go-redis does when a context deadline reaches the
-// socket) makes the next calls dial: on a machine short of CPU the dials
-// miss their deadlines in turn, and the pool churns.
+// then goes back to the pool as healthy as any other. Closing it instead
+// (what go-redis does when a context deadline reaches the socket) makes the
+// next calls dial: on a machine short of CPU the dials miss their deadlines
+// in turn, and the pool churns. On the store's own client the command runs
+// on the caller's goroutine and the recycler keeps the connection
+// (conns.go); on a client used as given (WithClientPool) it runs on a
+// goroutine of its own, which the caller stops waiting for.
 //
 // The breaker judges Redis by how its commands end, not by how long callers
 // waited: a command counts as a failure when its connection fails or Redis
@@ -47,7 +51,16 @@ func (s *Store) call(ctx context.Context, sc *script, args []any) (*redis.Cmd, e
 		}
 	}
 	if s.batch != nil {
-		return s.batch.do(context.WithoutCancel(ctx), sc, args, probe)
+		if !s.batch.enter() {
+			defer s.batch.leave()
+			return s.batch.do(context.WithoutCancel(ctx), sc, args, probe)
+		}
+		// No call of this store is under way: this one goes alone, as
+		// unbatched calls do.
+		defer s.batch.leave()
+	}
+	if s.own != nil {
+		return s.callInline(ctx, sc, args, probe)
 	}
 	r := &running{parent: ctx, gone: make(chan struct{}), done: make(chan struct{})}
 	go s.runDetached(r, sc, args, probe)
@@ -55,6 +68,37 @@ func (s *Store) call(ctx context.Context, sc *script, args []any) (*redis.Cmd, e
 		return nil, err
 	}
 	return r.cmd, deadlineErr(r.err)
+}
+
+// callInline runs a script on the caller's goroutine, on the store's own
+// client, under the store's deadline (conns.go). A missed deadline says
+// nothing of Redis here: the connection's recycler tells the breaker how the
+// command ended.
+func (s *Store) callInline(ctx context.Context, sc *script, args []any, probe bool) (*redis.Cmd, error) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	cmd, err := s.run(dctx, sc, args)
+	cancel()
+	if timeout(err) || errors.Is(err, context.DeadlineExceeded) {
+		s.settle(probe, errDeadlineLocal)
+		// The socket's timeout, or the pool's wait, ended by the store's
+		// deadline.
+		return nil, errDeadline{fmt.Errorf("%w: %w", context.DeadlineExceeded, err)}
+	}
+	s.settle(probe, err)
+	return cmd, err
+}
+
+// verdict tells the breaker how a command whose caller had left ended: Redis
+// answered, or it did not within the client's ReadTimeout.
+func (s *Store) verdict(answered bool) {
+	if s.breaker == nil {
+		return
+	}
+	if answered {
+		s.breaker.success(false)
+	} else {
+		s.breaker.failure(s.localNow(), false)
+	}
 }
 
 // await waits for r at most the store's timeout; past it, r is withdrawn
@@ -164,7 +208,7 @@ func deadlineErr(err error) error {
 		return nil
 	}
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errDeadlineLocal) {
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errDeadlineLocal) || errors.Is(err, context.DeadlineExceeded) {
 		return errDeadline{err}
 	}
 	return err

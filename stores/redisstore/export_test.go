@@ -9,3 +9,10 @@ func WithLegacyKeys() Option {
 
 // BuiltinSecret is the key secret of a store given none.
 var BuiltinSecret = builtinSecret
+
+// HoldBatching counts a call under way in s's batcher until release is
+// called, so that the calls made meanwhile are batched, not sent alone.
+func HoldBatching(s *Store) (release func()) {
+	s.batch.busy.Add(1)
+	return func() { s.batch.busy.Add(-1) }
+}

@@ -230,14 +230,27 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 // cool-down) must stay closed, and no connection may be dialled anew. Both
 // kinds of client: one applying context deadlines to its sockets, whose
 // connection a missed deadline used to close, and a default one.
+//
+// The store's own client (the default) and the given one (WithClientPool)
+// reach this differently: the first runs the command on the caller's
+// goroutine and, at the deadline, hands the connection to its recycler,
+// which reads the late reply and gives the connection to the next dial;
+// the second leaves the command running on a goroutine of its own.
 func TestCallersThatStopWaitingNeitherOpenTheBreakerNorCloseConnections(t *testing.T) {
-	for _, ctxTimeouts := range []bool{true, false} {
-		t.Run(fmt.Sprintf("ContextTimeoutEnabled=%v", ctxTimeouts), func(t *testing.T) {
+	for _, tt := range []struct {
+		ctxTimeouts, clientPool bool
+	}{{true, false}, {false, false}, {true, true}, {false, true}} {
+		ctxTimeouts := tt.ctxTimeouts
+		t.Run(fmt.Sprintf("ContextTimeoutEnabled=%v/WithClientPool=%v", ctxTimeouts, tt.clientPool), func(t *testing.T) {
 			srv := redistest.Shared(t)
 			proxy := redistest.StartProxy(t, srv.Addr)
 			client := redis.NewClient(&redis.Options{Addr: proxy.Addr, ContextTimeoutEnabled: ctxTimeouts, PoolSize: 1})
 			t.Cleanup(func() { client.Close() })
-			s := newStore(t, client, redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(50*time.Millisecond), redisstore.WithBreaker(2, time.Hour))
+			opts := []redisstore.Option{redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(50 * time.Millisecond), redisstore.WithBreaker(2, time.Hour)}
+			if tt.clientPool {
+				opts = append(opts, redisstore.WithClientPool())
+			}
+			s := newStore(t, client, opts...)
 			l := core.PerHour(100) // nothing refills while the test runs
 			ctx := context.Background()
 			waitFor(t, func() bool { _, err := s.Take(ctx, "warm", l, 1); return err == nil }) // dial, load the script
@@ -266,8 +279,7 @@ func TestCallersThatStopWaitingNeitherOpenTheBreakerNorCloseConnections(t *testi
 			if n := proxy.Accepted.Load(); n != dials {
 				t.Fatalf("%d connections dialled after callers stopped waiting, want none: a healthy connection was closed", n-dials)
 			}
-			st := client.PoolStats()
-			if st.TotalConns != 1 || st.StaleConns != 0 {
+			if st := client.PoolStats(); tt.clientPool && (st.TotalConns != 1 || st.StaleConns != 0) {
 				t.Fatalf("pool: %d connections, %d removed; want the one, never removed", st.TotalConns, st.StaleConns)
 			}
 			// The one command sent while the network stalled was decided by
@@ -286,6 +298,28 @@ func TestCallersThatStopWaitingNeitherOpenTheBreakerNorCloseConnections(t *testi
 // black hole on established connections fail at the client's ReadTimeout,
 // and that is Redis (or the network) failing: the breaker opens.
 func TestRedisThatNeverAnswersStillOpensTheBreaker(t *testing.T) {
+	t.Run("own client", func(t *testing.T) {
+		// The store's own connections, dialled while Redis answers; then
+		// every command's caller leaves at 20ms and the recycler waits
+		// the ReadTimeout for each late reply in vain.
+		srv := redistest.Shared(t)
+		proxy := redistest.StartProxy(t, srv.Addr)
+		client := redis.NewClient(&redis.Options{Addr: proxy.Addr, PoolSize: 4, ReadTimeout: 100 * time.Millisecond})
+		t.Cleanup(func() { client.Close() })
+		s := newStore(t, client, redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(20*time.Millisecond), redisstore.WithBreaker(2, time.Hour))
+		ctx := context.Background()
+		waitFor(t, func() bool { _, err := s.Take(ctx, "warm", core.PerMinute(10), 0); return err == nil })
+		proxy.Stall()
+		t.Cleanup(proxy.Resume)
+		waitFor(t, func() bool {
+			_, err := s.Take(ctx, "k", core.PerMinute(10), 1)
+			return errors.Is(err, redisstore.ErrBreakerOpen)
+		})
+	})
+	t.Run("WithClientPool", testNeverAnswersOnTheClientsPool)
+}
+
+func testNeverAnswersOnTheClientsPool(t *testing.T) {
 	srv := redistest.Shared(t)
 	proxy := redistest.StartProxy(t, srv.Addr)
 	const conns = 4
@@ -295,7 +329,7 @@ func TestRedisThatNeverAnswersStillOpensTheBreaker(t *testing.T) {
 	ctx := context.Background()
 	// Every connection of the pool dialled and in use once, through a store
 	// with time to spare.
-	warm := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithTimeout(10*time.Second))
+	warm := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithTimeout(10*time.Second), redisstore.WithClientPool())
 	waitFor(t, func() bool {
 		var wg sync.WaitGroup
 		for i := 0; i < conns; i++ {
@@ -305,7 +339,7 @@ func TestRedisThatNeverAnswersStillOpensTheBreaker(t *testing.T) {
 		wg.Wait()
 		return client.PoolStats().TotalConns == conns
 	})
-	s := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithTimeout(20*time.Millisecond), redisstore.WithBreaker(2, time.Hour))
+	s := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithTimeout(20*time.Millisecond), redisstore.WithBreaker(2, time.Hour), redisstore.WithClientPool())
 	proxy.Stall()
 	t.Cleanup(proxy.Resume)
 	waitFor(t, func() bool {

@@ -60,6 +60,7 @@ func TestScriptsMirrorApply(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				t.Cleanup(func() { s.Close() })
 				var st storekit.State
 				burst := l.EffectiveBurst()
 				// Steps of at most ~11 days keep 150 of them within a few years

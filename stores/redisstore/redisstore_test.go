@@ -100,8 +100,10 @@ func TestNewRejectsBadOptions(t *testing.T) {
 			}
 		})
 	}
-	if _, err := redisstore.New(client, redisstore.WithPrefix("")); err != nil {
+	if s, err := redisstore.New(client, redisstore.WithPrefix("")); err != nil {
 		t.Errorf("an empty prefix without a hash tag: %v, want accepted", err)
+	} else {
+		s.Close()
 	}
 }
 
@@ -500,4 +502,30 @@ func storedKeyWith(prefix, key string, secret []byte) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(key))
 	return prefix + "v2:" + hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// The store sends its commands through a client of its own, made with the
+// given client's options, unless WithClientPool keeps it on the given one:
+// a hook on the given client sees the store's commands only then.
+func TestTheStoresOwnClientAndWithClientPool(t *testing.T) {
+	for _, clientPool := range []bool{false, true} {
+		t.Run(fmt.Sprintf("WithClientPool=%v", clientPool), func(t *testing.T) {
+			client := redistest.Shared(t).Client(t, nil)
+			var c counter
+			client.AddHook(&c)
+			opts := []redisstore.Option{redisstore.WithPrefix(uniquePrefix(t))}
+			if clientPool {
+				opts = append(opts, redisstore.WithClientPool())
+			}
+			s := newStore(t, client, opts...)
+			for i := 0; i < 3; i++ {
+				if d, err := s.Take(context.Background(), "k", core.PerHour(10), 1); err != nil || d.Remaining != int64(9-i) {
+					t.Fatalf("take %d: %+v, %v", i, d, err)
+				}
+			}
+			if seen := c.lone.Load() > 0; seen != clientPool {
+				t.Fatalf("the given client's hook saw %d commands; want some only with WithClientPool", c.lone.Load())
+			}
+		})
+	}
 }
