@@ -45,8 +45,9 @@
 // reaches the socket: both kinds of go-redis client, with and without
 // ContextTimeoutEnabled, behave the same, and a call costs no hand-off to
 // another goroutine (about 25 µs a call on a 2-core VM). The given client's
-// hooks (AddHook) do not see these commands; WithClientPool keeps the store
-// on the given client, each call then running on a goroutine of its own.
+// hooks (AddHook) do not see these commands: add them to Store.Client, or
+// keep the store on the given client with WithClientPool, each call then
+// running on a goroutine of its own.
 // A Ring, or a client type of the caller's own, is always used as given.
 //
 // A busy client machine must not look like a dead Redis. A command whose

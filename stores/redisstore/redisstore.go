@@ -293,6 +293,13 @@ func cmpOr(a, b int) int {
 	return b
 }
 
+// Client returns the client the store sends its commands through: its own,
+// made from the one New was given (see WithClientPool), or that one. Add
+// hooks to it (tracing, metrics: redis.UniversalClient.AddHook) to see the
+// store's commands, and read its PoolStats. Close closes it when it is the
+// store's own.
+func (s *Store) Client() redis.UniversalClient { return s.client }
+
 // CheckLimit reports whether the store's scripts can enforce l: its period
 // must be a whole number of microseconds, and its numbers small enough for
 // Lua's doubles (every limit a service would use is).

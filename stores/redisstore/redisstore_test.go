@@ -526,6 +526,16 @@ func TestTheStoresOwnClientAndWithClientPool(t *testing.T) {
 			if seen := c.lone.Load() > 0; seen != clientPool {
 				t.Fatalf("the given client's hook saw %d commands; want some only with WithClientPool", c.lone.Load())
 			}
+			// Client is the client the commands go through: a hook added
+			// to it sees them either way.
+			if (s.Client() == redis.UniversalClient(client)) != clientPool {
+				t.Fatalf("Client() is the given client: %v; want that only with WithClientPool", !clientPool)
+			}
+			var own counter
+			s.Client().AddHook(&own)
+			if _, err := s.Take(context.Background(), "k", core.PerHour(10), 1); err != nil || own.lone.Load() != 1 {
+				t.Fatalf("a hook added to Client() saw %d commands of one take (%v), want 1", own.lone.Load(), err)
+			}
 		})
 	}
 }

@@ -92,7 +92,12 @@ type result struct {
 	admitted, decisions int64
 	roundTrips          int64
 	p50, p99            time.Duration
+	slow                float64 // the share of decisions that took over slowMark
 }
+
+// slowMark is lease mode's latency goal for a decision's p99: a decision
+// slower than it waited for Redis (a grant's round trip), not for memory.
+const slowMark = 10 * time.Microsecond
 
 func (r result) over() int64 { return max(r.admitted-r.quota, 0) }
 
@@ -158,7 +163,8 @@ func newInstance(addr, prefix, mode string) (*instance, error) {
 		in.close()
 		return nil, err
 	}
-	client.AddHook(h)
+	// The store's commands go through its own client: count them there.
+	base.Client().AddHook(h)
 	return in, nil
 }
 
@@ -269,7 +275,12 @@ func runCase(ctx context.Context, addr string, s shape, mode string, n int, lim 
 		}
 		return all[min(int(float64(len(all))*p), len(all)-1)]
 	}
-	return result{shape: s.name, mode: mode, n: n, quota: lim.Rate, demand: demanded.Load(), admitted: admitted.Load(), decisions: decisions.Load(), roundTrips: trips, p50: pct(0.5), p99: pct(0.99)}, nil
+	var slow float64
+	if len(all) > 0 {
+		i, _ := slices.BinarySearch(all, slowMark+1)
+		slow = float64(len(all)-i) / float64(len(all))
+	}
+	return result{shape: s.name, mode: mode, n: n, quota: lim.Rate, demand: demanded.Load(), admitted: admitted.Load(), decisions: decisions.Load(), roundTrips: trips, p50: pct(0.5), p99: pct(0.99), slow: slow}, nil
 }
 
 // callerCounts are the concurrencies throughput measures.
@@ -445,7 +456,7 @@ func report(cfg config, lim core.Limit, window time.Duration, demand float64, re
 	p("| no over-admission, any mode | %d requests over the quota in %d cases | %s |\n", over, len(overall), mark(over == 0))
 	p("| lease: ≥ 20× fewer round trips than decisions | at most %.3f round trips per decision (%.0f× fewer) | %s |\n", maxRT, 1/maxRT, mark(maxRT <= 0.05))
 	p("| lease: ≥ 98%% of the quota, even and skewed | %d of %d cases | %s |\n", ok98, leaseEvenSkew, mark(ok98 == leaseEvenSkew))
-	p("| lease: decision p99 < 10 µs | worst p99 %v | %s |\n", maxP99, mark(maxP99 < 10*time.Microsecond))
+	p("| lease: decision p99 < 10 µs | worst p99 %v | %s |\n", maxP99, mark(maxP99 < slowMark))
 	ratio := tp["batched@64"] / tp["INCR@64"]
 	p("| batching: ≥ 1.5× a bare INCR loop's decisions/s, 64 callers | %.0f/s against %.0f/s: %.2f× | %s |\n\n", tp["batched@64"], tp["INCR@64"], ratio, mark(ratio >= 1.5))
 	if len(proto) > 0 {
@@ -460,10 +471,29 @@ func report(cfg config, lim core.Limit, window time.Duration, demand float64, re
 		in, co, ba := tp[fmt.Sprint("INCR@", c)], tp[fmt.Sprint("consistent@", c)], tp[fmt.Sprint("batched@", c)]
 		p("| %d | %.0f | %.0f | %.2f | %.0f | %.2f | %.2f |\n", c, in, co, co/in, ba, ba/in, ba/co)
 	}
-	p("\n## Every case\n\n")
-	p("| shape | N | mode | admitted / quota | over | under | RT/decision | p50 | p99 |\n|---|---:|---|---:|---:|---:|---:|---:|---:|\n")
+	p("\n## Lease mode's p99\n\n")
+	p("A lease decision is local (a pool's lock and a counter) unless its pool is empty: then it waits for a grant, one round trip to Redis, as every decision does in consistent mode. A p99 under %v needs fewer than 1%% of an instance's decisions to wait. Each instance waits at least once a window (tokens belong to a window and expire with it, so a new window starts with an empty pool), and again whenever its demand outruns the prefetch; with N instances each sees 1/N of the traffic, so those waits are a larger share of its decisions. The cases that miss the goal, with the share of their decisions slower than %v:\n\n", slowMark, slowMark)
+	p("| shape | N | decisions | slower than %v | RT/decision | p99 |\n|---|---:|---:|---:|---:|---:|\n", slowMark)
+	missed, waited := 0, 0
 	for _, r := range results {
-		p("| %s | %d | %s | %d / %d | %d | %.1f%% | %.3f | %v | %v |\n", r.shape, r.n, r.mode, r.admitted, r.quota, r.over(), r.under(), r.perDecision(), r.p50.Round(time.Microsecond/10), r.p99.Round(time.Microsecond/10))
+		if r.mode == "lease" && r.p99 >= slowMark {
+			missed++
+			if r.slow >= 0.01 {
+				waited++
+			}
+			p("| %s | %d | %d | %.2f%% | %.3f | %v |\n", r.shape, r.n, r.decisions, 100*r.slow, r.perDecision(), r.p99.Round(time.Microsecond/10))
+		}
+	}
+	if missed == 0 {
+		p("| (none) | | | | | |\n")
+	}
+	if missed > 0 {
+		p("\nIn %d of these %d cases at least 1%% of the decisions took longer than %v, so the p99 falls on a wait for Redis, not on a local decision; what such a wait costs is about the consistent-mode latency of the same case. Granting the next window's tokens before the window starts would remove the wait at each window's start; it is not built.\n", waited, missed, slowMark)
+	}
+	p("\n## Every case\n\n")
+	p("| shape | N | mode | admitted / quota | over | under | RT/decision | p50 | p99 | > %v |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n", slowMark)
+	for _, r := range results {
+		p("| %s | %d | %s | %d / %d | %d | %.1f%% | %.3f | %v | %v | %.2f%% |\n", r.shape, r.n, r.mode, r.admitted, r.quota, r.over(), r.under(), r.perDecision(), r.p50.Round(time.Microsecond/10), r.p99.Round(time.Microsecond/10), 100*r.slow)
 	}
 	p("\nShapes:\n\n")
 	for _, s := range shapes {

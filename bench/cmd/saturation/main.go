@@ -167,8 +167,6 @@ func measure(ctx context.Context, addr, kind string, cfg config) (*result, error
 	}
 	client := redis.NewClient(opt)
 	defer client.Close()
-	dials := &dialCounter{}
-	client.AddHook(dials)
 	var opts []redisstore.Option
 	if cfg.mode == "batched" {
 		opts = append(opts, redisstore.WithBatching(redisstore.DefaultBatchSize, 0))
@@ -178,6 +176,10 @@ func measure(ctx context.Context, addr, kind string, cfg config) (*result, error
 		return nil, err
 	}
 	defer base.Close()
+	// The store's commands go through its own client (made with opt's
+	// options): its dials and pool are the ones that tell.
+	dials := &dialCounter{}
+	base.Client().AddHook(dials)
 	var store core.Store = base
 	switch cfg.mode {
 	case "consistent", "batched":
@@ -242,7 +244,7 @@ func measure(ctx context.Context, addr, kind string, cfg config) (*result, error
 		r.lat = append(r.lat, l...)
 	}
 	slices.Sort(r.lat)
-	r.stats = *client.PoolStats()
+	r.stats = *base.Client().PoolStats()
 	r.dials = dials.n.Load()
 	return r, ctx.Err()
 }
