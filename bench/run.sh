@@ -22,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 count=${BENCH_COUNT:-6}
 benchtime=${BENCH_TIME:-500ms}
-filter=${BENCH_FILTER:-'^(BenchmarkMemory|BenchmarkMiddleware|BenchmarkEchoMiddleware|BenchmarkRedis)$'}
+filter=${BENCH_FILTER:-'^(BenchmarkMemory|BenchmarkMiddleware|BenchmarkEchoMiddleware|BenchmarkRedis|BenchmarkRedisCluster)$'}
 out=../docs/bench
 mkdir -p "$out"
 export GOWORK=off
@@ -46,7 +46,7 @@ fi
 # benchstat at the version bench/go.mod pins (its tool directive): one
 # table per benchmark, libraries side by side against tollgate.
 : > "$out/benchstat.txt"
-for g in Memory Middleware EchoMiddleware Redis MemoryPerKey; do
+for g in Memory Middleware EchoMiddleware Redis RedisCluster MemoryPerKey; do
 	echo "# Benchmark$g" >> "$out/benchstat.txt"
 	go tool benchstat -filter ".name:$g" -col /lib -row /w "$out/raw.txt" >> "$out/benchstat.txt"
 	echo >> "$out/benchstat.txt"
