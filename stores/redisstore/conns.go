@@ -288,6 +288,9 @@ func (lateError) Timeout() bool   { return true }
 func (lateError) Temporary() bool { return true }
 
 func timeout(err error) bool {
+	if err == nil {
+		return false // and no net.Error escapes to the heap
+	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
