@@ -135,7 +135,7 @@ type recycler struct {
 
 	mu       sync.Mutex
 	spare    map[string][]net.Conn // by address, in step, for the next dial
-	draining map[net.Conn]string   // being put back in step, and their addresses
+	draining map[net.Conn]rescuing // being put back in step
 	changed  chan struct{}         // closed, and replaced, when a rescue ends
 	closed   bool
 	wg       sync.WaitGroup
@@ -150,8 +150,30 @@ const maxSpare = 256
 const longestWait = 30 * time.Second
 
 func newRecycler(s *Store) *recycler {
-	return &recycler{s: s, spare: map[string][]net.Conn{}, draining: map[net.Conn]string{}, changed: make(chan struct{})}
+	return &recycler{s: s, spare: map[string][]net.Conn{}, draining: map[net.Conn]rescuing{}, changed: make(chan struct{})}
 }
+
+// rescuing is a connection being put back in step: its address, and when
+// its caller's deadline passed.
+type rescuing struct {
+	addr  string
+	since time.Time
+}
+
+// patience is how long after a caller's deadline a dial waits for that
+// caller's connection to come back rather than open a socket: a reply late
+// by a scheduling delay or a pause comes within it; one later than that
+// means Redis is stalled or gone, and a dial should not wait out the
+// ReadTimeout of every connection lost with it (after a network black hole
+// ends, new connections work at once while the old ones' replies never
+// come).
+func (r *recycler) patience() time.Duration { return 4 * r.s.timeout }
+
+// maxRescues bounds the connections being put back in step at once; past
+// it, a connection whose deadline passed is closed. A stalled Redis fed new
+// connections (each dial waits at most patience) would otherwise gather
+// sockets until their ReadTimeouts ended.
+const maxRescues = 1024
 
 // dialer wraps base: a dial takes a spare connection to addr if there is
 // one, waits for one being put back in step if there is one, and dials only
@@ -185,21 +207,27 @@ func (r *recycler) take(ctx context.Context, addr string) (net.Conn, error) {
 			r.mu.Unlock()
 			return nc, nil
 		}
-		waiting := false
-		for _, a := range r.draining {
-			if a == addr {
-				waiting = true
-				break
+		// Wait for the youngest rescue to addr within its patience.
+		var youngest time.Time
+		for _, d := range r.draining {
+			if d.addr == addr && d.since.After(youngest) {
+				youngest = d.since
 			}
 		}
 		changed := r.changed
 		r.mu.Unlock()
-		if !waiting {
+		left := time.Until(youngest.Add(r.patience()))
+		if youngest.IsZero() || left <= 0 {
 			return nil, nil
 		}
+		t := time.NewTimer(left)
 		select {
 		case <-changed:
+			t.Stop()
+		case <-t.C:
+			return nil, nil
 		case <-ctx.Done():
+			t.Stop()
 			return nil, ctx.Err()
 		}
 	}
@@ -304,7 +332,12 @@ func (r *recycler) rescue(nc net.Conn, addr string) {
 		nc.Close()
 		return
 	}
-	r.draining[nc] = addr
+	if len(r.draining) >= maxRescues {
+		r.mu.Unlock()
+		nc.Close()
+		return
+	}
+	r.draining[nc] = rescuing{addr: addr, since: time.Now()}
 	r.wg.Add(1)
 	r.mu.Unlock()
 	go func() {

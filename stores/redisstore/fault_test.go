@@ -526,3 +526,31 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestBlackHoleEndsAndRedisDecidesAgain: a network that swallows traffic
+// loses the replies of the commands sent into it, so the connections they
+// were sent on never come back in step. Once the black hole ends, the store
+// must decide again at once, on new connections, not after the client's
+// ReadTimeout (a minute here) that bounds the wait for the lost replies.
+func TestBlackHoleEndsAndRedisDecidesAgain(t *testing.T) {
+	srv := redistest.Shared(t)
+	proxy := redistest.StartProxy(t, srv.Addr)
+	client := redis.NewClient(&redis.Options{Addr: proxy.Addr, PoolSize: 4, ReadTimeout: time.Minute})
+	t.Cleanup(func() { client.Close() })
+	s := newStore(t, client, redisstore.WithPrefix(uniquePrefix(t)), redisstore.WithTimeout(50*time.Millisecond), redisstore.WithoutBreaker())
+	ctx := context.Background()
+	l := core.PerHour(1000)
+	waitFor(t, func() bool { _, err := s.Take(ctx, "warm", l, 0); return err == nil })
+	proxy.BlackHole()
+	for i := 0; i < 8; i++ {
+		if _, err := s.Take(ctx, "k", l, 1); !errors.Is(err, redisstore.ErrTimeout) {
+			t.Fatalf("in the black hole: %v, want ErrTimeout", err)
+		}
+	}
+	proxy.Resume()
+	ended := time.Now()
+	waitFor(t, func() bool { _, err := s.Take(ctx, "k", l, 1); return err == nil })
+	if took := time.Since(ended); took > 5*time.Second {
+		t.Fatalf("Redis decided again %v after the black hole ended, want well under the minute's ReadTimeout", took)
+	}
+}
