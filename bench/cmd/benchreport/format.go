@@ -61,18 +61,52 @@ func fmtSigned(v float64) string {
 	return fmtCount(v)
 }
 
-func fmtRatio(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + "×" }
+func fmtRatio(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return dash
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64) + "×"
+}
 
 func fmtPct(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + "%" }
 
 // perSecond turns ns/op into operations per second.
 func perSecond(ns float64) string { return commaInt(int64(math.Round(1e9 / ns))) }
 
-func verdict(met bool) string {
-	if met {
-		return "✅"
+// fmtSignedMeasure formats a difference of timings with its sign.
+func fmtSignedMeasure(v float64) string {
+	if v > 0 {
+		return "+" + fmtMeasure(v)
 	}
-	return "❌"
+	return fmtMeasure(v)
+}
+
+// fmtBound formats an interval's bound with f; an interval too wide for
+// the sample is unbounded.
+func fmtBound(v float64, f func(float64) string) string {
+	switch {
+	case math.IsInf(v, -1):
+		return "−∞"
+	case math.IsInf(v, 1):
+		return "+∞"
+	}
+	return f(v)
+}
+
+// fmtMeasureOr is fmtMeasure with a dash for a missing (zero) value.
+func fmtMeasureOr(v float64) string {
+	if v == 0 {
+		return dash
+	}
+	return fmtMeasure(v)
+}
+
+// perSecondOr is perSecond with a dash for a missing (zero) value.
+func perSecondOr(ns float64) string {
+	if ns == 0 {
+		return dash
+	}
+	return perSecond(ns)
 }
 
 // mdCell makes s safe inside a Markdown table cell.

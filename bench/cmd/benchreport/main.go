@@ -32,6 +32,7 @@ func main() {
 
 type options struct {
 	raw, benchstat, accuracy, notes string
+	adapters, distributed, growth   string
 	commands, gotest                listFlag
 	out, svg                        string
 	goVersion                       string
@@ -62,6 +63,9 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	fs.StringVar(&o.raw, "raw", "", "raw `go test -bench` output (required)")
 	fs.StringVar(&o.benchstat, "benchstat", "", "benchstat output to include verbatim (optional; a missing file is skipped)")
 	fs.StringVar(&o.notes, "notes", "", "Markdown to include after the headline: what is measured and how (optional)")
+	fs.StringVar(&o.adapters, "adapters", "", "raw `go test -bench` output of the adapter modules' own benchmarks, BenchmarkChi, BenchmarkGin, BenchmarkEcho and BenchmarkEcho5, bare and limited (optional; a missing file is skipped)")
+	fs.StringVar(&o.distributed, "distributed", "", "the distributed results page to link from the headline, e.g. ../docs/DISTRIBUTED.md (optional; linked if it exists)")
+	fs.StringVar(&o.growth, "growth", "", "the growth page to link from the headline, e.g. ../docs/GROWTH.md (optional; linked if it exists)")
 	fs.StringVar(&o.accuracy, "accuracy", "", "go test -v output with ACCURACY lines (optional; a missing file is skipped)")
 	fs.Var(&o.commands, "command", "the command that regenerates the page, e.g. 'make bench' (repeatable)")
 	fs.Var(&o.gotest, "gotest", "a go test command line to show (repeatable, or several lines)")
@@ -104,7 +108,7 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 
-	data, err := readRaw(o.raw)
+	data, err := readRaw("raw", o.raw)
 	if err != nil {
 		return err
 	}
@@ -113,6 +117,29 @@ func run(args []string, stdout io.Writer) error {
 	}
 
 	r := &report{opts: o, data: data, goVersion: o.goVersion}
+	if _, ok, err := readOptional("adapters", o.adapters); err != nil {
+		return err
+	} else if ok {
+		if r.adapters, err = readRaw("adapters", o.adapters); err != nil {
+			return err
+		}
+		for _, w := range r.adapters.warnings {
+			fmt.Fprintf(stdout, "warning: -adapters: skipped %s\n", w)
+		}
+	} else if o.adapters != "" {
+		fmt.Fprintf(stdout, "warning: -adapters %s does not exist; no adapter checks\n", o.adapters)
+	}
+	for _, l := range []struct {
+		path string
+		link *string
+	}{{o.distributed, &r.distributedLink}, {o.growth, &r.growthLink}} {
+		if l.path == "" {
+			continue
+		}
+		if _, err := os.Stat(l.path); err == nil {
+			*l.link = relLink(o.out, l.path)
+		}
+	}
 	if text, ok, err := readOptional("accuracy", o.accuracy); err != nil {
 		return err
 	} else if ok {
@@ -140,7 +167,7 @@ func run(args []string, stdout io.Writer) error {
 		r.goVersion = goVersion()
 	}
 	if o.svg != "" {
-		r.imageLink = imageLink(o.out, o.svg)
+		r.imageLink = relLink(o.out, o.svg)
 	}
 
 	// Standard output carries only warnings and this summary.
@@ -169,17 +196,18 @@ func goVersion() string {
 	return strings.TrimPrefix(strings.TrimSpace(string(out)), "go version ")
 }
 
-// imageLink is the SVG's path relative to the page, with forward slashes as
-// Markdown wants, so the link works wherever the docs are checked out.
-func imageLink(out, svg string) string {
+// relLink is target's path relative to the page out (the SVG, another
+// page), with forward slashes as Markdown wants, so the link works
+// wherever the docs are checked out.
+func relLink(out, target string) string {
 	absOut, err1 := filepath.Abs(out)
-	absSVG, err2 := filepath.Abs(svg)
+	absTarget, err2 := filepath.Abs(target)
 	if err1 != nil || err2 != nil {
-		return filepath.ToSlash(svg)
+		return filepath.ToSlash(target)
 	}
-	rel, err := filepath.Rel(filepath.Dir(absOut), absSVG)
+	rel, err := filepath.Rel(filepath.Dir(absOut), absTarget)
 	if err != nil {
-		return filepath.ToSlash(svg)
+		return filepath.ToSlash(target)
 	}
 	return filepath.ToSlash(rel)
 }

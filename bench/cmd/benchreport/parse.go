@@ -46,6 +46,18 @@ type row struct {
 	lib   string
 	units []string // in order of first appearance
 	stats map[string]stat
+	// samples holds each unit's values in the order of the raw file.
+	// run.sh appends round after round, so the i-th value of every row
+	// comes from round i: the headline pairs rows by that index.
+	samples map[string][]float64
+}
+
+// sample returns unit's values in input order (nil for a nil row).
+func (r *row) sample(unit string) []float64 {
+	if r == nil {
+		return nil
+	}
+	return r.samples[unit]
 }
 
 // value returns the median for unit.
@@ -162,12 +174,15 @@ func splitName(n benchfmt.Name) benchName {
 	return bn
 }
 
-// readRaw parses go test -bench output with benchfmt and takes the median
-// of each unit over the repeated runs of each benchmark.
-func readRaw(path string) (*rawData, error) {
+// readRaw parses go test -bench output, the file of flag flagName, with
+// benchfmt and takes the median of each unit over the repeated runs of
+// each benchmark. It keeps every run's value too, in the order of the file
+// (benchfmt reads it line by line and each value is appended), which is
+// the order of the rounds.
+func readRaw(flagName, path string) (*rawData, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("-raw: %w", err)
+		return nil, fmt.Errorf("-%s: %w", flagName, err)
 	}
 	defer f.Close()
 
@@ -218,10 +233,10 @@ func readRaw(path string) (*rawData, error) {
 		}
 	}
 	if err := rd.Err(); err != nil {
-		return nil, fmt.Errorf("-raw: %w", err)
+		return nil, fmt.Errorf("-%s: %w", flagName, err)
 	}
 	if len(entries) == 0 {
-		return nil, fmt.Errorf("-raw %s: no benchmark results", path)
+		return nil, fmt.Errorf("-%s %s: no benchmark results", flagName, path)
 	}
 
 	// The same benchmark at several GOMAXPROCS (go test -cpu 1,8) must not
@@ -242,7 +257,7 @@ func readRaw(path string) (*rawData, error) {
 			w = &workload{name: wname}
 			g.workloads = append(g.workloads, w)
 		}
-		r := &row{lib: e.name.lib, units: e.units, stats: map[string]stat{}}
+		r := &row{lib: e.name.lib, units: e.units, stats: map[string]stat{}, samples: e.vals}
 		for _, u := range e.units {
 			r.stats[u] = summarize(e.vals[u])
 		}
