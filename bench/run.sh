@@ -72,7 +72,7 @@ for g in Memory Middleware EchoMiddleware Redis RedisCluster MemoryPerKey; do
 done
 if [ -s "$out/adapters.txt" ]; then
 	echo "# BenchmarkChi, BenchmarkGin, BenchmarkEcho, BenchmarkEcho5 (adapter modules)" >> "$out/benchstat.txt"
-	go tool benchstat "$out/adapters.txt" >> "$out/benchstat.txt"
+	go tool benchstat adapters="$out/adapters.txt" >> "$out/benchstat.txt"
 	echo >> "$out/benchstat.txt"
 fi
 
