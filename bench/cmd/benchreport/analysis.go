@@ -45,7 +45,7 @@ func storeFor(group string) string {
 	switch group {
 	case "Memory", "MemoryPerKey", "Middleware", "EchoMiddleware":
 		return "memory"
-	case "Redis":
+	case "Redis", "RedisCluster":
 		return "redis"
 	}
 	if strings.Contains(strings.ToLower(group), "redis") {
@@ -179,6 +179,7 @@ func perKeyHeadlines(d *rawData, mem []memHeadline) []perKeyHeadline {
 // one Redis workload.
 type redisRateHeadline struct {
 	workload         string
+	cluster          bool // BenchmarkRedisCluster's, shown beside
 	informative      bool // shown, but not one of the goals
 	tollgateNS, rate float64
 	check            // redis_rate's ns/op ÷ tollgate's, per round
@@ -196,57 +197,74 @@ var redisWorkloads = []struct {
 	{"parallel64-one-key-denied", true},
 }
 
+// redisGroups are the Redis benchmarks the Redis goals read: the goals
+// are on a standalone server; a Cluster's rows are shown for information
+// (batching becomes the default only if it holds on both).
+var redisGroups = []struct {
+	name    string
+	cluster bool
+}{
+	{"Redis", false},
+	{"RedisCluster", true},
+}
+
 func redisRateHeadlines(d *rawData) []redisRateHeadline {
-	g := d.group("Redis")
-	if g == nil {
-		return nil
-	}
 	var out []redisRateHeadline
-	for _, rw := range redisWorkloads {
-		h := redisRateHeadline{workload: rw.name, informative: rw.informative}
-		w := g.workload(rw.name)
-		if w == nil {
-			h.check = absent(goalRedisRate, rw.name)
-			out = append(out, h)
+	for _, rg := range redisGroups {
+		g := d.group(rg.name)
+		if g == nil {
 			continue
 		}
-		h.tollgateNS, _ = w.lib(baselineLib).value(unitNS)
-		h.rate, _ = w.lib(redisRateLib).value(unitNS)
-		h.check = pairCheck(goalRedisRate, w.lib(redisRateLib), w.lib(baselineLib), redisRateLib, baselineLib, unitNS, ratio)
-		out = append(out, h)
+		for _, rw := range redisWorkloads {
+			h := redisRateHeadline{workload: rw.name, cluster: rg.cluster, informative: rw.informative || rg.cluster}
+			w := g.workload(rw.name)
+			if w == nil {
+				h.check = absent(goalRedisRate, rw.name)
+				out = append(out, h)
+				continue
+			}
+			h.tollgateNS, _ = w.lib(baselineLib).value(unitNS)
+			h.rate, _ = w.lib(redisRateLib).value(unitNS)
+			h.check = pairCheck(goalRedisRate, w.lib(redisRateLib), w.lib(baselineLib), redisRateLib, baselineLib, unitNS, ratio)
+			out = append(out, h)
+		}
 	}
 	return out
 }
 
 // batchHeadline is one batching goal in one Redis workload.
 type batchHeadline struct {
-	workload string
-	serial   bool // the serial goal (else the goal against INCR)
+	workload    string
+	serial      bool // the serial goal (else the goal against INCR)
+	cluster     bool // BenchmarkRedisCluster's, shown beside
+	informative bool
 	check
 }
 
 func batchHeadlines(d *rawData) []batchHeadline {
-	g := d.group("Redis")
-	if g == nil {
-		return nil
-	}
 	var out []batchHeadline
-	for _, name := range []string{"serial-one-key", "parallel64-one-key", "parallel64-100k-keys"} {
-		serial := name == "serial-one-key"
-		gl := goalBatchIncr
-		if serial {
-			gl = goalBatchSerial
+	for _, rg := range redisGroups {
+		g := d.group(rg.name)
+		if g == nil {
+			continue
 		}
-		h := batchHeadline{workload: name, serial: serial}
-		switch w := g.workload(name); {
-		case w == nil:
-			h.check = absent(gl, name)
-		case serial:
-			h.check = pairCheck(gl, w.lib(batchedLib), w.lib(baselineLib), batchedLib, baselineLib, unitNS, ratio)
-		default:
-			h.check = pairCheck(gl, w.lib(incrLib), w.lib(batchedLib), incrLib, batchedLib, unitNS, ratio)
+		for _, name := range []string{"serial-one-key", "parallel64-one-key", "parallel64-100k-keys"} {
+			serial := name == "serial-one-key"
+			gl := goalBatchIncr
+			if serial {
+				gl = goalBatchSerial
+			}
+			h := batchHeadline{workload: name, serial: serial, cluster: rg.cluster, informative: rg.cluster}
+			switch w := g.workload(name); {
+			case w == nil:
+				h.check = absent(gl, name)
+			case serial:
+				h.check = pairCheck(gl, w.lib(batchedLib), w.lib(baselineLib), batchedLib, baselineLib, unitNS, ratio)
+			default:
+				h.check = pairCheck(gl, w.lib(incrLib), w.lib(batchedLib), incrLib, batchedLib, unitNS, ratio)
+			}
+			out = append(out, h)
 		}
-		out = append(out, h)
 	}
 	return out
 }

@@ -217,7 +217,7 @@ func TestMarkdown(t *testing.T) {
 		"| sethvargo-go-limiter | 60.0 | 150 | 0.40× | [−∞, +∞] | 3 | ⚠️ undecided: 3 rounds, fewer than 10 |\n",
 		"Goal met in 0 of 2 workloads.\n",
 		"| gin | `ginmw: BenchmarkGin/{bare,limited}` | — | — | — | — | — | — | ⚠️ no BenchmarkGin result |\n",
-		"| chi *(bench module)* | `bench: BenchmarkMiddleware/w=serial-one-client` | 1,000 | 1,100 | +100 | [+90.0, +125] | 6 | +2 | ℹ️ not a goal |\n",
+		"| chi *(bench module)* | `bench: BenchmarkMiddleware/w=serial-one-client` | 1,000 | 1,100 | +100 | [+90.0, +125] | 6 | +2 | ℹ️ not counted: ⚠️ undecided: 6 rounds, fewer than 10 |\n",
 		"No adapter results were given (`-adapters`), so no adapter's goal is checked.\n",
 		"| serial-one-key | 31,250 | — | — | — | — | ⚠️ no go-redis-redis_rate result |\n",
 		"| parallel64-one-key | 90,909 | 62,500 | 1.45× | [1.43×, 1.48×] | 6 | ⚠️ undecided: 6 rounds, fewer than 10 |\n",

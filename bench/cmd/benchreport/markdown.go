@@ -32,6 +32,8 @@ var groupInfo = map[string]struct{ title, about string }{
 		"A request through a chi router's `ServeHTTP`, with each library's middleware in front of one route. `bare` is the same router without a limiter: \"allocs over bare\" is what the limiter adds to a request."},
 	"EchoMiddleware": {"HTTP middleware (echo)",
 		"The same request through an echo router. `bare` is the router without a limiter."},
+	"RedisCluster": {"Redis Cluster store",
+		"The same decisions against a local Redis Cluster (its nodes started by the benchmark), on a `redis.NewClusterClient`."},
 	"Redis": {"Redis store",
 		"One decision per operation against a local redis-server over loopback. `tollgate` is the store's default, consistent mode; `tollgate-batched` has batching on (overlapping calls share a pipeline); `tollgate-lease` is lease mode (hot keys decided from tokens granted in bulk). `go-redis-incr` is a bare `INCR` round trip: the floor any Redis limiter pays."},
 }
@@ -184,7 +186,9 @@ func (r *report) writeHeadline(b *strings.Builder) {
 		}
 	}
 	for _, h := range batch {
-		checks = append(checks, h.check)
+		if !h.informative {
+			checks = append(checks, h.check)
+		}
 	}
 	for _, h := range mem {
 		checks = append(checks, h.speed)
@@ -215,10 +219,9 @@ func (r *report) writeHeadline(b *strings.Builder) {
 		fmt.Fprintf(b, "%s, the store's default mode, against %s on the same client. \"× redis_rate\" is redis_rate's ns/op divided by tollgate's in the same round: tollgate's decisions/s over redis_rate's.\n\n", codeSpan(baselineLib), codeSpan(redisRateLib))
 		var rows [][]string
 		for _, h := range redis {
-			name, v := mdCell(h.workload), h.verdictCell()
+			name, v := redisWorkloadCell(h.workload, h.cluster, h.informative), h.verdictCell()
 			if h.informative {
-				name += " *(informative)*"
-				v = "ℹ️ not a goal"
+				v = informativeVerdict(h.check)
 			}
 			rows = append(rows, append([]string{name, perSecondOr(h.tollgateNS), perSecondOr(h.rate)}, ciCells(h.check, fmtRatio, v)...))
 		}
@@ -235,7 +238,11 @@ func (r *report) writeHeadline(b *strings.Builder) {
 			if !h.serial {
 				what = fmt.Sprintf("batched decisions/s ÷ INCR ops/s ≥ %s", fmtRatio(goalBatchIncr.target))
 			}
-			rows = append(rows, append([]string{what, mdCell(h.workload)}, ciCells(h.check, fmtRatio, h.verdictCell())...))
+			v := h.verdictCell()
+			if h.informative {
+				v = informativeVerdict(h.check)
+			}
+			rows = append(rows, append([]string{what, redisWorkloadCell(h.workload, h.cluster, h.informative)}, ciCells(h.check, fmtRatio, v)...))
 		}
 		mdTable(b, []string{"goal", "workload", "median", fmt.Sprintf("%.0f%% CI", confidence*100), "rounds", "verdict"},
 			[]bool{false, false, true, true, true, false}, rows)
@@ -308,7 +315,7 @@ func (r *report) writeHeadline(b *strings.Builder) {
 			name, v := mdCell(h.adapter), h.verdictCell()
 			if h.informative {
 				name += " *(bench module)*"
-				v = "ℹ️ not a goal"
+				v = informativeVerdict(h.check)
 			}
 			allocs := dash
 			if h.allocsOK {
@@ -348,6 +355,25 @@ func (r *report) writeHeadline(b *strings.Builder) {
 	} else if r.acc == nil {
 		b.WriteString("No accuracy results were given, so no peer is excluded for over-admitting.\n\n")
 	}
+}
+
+// redisWorkloadCell names a Redis headline row's workload, and its server
+// when a Cluster.
+func redisWorkloadCell(workload string, cluster, informative bool) string {
+	s := mdCell(workload)
+	if cluster {
+		s = "Cluster: " + s
+	}
+	if informative {
+		s += " *(informative)*"
+	}
+	return s
+}
+
+// informativeVerdict is a row shown beside the goals: its verdict, said
+// not to count.
+func informativeVerdict(c check) string {
+	return "ℹ️ not counted: " + c.verdictCell()
 }
 
 // ciCells are a check's median, interval, rounds and verdict cells; v is
@@ -396,7 +422,7 @@ func (r *report) writeGroup(b *strings.Builder, g *group) {
 	}
 	store := storeFor(g.name)
 	isMiddleware := g.name == "Middleware" || g.name == "EchoMiddleware"
-	isRedis := g.name == "Redis"
+	isRedis := g.name == "Redis" || g.name == "RedisCluster"
 	for _, w := range g.workloads {
 		if w.name != "" {
 			fmt.Fprintf(b, "### %s\n\n", mdCell(w.name))

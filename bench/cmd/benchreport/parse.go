@@ -116,7 +116,7 @@ func (d *rawData) group(name string) *group {
 
 // Known groups come first, in this order; others follow in order of first
 // appearance.
-var groupOrder = []string{"Memory", "Middleware", "EchoMiddleware", "Redis", "MemoryPerKey"}
+var groupOrder = []string{"Memory", "Middleware", "EchoMiddleware", "Redis", "RedisCluster", "MemoryPerKey"}
 
 // Known workloads of a group come first, in this order.
 var workloadOrder = map[string][]string{

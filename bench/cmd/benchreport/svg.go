@@ -89,6 +89,7 @@ func (r *report) svgPanels() []svgPanel {
 	all := func(string) bool { return true }
 	add("Memory", all)
 	add("Redis", all)
+	add("RedisCluster", all)
 	add("Middleware", func(w string) bool { return strings.HasPrefix(w, "serial") })
 	return panels
 }
