@@ -1,12 +1,13 @@
 // Command benchreport turns raw go test -bench output into the Markdown
 // results page and the SVG plot in docs/.
 //
-//	go run ./cmd/benchreport -raw results/raw.txt \
+//	go run ./cmd/benchreport -raw results/raw.txt -adapters results/adapters.txt \
 //		-benchstat results/benchstat.txt -accuracy results/accuracy.txt \
 //		-command 'make bench' -out ../docs/BENCHMARKS.md -svg ../docs/benchmarks.svg
 //
-// Every number on the page, the headline verdicts included, is computed from
-// the inputs: the median of each unit over a benchmark's repeated runs.
+// Every number on the page is computed from the inputs: the tables give the
+// median of each unit over a benchmark's repeated runs; the headline decides
+// each goal from the runs paired by round (ci.go).
 package main
 
 import (
