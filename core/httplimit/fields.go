@@ -77,9 +77,19 @@ func (g *Gate) writeFields(h http.Header, st *decided) (*fieldArena, int) {
 	if g.headers == HeadersNone && e.allowed {
 		return nil, 0
 	}
+	fs := st.fields(g, e.rule)
+	if st.n == 1 && e.allowed && !e.fallback && st.ntiered <= 1 {
+		// One limit decided, and it admitted the request: the common
+		// response.
+		policy := g.policy
+		if st.ntiered == 1 {
+			policy = st.tiers[st.lastTiered].policy
+		}
+		g.writeAdmitted(h, fs, g.rules[e.rule].id, policy, e.remaining, e.resetAfter)
+		return nil, 0
+	}
 	a := new(fieldArena)
 	fw := fieldWriter{h: h, a: a, b: a.buf[:0]}
-	fs := st.fields(g, e.rule)
 	if g.headers&HeadersX != 0 {
 		if e.fallback {
 			q, _ := quotaWindow(e.limit)
@@ -103,7 +113,7 @@ func (g *Gate) writeFields(h http.Header, st *decided) (*fieldArena, int) {
 			fw.b = g.appendPolicy(fw.b, st)
 			fw.end(hPolicy)
 		case st.ntiered == 1:
-			fw.set(hPolicy, st.tiers[st.lastTiered].policy)
+			fw.set(hPolicy, st.tiers[st.lastTiered].policy[0])
 		default:
 			fw.set(hPolicy, g.policy[0])
 		}
@@ -131,6 +141,88 @@ func (g *Gate) writeFields(h http.Header, st *decided) (*fieldArena, int) {
 		fw.end(hRetryAfter)
 	}
 	return a, fw.n
+}
+
+// admittedArena32 and admittedArena64 hold the values writeAdmitted sets
+// that change from response to response: the strings (the RateLimit value,
+// X-RateLimit-Remaining and X-RateLimit-Reset), and their bytes. Each is
+// one allocation of a size class (80 and 112 bytes).
+type admittedArena32 struct {
+	vals [3]string
+	buf  [32]byte
+}
+
+type admittedArena64 struct {
+	vals [3]string
+	buf  [64]byte
+}
+
+// writeAdmitted sets the fields of a request admitted by the one limit
+// decided, whose fields are fs and policy id id, under the RateLimit-Policy
+// value policy: what writeFields writes for that decision (remaining and
+// resetAfter its Remaining and ResetAfter), at less cost, since it is what
+// most responses carry. The constant values, X-RateLimit-Limit and
+// RateLimit-Policy, are the gate's own slices, shared by every response:
+// their capacity is their length, so a handler's Header.Add copies them
+// rather than writing into them. Each number is formatted once, and the
+// X- fields' values are the digits inside the RateLimit value ("id";r=R;t=T)
+// rather than copies of them; the three values and their bytes take one
+// allocation of 80 bytes (112 for a policy id longer than about 10 bytes).
+func (g *Gate) writeAdmitted(h http.Header, fs *fields, id string, policy []string, remaining int64, resetAfter time.Duration) {
+	// The values are built here, then copied into an arena of their size.
+	var tmp [256]byte
+	b := tmp[:0]
+	var r0, r1, t0 int // remaining is b[r0:r1], the X- reset b[t0:]
+	ietf, x := g.headers&HeadersIETF != 0, g.headers&HeadersX != 0
+	if ietf {
+		b = append(b, id...)
+		b = append(b, ";r="...)
+		r0 = len(b)
+		b = strconv.AppendInt(b, remaining, 10)
+		r1 = len(b)
+		b = append(b, ";t="...)
+		t0 = len(b)
+		b = strconv.AppendInt(b, ceilSeconds(resetAfter), 10)
+	}
+	end := len(b) // the RateLimit value is b[:end]
+	if x {
+		if !ietf {
+			b = strconv.AppendInt(b, remaining, 10)
+			r1 = len(b)
+		}
+		if g.resetUnix {
+			t0 = len(b)
+			b = strconv.AppendInt(b, unixCeil(g.clock.Now().UnixNano(), resetAfter), 10)
+		} else if !ietf {
+			t0 = len(b)
+			b = strconv.AppendInt(b, ceilSeconds(resetAfter), 10)
+		}
+	}
+	var vals *[3]string
+	var buf []byte
+	switch n := len(b); {
+	case n <= 32:
+		a := new(admittedArena32)
+		vals, buf = &a.vals, a.buf[:n]
+	case n <= 64:
+		a := new(admittedArena64)
+		vals, buf = &a.vals, a.buf[:n]
+	default: // a policy id of more than about 40 bytes
+		vals, buf = new([3]string), make([]byte, n)
+	}
+	copy(buf, b)
+	v := unsafe.String(unsafe.SliceData(buf), len(buf))
+	if ietf {
+		vals[0] = v[:end]
+		h[hPolicy] = policy[:1:1]
+		h[hRateLimit] = vals[0:1:1]
+	}
+	if x {
+		vals[1], vals[2] = v[r0:r1], v[t0:]
+		h[hLimit] = fs.quotaField[:1:1]
+		h[hRemaining] = vals[1:2:2]
+		h[hReset] = vals[2:3:3]
+	}
 }
 
 // appendPolicy appends the RateLimit-Policy value: every limit at its tier

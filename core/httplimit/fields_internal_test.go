@@ -1,7 +1,9 @@
 package httplimit
 
 import (
+	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,7 +13,7 @@ import (
 )
 
 func oneRuleGate() (*Gate, *decided) {
-	g := &Gate{config: config{headers: HeadersAll, clock: core.SystemClock}, rules: []rule{{fields: fields{quota: "100", window: 60}, id: `"per-ip"`}}, policy: []string{`"per-ip";q=100;w=60`}}
+	g := &Gate{config: config{headers: HeadersAll, clock: core.SystemClock}, rules: []rule{{fields: fieldsOf(core.PerMinute(100)), id: `"per-ip"`}}, policy: []string{`"per-ip";q=100;w=60`}}
 	st := &decided{n: 1}
 	st.entries[0] = entry{allowed: true, remaining: 99, resetAfter: 600 * time.Millisecond}
 	return g, st
@@ -43,7 +45,7 @@ func TestWriteFieldsSpillsLongListsSafely(t *testing.T) {
 	var wantRL []string
 	for i := 0; i < MaxLimits; i++ {
 		name := `"a-rather-long-policy-name-` + string(rune('a'+i)) + `"`
-		g.rules = append(g.rules, rule{fields: fields{quota: "1000000", window: 3600}, id: name})
+		g.rules = append(g.rules, rule{fields: fieldsOf(core.PerHour(1000000)), id: name})
 		st.add(i, false, core.Decision{Allowed: true, Remaining: 999999 - int64(i), ResetAfter: time.Hour})
 		wantRL = append(wantRL, name+";r="+strconv.Itoa(999999-i)+";t=3600")
 	}
@@ -65,5 +67,81 @@ func BenchmarkWriteFields(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		clear(h)
 		g.writeFields(h, st)
+	}
+}
+
+// TestWriteAdmittedFields checks the fields of an admission, written by
+// writeAdmitted, in every header family, with either form of
+// X-RateLimit-Reset, long and short policy ids and large and small numbers:
+// each value exact, no other field set, and one allocation for a short id
+// and a remaining of a few digits (two at most).
+func TestWriteAdmittedFields(t *testing.T) {
+	clock := core.NewManualClock(time.Unix(1_700_000_000, 250_000_000))
+	for _, headers := range []Headers{HeadersX, HeadersIETF, HeadersAll} {
+		for _, resetUnix := range []bool{false, true} {
+			for _, id := range []string{`"per-ip"`, `"` + strings.Repeat("n", 30) + `"`, `"` + strings.Repeat("n", 200) + `"`} {
+				for _, d := range []core.Decision{
+					{Remaining: 0, ResetAfter: 0},
+					{Remaining: 99, ResetAfter: 600 * time.Millisecond},
+					{Remaining: 1<<62 + 7, ResetAfter: 90*time.Second + 1},
+				} {
+					g := &Gate{config: config{headers: headers, resetUnix: resetUnix, clock: clock}, policy: []string{"the-policy"}}
+					fs := fieldsOf(core.PerMinute(100))
+					want := http.Header{}
+					if headers&HeadersX != 0 {
+						reset := ceilSeconds(d.ResetAfter)
+						if resetUnix {
+							reset = unixCeil(clock.Now().UnixNano(), d.ResetAfter)
+						}
+						want[hLimit] = []string{"100"}
+						want[hRemaining] = []string{strconv.FormatInt(d.Remaining, 10)}
+						want[hReset] = []string{strconv.FormatInt(reset, 10)}
+					}
+					if headers&HeadersIETF != 0 {
+						want[hPolicy] = []string{"the-policy"}
+						want[hRateLimit] = []string{id + ";r=" + strconv.FormatInt(d.Remaining, 10) + ";t=" + strconv.FormatInt(ceilSeconds(d.ResetAfter), 10)}
+					}
+					h := http.Header{}
+					allocs := testing.AllocsPerRun(10, func() {
+						clear(h)
+						g.writeAdmitted(h, &fs, id, g.policy, d.Remaining, d.ResetAfter)
+					})
+					name := fmt.Sprintf("headers %d, reset unix %v, id of %d bytes, remaining %d, reset after %v", headers, resetUnix, len(id), d.Remaining, d.ResetAfter)
+					if !reflect.DeepEqual(h, want) {
+						t.Errorf("%s: fields\n%v, want\n%v", name, h, want)
+					}
+					switch {
+					case len(id) < 40 && d.Remaining < 1e6 && allocs != 1:
+						t.Errorf("%s: %v allocations, want 1", name, allocs)
+					case allocs > 2:
+						t.Errorf("%s: %v allocations, want 2 at most", name, allocs)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestWriteAdmittedValuesStayIntact checks that a response's values are
+// its own: writing the next response's fields leaves them as they were.
+func TestWriteAdmittedValuesStayIntact(t *testing.T) {
+	g, _ := oneRuleGate()
+	fs := &g.rules[0].fields
+	h1, h2 := http.Header{}, http.Header{}
+	g.writeAdmitted(h1, fs, g.rules[0].id, g.policy, 41, 3*time.Second)
+	g.writeAdmitted(h2, fs, g.rules[0].id, g.policy, 7, 9*time.Second)
+	h1.Add(hLimit, "appended") // must copy the shared value, not write into it
+	if got := h2.Get(hLimit); got != "100" || len(h2[hLimit]) != 1 {
+		t.Errorf("second response's X-RateLimit-Limit %q after an Add to the first's", h2[hLimit])
+	}
+	for k, v := range map[string]string{hRemaining: "41", hReset: "3", hRateLimit: `"per-ip";r=41;t=3`} {
+		if got := h1.Get(k); got != v {
+			t.Errorf("first response's %s: %q, want %q", k, got, v)
+		}
+	}
+	for k, v := range map[string]string{hRemaining: "7", hReset: "9", hRateLimit: `"per-ip";r=7;t=9`} {
+		if got := h2.Get(k); got != v {
+			t.Errorf("second response's %s: %q, want %q", k, got, v)
+		}
 	}
 }
