@@ -28,8 +28,9 @@
 // so keys never appear in fields. WithHeaders chooses the families.
 //
 // Responses share the values of these fields where they are equal: a
-// gate's RateLimit-Policy and X-RateLimit-Limit are the same slice of one
-// element in every response (so Header.Add copies it). A handler that
+// gate's RateLimit-Policy and X-RateLimit-Limit, and the other fields of
+// admissions with the same numbers, are the same slice of one element in
+// every response that sends them (so Header.Add copies it). A handler that
 // changes a field does so with Header.Set, Add or Del, never by writing
 // into a slice the header holds.
 //
