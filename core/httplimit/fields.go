@@ -184,15 +184,17 @@ type admitted64 struct {
 // numbers and policy id were sent lately shares their strings rather than
 // formatting and allocating them again. Numbers repeat: a client under a
 // limit of burst B sees B remainings at most, each with one or two resets
-// (GCRA and the token bucket), so the admissions under any limit of burst
-// up to the cache's size, and the last few thousand of any other, are
-// answered without an allocation. Each slot holds the latest admission of
-// its (id, remaining, reset), with a remaining's neighbours in the next
-// slots: a run of consecutive remainings does not collide. A slot's value
-// never changes (a new admission replaces the pointer), so readers need no
-// lock; at worst two writers replace each other's entry, which costs a
-// later response an allocation, never a wrong value. 32 KiB of pointers,
-// and at most 4096 entries of 112 bytes, for the whole process.
+// (GCRA and the token bucket), so under limits of bursts up to a few
+// thousand nearly every admission whose numbers were seen once is
+// answered without an allocation; under others, those that repeat one of
+// the last few thousand. A slot holds the latest admission of the (id,
+// remaining, reset) it is found by, a remaining's neighbours in the next
+// slots, so a run of consecutive remainings does not collide. An entry
+// never changes once stored (a new admission replaces the pointer), so
+// readers need no lock; at worst two writers replace each other's entry,
+// which costs a later response an allocation, never a wrong value. 32 KiB
+// of pointers, and 4096 entries (of 112 bytes for most ids) at most, for
+// the whole process.
 var admittedCache [1 << 12]atomic.Pointer[admitted]
 
 // admittedValues returns the admitted of id, remaining and reset: the
@@ -201,7 +203,7 @@ func admittedValues(id string, remaining, reset int64) *admitted {
 	// Policy ids are strings the gates made once: their address tells
 	// the limits apart at no cost (and a wrong guess is only a miss).
 	h := uint64(uintptr(unsafe.Pointer(unsafe.StringData(id)))) * 0x9e3779b97f4a7c15
-	slot := &admittedCache[(h>>52+uint64(remaining)+uint64(reset)*0x9e3779b1)&(uint64(len(admittedCache))-1)]
+	slot := &admittedCache[((h>>52)+uint64(remaining)+uint64(reset)*0x9e3779b1)&(uint64(len(admittedCache))-1)]
 	if e := slot.Load(); e != nil && e.remaining == remaining && e.reset == reset && e.id == id {
 		return e
 	}
