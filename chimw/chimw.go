@@ -63,10 +63,15 @@ func middleware(m *httplimit.Middleware[*http.Request]) func(http.Handler) http.
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// Handle holds the request's concurrency slots while next runs.
-			// Under cost-after limits r carries what the handler reports,
-			// and Writer counts the body.
-			_, _ = m.Handle(r, w, r, func(r *http.Request) error {
-				next.ServeHTTP(httplimit.Writer(r, w), r)
+			// Under cost-after limits it passes on a request of its own,
+			// which carries what the handler reports, and Writer counts the
+			// body; otherwise the handler gets r and w as they came.
+			_, _ = m.Handle(r, w, r, func(r2 *http.Request) error {
+				if r2 == r {
+					next.ServeHTTP(w, r)
+				} else {
+					next.ServeHTTP(httplimit.Writer(r2, w), r2)
+				}
 				return nil
 			})
 		})

@@ -1,10 +1,13 @@
 package chimw_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -228,5 +231,47 @@ func TestPerIP(t *testing.T) {
 	}
 	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
 		t.Errorf("statuses %v, want [200 200 429]", codes)
+	}
+}
+
+// upperWriter is a middleware's writer that upper-cases the body.
+type upperWriter struct{ http.ResponseWriter }
+
+func (w upperWriter) Write(p []byte) (int, error) {
+	return w.ResponseWriter.Write([]byte(strings.ToUpper(string(p))))
+}
+
+// A gate behind another middleware's writer hands the handler that writer,
+// even when an outer gate counts the body (WithCostAfter): the handler must
+// write through every middleware between them, and the outer gate still
+// counts what it wrote.
+func TestInnerGateKeepsTheWriterItWasGiven(t *testing.T) {
+	s := newStore(t)(core.NewManualClock(time.Unix(1_700_000_000, 0)))
+	outerL, _ := core.NewLimiter(s, core.PerMinute(1000), core.WithName("bytes"))
+	innerL, _ := core.NewLimiter(s, core.PerMinute(1000), core.WithName("per-ip"))
+	outer, err := chimw.New(outerL, httplimit.WithCostAfter(httplimit.CostBodyBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := chimw.New(innerL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upper := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { next.ServeHTTP(upperWriter{w}, r) })
+	}
+	r := chi.NewRouter()
+	r.Use(outer, upper, inner)
+	r.Get("/", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "hello") })
+	req := httptest.NewRequest("GET", "/", nil)
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, req)
+	if w.Body.String() != "HELLO" {
+		t.Fatalf("body %q, want the upper-cased HELLO", w.Body.String())
+	}
+	host, _, _ := strings.Cut(req.RemoteAddr, ":")
+	d, err := outerL.Peek(context.Background(), host)
+	if err != nil || d.Remaining != 995 {
+		t.Errorf("the outer gate's limit after a body of 5 bytes: %d remaining (%v), want 995", d.Remaining, err)
 	}
 }

@@ -389,7 +389,7 @@ func noHeader(string) []string { return nil }
 // from parsed addresses, never from header text. Errors are those of
 // ClientIP.
 func (r *IPResolver) Key(req *http.Request) (string, error) {
-	if r.hops == 0 && !r.ranges && req != nil && cmp.Or(r.v4Bits, 32) == 32 {
+	if r.hops == 0 && !r.ranges && req != nil && (r.v4Bits == 0 || r.v4Bits == 32) {
 		// The common case, a direct IPv4 client keyed by its address: the
 		// text of a valid dotted quad is already canonical (ParseAddr
 		// refuses leading zeros), so it is the key as it stands, with no
@@ -438,19 +438,40 @@ func (r *IPResolver) key(a netip.Addr) (string, error) {
 
 // plainIPv4 returns the host of a remote address "a.b.c.d:port" (or
 // "a.b.c.d") when it is a valid IPv4 address, whose text is then canonical.
+// It reads the address in one pass and accepts exactly the dotted quads
+// netip.ParseAddr accepts (four fields of 0 to 255 without leading zeros;
+// TestPlainIPv4AgreesWithParseAddr holds it to that), at a third of its
+// cost: it runs on every request.
 func plainIPv4(remote string) (string, bool) {
-	host := remote
-	if i := strings.IndexByte(remote, ':'); i >= 0 {
-		if !validPort(remote[i+1:]) {
+	dots, v, digits := 0, 0, 0
+	for i := 0; i < len(remote); i++ {
+		switch c := remote[i]; {
+		case '0' <= c && c <= '9':
+			if digits == 1 && v == 0 {
+				return "", false // a leading zero
+			}
+			if v = v*10 + int(c-'0'); v > 255 {
+				return "", false
+			}
+			digits++
+		case c == '.':
+			if digits == 0 || dots == 3 {
+				return "", false
+			}
+			dots, v, digits = dots+1, 0, 0
+		case c == ':':
+			if dots != 3 || digits == 0 || !validPort(remote[i+1:]) {
+				return "", false
+			}
+			return remote[:i], true
+		default:
 			return "", false
 		}
-		host = remote[:i]
 	}
-	a, err := netip.ParseAddr(host)
-	if err != nil || !a.Is4() {
+	if dots != 3 || digits == 0 {
 		return "", false
 	}
-	return host, true
+	return remote, true
 }
 
 // list returns the entries of the proxy header in force, to be read from the

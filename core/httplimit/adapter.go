@@ -98,6 +98,9 @@ func (a *Adapter[C]) PerIP(limit core.Limit, opts ...Option) *Middleware[C] {
 // was set when it was built.
 func (a *Adapter[C]) Wrap(s Server) *Middleware[C] {
 	m := &Middleware[C]{s: s, request: a.Request, written: a.Written}
+	if g, ok := s.(*Gate); ok {
+		m.light = g.holdsNothing()
+	}
 	if s.UsesRoute() {
 		m.route = a.Route
 	}
@@ -128,7 +131,7 @@ func (a *Adapter[C]) build(l *core.Limiter, opts []Option) (*Middleware[C], erro
 	if err != nil {
 		return nil, err
 	}
-	m.s, m.gate = g, g
+	m.s, m.gate, m.light = g, g, g.holdsNothing()
 	if g.UsesRoute() {
 		m.route = a.Route
 	}
@@ -225,6 +228,9 @@ type Middleware[C any] struct {
 	carriers *sync.Pool
 	request  func(C, *http.Request) C // Adapter.Request
 	written  func(C) int64            // Adapter.Written
+	// light: s is a Gate that holds nothing for the handler, so Handle
+	// serves it as Serve does, without a Hold to carry.
+	light bool
 }
 
 // Serve runs one request: the framework's skip hook, then the Server,

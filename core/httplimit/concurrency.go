@@ -160,6 +160,11 @@ func (g *Gate) ServeKeysHold(w http.ResponseWriter, r *http.Request, keys []stri
 	return out, h
 }
 
+// holdsNothing reports whether the requests g lets through hold nothing
+// until their handler returns: g has neither concurrency nor cost-after
+// limits, so ServeHold's Hold is always empty.
+func (g *Gate) holdsNothing() bool { return len(g.conc) == 0 && g.costAfter == 0 }
+
 // limitID is the policy id of the gate's i-th limit: its rate limits, then
 // its concurrency limits.
 func (g *Gate) limitID(i int) string {
@@ -300,7 +305,7 @@ func (g *Gate) writeConcFields(h http.Header, ds []core.Decision) {
 // holds nothing) once per request.
 func (m *Middleware[C]) Handle(c C, w http.ResponseWriter, r *http.Request, next func(C) error) (Outcome, error) {
 	hs, ok := m.s.(Holder)
-	if !ok {
+	if !ok || m.light {
 		out, err := m.Serve(c, w, r)
 		if out != Proceed {
 			return out, err

@@ -27,6 +27,13 @@
 // the unit is the draft's default, requests; no partition key (pk) is sent,
 // so keys never appear in fields. WithHeaders chooses the families.
 //
+// Responses share the values of these fields where they are equal: a
+// gate's RateLimit-Policy and X-RateLimit-Limit, and the other fields of
+// admissions with the same numbers, are the same slice of one element in
+// every response that sends them (so Header.Add copies it). A handler that
+// changes a field does so with Header.Set, Add or Del, never by writing
+// into a slice the header holds.
+//
 // A denied request is answered 429 (WithDenyStatus) without running the
 // handler, with Retry-After in whole seconds rounded up (at least 1, and
 // equal to the denying policy's t) and a short body:

@@ -48,8 +48,11 @@ func (o Outcome) String() string {
 // proceeds, with no rate-limit fields. Build one with New or NewGroup.
 type Gate struct {
 	config
-	rules  []rule
-	policy []string // the RateLimit-Policy value, the same on every response
+	rules []rule
+	// policy is the RateLimit-Policy value, the same on every response: a
+	// field value of one element, which responses share (see
+	// writeAdmitted).
+	policy []string
 	// limiters are the rules' limiters, in order, for core.TakeAll.
 	limiters []*core.Limiter
 	// denyDefault: no deny handler was given, so a denial is written with
@@ -58,6 +61,10 @@ type Gate struct {
 	// conc are the concurrency limits (WithConcurrency), taken before the
 	// rules' limits (concurrency.go).
 	conc []concRule
+	// single: the gate applies one enforced limit, its own (no tiers), and
+	// holds nothing for the handler (no concurrency or cost-after
+	// limits): decideOne decides its requests.
+	single bool
 }
 
 // rule is one limiter with its key func and its precomputed field values.
@@ -166,6 +173,7 @@ func buildGate(c config, ls []*core.Limiter, needKey bool) (*Gate, error) {
 	}
 	policy := g.appendPolicy(nil, &decided{})
 	g.policy = []string{string(policy)}
+	g.single = len(g.rules) == 1 && !g.rules[0].l.Shadow() && g.rules[0].tiers == nil && len(g.conc) == 0 && g.costAfter == 0
 	if g.deny == nil {
 		g.deny = g.defaultDeny
 		g.denyDefault = true
@@ -228,6 +236,21 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, route string, h *Ho
 	if h == nil && g.costAfter != 0 {
 		g.onError(w, r, errNoSettleServe)
 		return Failed
+	}
+	if g.single {
+		fn := g.rules[0].key
+		if fn == nil {
+			fn = g.key
+		}
+		key, err := callKey(fn, r)
+		if err != nil {
+			g.onError(w, r, err)
+			return Failed
+		}
+		if g.route {
+			key = routeKey(route, key)
+		}
+		return g.decideOne(w, r, key)
 	}
 	var (
 		defKey  string
@@ -310,6 +333,9 @@ func (g *Gate) serveKeys(w http.ResponseWriter, r *http.Request, keys []string, 
 // request admitted under cost-after limits has their reservations recorded
 // in h, to be settled when h is released.
 func (g *Gate) decide(w http.ResponseWriter, r *http.Request, keys []string, boxes []core.Box, h *Hold) Outcome {
+	if g.single && len(boxes) == 0 {
+		return g.decideOne(w, r, keys[0])
+	}
 	// Every limit is decided before any is answered: with several, in one
 	// step (core.TakeAll), so a request one limit denies takes nothing
 	// from the others.
@@ -388,6 +414,29 @@ func (g *Gate) decide(w http.ResponseWriter, r *http.Request, keys []string, box
 		g.reserve(h, r, &st, keys, ds[:n])
 	}
 	return out
+}
+
+// decideOne is decide for a single gate (g.single) on the key of its
+// limit, without boxes. An admission, what most requests get, is answered
+// here, without the bookkeeping of several decisions; anything else is
+// answered by answer, as decide answers it.
+func (g *Gate) decideOne(w http.ResponseWriter, r *http.Request, key string) Outcome {
+	ru := &g.rules[0]
+	d, err := ru.l.Take(r.Context(), key)
+	if err == nil && d.Allowed && d.Reason == core.ReasonOK {
+		if g.headers != HeadersNone {
+			g.writeAdmitted(w.Header(), &ru.fields, ru.id, g.policy, d.Remaining, d.ResetAfter)
+		}
+		return Proceed
+	}
+	return g.answerOne(w, r, &d, err)
+}
+
+// answerOne is answer for the one decision d of a single gate. (A function
+// of its own: decideOne's frame does not hold a decided.)
+func (g *Gate) answerOne(w http.ResponseWriter, r *http.Request, d *core.Decision, err error) Outcome {
+	var st decided
+	return g.answer(w, r, &st, unsafe.Slice(d, 1), err)
 }
 
 // selectTaken returns the boxes of a step that takes only the limits at

@@ -102,20 +102,25 @@ type fields struct {
 	q      int64  // the limit as a quota of q per window of w whole seconds
 	quota  string // q, as X-RateLimit-Limit sends it
 	window int64  // w
+	// quotaField is quota as a field value, shared by every response
+	// (see writeAdmitted).
+	quotaField []string
 }
 
 func fieldsOf(l core.Limit) fields {
 	q, w := quotaWindow(l)
-	return fields{q: q, quota: strconv.FormatInt(q, 10), window: w}
+	quota := strconv.FormatInt(q, 10)
+	return fields{q: q, quota: quota, window: w, quotaField: []string{quota}}
 }
 
 // tier is one limit a tiered rule applies: its limiter (a Tier of the
 // rule's), its fields and the gate's RateLimit-Policy value when this rule
-// is at this tier and every other at its default.
+// is at this tier and every other at its default (a field value of one
+// element, shared by every response, as Gate.policy).
 type tier struct {
 	l *core.Limiter
 	fields
-	policy string
+	policy []string
 }
 
 // maxCachedLimits bounds the limits a WithLimitFunc gate keeps.
@@ -249,7 +254,7 @@ func (g *Gate) resolveTiers(specs []tierSpec) error {
 			x := &tier{l: tl, fields: fieldsOf(lim)}
 			var st decided
 			st.tiers[i] = x
-			x.policy = string(g.appendPolicy(nil, &st))
+			x.policy = []string{string(g.appendPolicy(nil, &st))}
 			return x, nil
 		}
 		if sp.named != nil {

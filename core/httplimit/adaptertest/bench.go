@@ -9,6 +9,7 @@ import (
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/core/httplimit"
+	"github.com/tollgate-go/tollgate/stores/memstore"
 )
 
 // Benchmark measures what the adapter's middleware adds to a request: the
@@ -24,6 +25,14 @@ import (
 // requests, as a server's would be fresh: only the router and the
 // middleware allocate.
 func Benchmark(b *testing.B, a Adapter) {
+	// The stores read a coarse clock of the memory store's default
+	// resolution, as a memory store does by default: what a user of PerIP
+	// gets.
+	clock, err := core.NewCoarseClock(memstore.DefaultResolution)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(clock.Stop)
 	ep := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	build := func(b *testing.B, limited bool, opts ...httplimit.Option) http.Handler {
 		if !limited {
@@ -33,7 +42,7 @@ func Benchmark(b *testing.B, a Adapter) {
 			}
 			return h
 		}
-		store := a.Store(core.SystemClock)
+		store := a.Store(clock)
 		b.Cleanup(func() { _ = store.Close() })
 		// A quota no benchmark reaches, so every request is admitted.
 		l, err := core.NewLimiter(store, core.PerSecond(1_000_000_000), core.WithName("per-ip"))
@@ -49,7 +58,7 @@ func Benchmark(b *testing.B, a Adapter) {
 	// tiered is limited with the limit chosen per request: named tiers
 	// (the request names "pro") or a limit func (a plan table of two).
 	tiered := func(b *testing.B, named bool) http.Handler {
-		store := a.Store(core.SystemClock)
+		store := a.Store(clock)
 		b.Cleanup(func() { _ = store.Close() })
 		l, err := core.NewLimiter(store, core.PerSecond(1_000_000_000), core.WithName("per-ip"))
 		if err != nil {
