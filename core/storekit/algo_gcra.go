@@ -20,9 +20,14 @@ import "github.com/tollgate-go/tollgate/core"
 func takeGCRA(s *State, now int64, l core.Limit, cost int64) core.Decision {
 	t := int64(l.Interval())
 	burst := l.EffectiveBurst()
-	tau := burst * t
+	return gcra(s, now, l, cost, t, burst, burst*t, &divisor{d: t})
+}
+
+// gcra is takeGCRA with the limit's interval t, burst and tolerance tau,
+// and a divisor by t, given (Prepared computes them once).
+func gcra(s *State, now int64, l core.Limit, cost, t, burst, tau int64, per *divisor) core.Decision {
 	used := max(s.A-now, 0)
-	left := func(used int64) int64 { return (tau - used) / t } // floor; negative only after a backwards clock step
+	left := func(used int64) int64 { return per.div(tau - used) } // floor; negative only after a backwards clock step
 
 	if cost > burst {
 		return tooCostly(l, left(used), used)

@@ -227,7 +227,7 @@ func (s *Store) nanotime() int64 {
 // Take implements core.Store. It never blocks on anything but a shard lock,
 // so it ignores ctx. On a key that already has state it does not allocate.
 func (s *Store) Take(_ context.Context, key string, l core.Limit, cost int64) (core.Decision, error) {
-	return s.take(key, 0, l, cost)
+	return s.take(key, 0, l, nil, cost)
 }
 
 // stackKey is the longest joined key TakePrefixed builds on its stack.
@@ -238,19 +238,52 @@ const stackKey = 128
 func (s *Store) TakePrefixed(_ context.Context, prefix, key string, l core.Limit, cost int64) (core.Decision, error) {
 	n := len(prefix) + len(key)
 	if n > stackKey {
-		return s.take(prefix+key, len(prefix), l, cost)
+		return s.take(prefix+key, len(prefix), l, nil, cost)
 	}
 	var buf [stackKey]byte
 	copy(buf[copy(buf[:], prefix):], key)
-	return s.take(unsafe.String(&buf[0], n), len(prefix), l, cost)
+	return s.take(unsafe.String(&buf[0], n), len(prefix), l, nil, cost)
 }
+
+var _ storekit.PreparedTaker = (*Store)(nil)
+
+// PrepareLimit implements storekit.PreparedTaker: l validated, with what
+// every decision under it computes from it alone computed once (a
+// *storekit.Prepared).
+func (s *Store) PrepareLimit(l core.Limit) (any, error) { return storekit.Prepare(l) }
+
+// TakePrepared implements storekit.PreparedTaker: TakePrefixed under the
+// limit prepared (by PrepareLimit), which it does not validate again.
+func (s *Store) TakePrepared(_ context.Context, prepared any, prefix, key string, cost int64) (core.Decision, error) {
+	p, ok := prepared.(*storekit.Prepared)
+	if !ok || p == nil {
+		return core.Decision{}, errNotPrepared
+	}
+	n := len(prefix) + len(key)
+	if n > stackKey {
+		return s.take(prefix+key, len(prefix), p.Limit(), p, cost)
+	}
+	var buf [stackKey]byte
+	copy(buf[copy(buf[:], prefix):], key)
+	return s.take(unsafe.String(&buf[0], n), len(prefix), p.Limit(), p, cost)
+}
+
+// errNotPrepared is TakePrepared's error for a limit PrepareLimit did not
+// make.
+var errNotPrepared = fmt.Errorf("memstore: a prepared limit not made by PrepareLimit: %w", core.ErrInvalidLimit)
 
 // take is Take. key may live on the caller's stack: take keeps only copies
 // of it, and its errors do not refer to it. Its first split bytes are a
 // prefix the caller keeps for many keys (0: none known), which a new key
-// is stored after (see placeKey).
-func (s *Store) take(key string, split int, l core.Limit, cost int64) (d core.Decision, err error) {
-	if err = storekit.CheckTake(key, l, cost); err != nil {
+// is stored after (see placeKey). p is l prepared, or nil: l is then
+// validated here.
+func (s *Store) take(key string, split int, l core.Limit, p *storekit.Prepared, cost int64) (d core.Decision, err error) {
+	if p == nil {
+		err = storekit.CheckTake(key, l, cost)
+	} else {
+		err = storekit.CheckPrepared(key, cost)
+	}
+	if err != nil {
 		return core.Decision{}, err
 	}
 	if s.closed.Load() {
@@ -266,7 +299,11 @@ func (s *Store) take(key string, split int, l core.Limit, cost int64) (d core.De
 		if e := sh.lookup(tag, key); e != nil {
 			var st storekit.State
 			sh.read(e, l.Algorithm, now, &st)
-			d = storekit.Apply(&st, now, l, cost)
+			if p != nil {
+				d = p.Apply(&st, now, cost)
+			} else {
+				d = storekit.Apply(&st, now, l, cost)
+			}
 			if d.Allowed && cost > 0 {
 				sh.write(e, &st, &d, now)
 			}
