@@ -39,11 +39,20 @@ func (p *Prepared) Limit() core.Limit { return p.limit }
 
 // Apply is Apply(s, now, p.Limit(), cost), the same transition and the same
 // decision, computed with what p prepared.
-func (p *Prepared) Apply(s *State, now int64, cost int64) core.Decision {
+func (p *Prepared) Apply(s *State, now int64, cost int64) (d core.Decision) {
+	p.ApplyTo(&d, s, now, cost)
+	return d
+}
+
+// ApplyTo is Apply writing the decision into *d, which it overwrites whole:
+// a store that returns the decision through several calls saves a copy of
+// it at each.
+func (p *Prepared) ApplyTo(d *core.Decision, s *State, now int64, cost int64) {
 	if p.limit.Algorithm == core.GCRA {
-		return gcra(s, now, p.limit, cost, p.interval, p.burst, p.tau, &p.per)
+		gcra(d, s, now, p.limit, cost, p.interval, p.burst, p.tau, &p.per)
+		return
 	}
-	return Apply(s, now, p.limit, cost)
+	*d = Apply(s, now, p.limit, cost)
 }
 
 // divisor divides by d ≥ 1: by a multiplication with m = ⌊2^64/d⌋ when m

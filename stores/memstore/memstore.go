@@ -226,23 +226,24 @@ func (s *Store) nanotime() int64 {
 
 // Take implements core.Store. It never blocks on anything but a shard lock,
 // so it ignores ctx. On a key that already has state it does not allocate.
-func (s *Store) Take(_ context.Context, key string, l core.Limit, cost int64) (core.Decision, error) {
-	return s.take(key, 0, l, nil, cost)
+func (s *Store) Take(_ context.Context, key string, l core.Limit, cost int64) (d core.Decision, err error) {
+	err = s.take(&d, key, 0, l, nil, cost)
+	return d, err
 }
 
-// stackKey is the longest joined key TakePrefixed builds on its stack.
-const stackKey = 128
+// Keys joined from two parts are built on the stack: in shortKey bytes (a
+// Limiter's prefix and an address), else in stackKey, else on the heap. A
+// stack array is zeroed before use, so the short one saves that too.
+const (
+	shortKey = 48
+	stackKey = 128
+)
 
 // TakePrefixed implements storekit.PrefixTaker: Take(ctx, prefix+key, l, cost),
 // with the two parts joined on the stack rather than the heap.
-func (s *Store) TakePrefixed(_ context.Context, prefix, key string, l core.Limit, cost int64) (core.Decision, error) {
-	n := len(prefix) + len(key)
-	if n > stackKey {
-		return s.take(prefix+key, len(prefix), l, nil, cost)
-	}
-	var buf [stackKey]byte
-	copy(buf[copy(buf[:], prefix):], key)
-	return s.take(unsafe.String(&buf[0], n), len(prefix), l, nil, cost)
+func (s *Store) TakePrefixed(_ context.Context, prefix, key string, l core.Limit, cost int64) (d core.Decision, err error) {
+	err = s.takeParts(&d, prefix, key, l, nil, cost)
+	return d, err
 }
 
 var _ storekit.PreparedTaker = (*Store)(nil)
@@ -254,40 +255,53 @@ func (s *Store) PrepareLimit(l core.Limit) (any, error) { return storekit.Prepar
 
 // TakePrepared implements storekit.PreparedTaker: TakePrefixed under the
 // limit prepared (by PrepareLimit), which it does not validate again.
-func (s *Store) TakePrepared(_ context.Context, prepared any, prefix, key string, cost int64) (core.Decision, error) {
+func (s *Store) TakePrepared(_ context.Context, prepared any, prefix, key string, cost int64) (d core.Decision, err error) {
 	p, ok := prepared.(*storekit.Prepared)
 	if !ok || p == nil {
 		return core.Decision{}, errNotPrepared
 	}
-	n := len(prefix) + len(key)
-	if n > stackKey {
-		return s.take(prefix+key, len(prefix), p.Limit(), p, cost)
-	}
-	var buf [stackKey]byte
-	copy(buf[copy(buf[:], prefix):], key)
-	return s.take(unsafe.String(&buf[0], n), len(prefix), p.Limit(), p, cost)
+	err = s.takeParts(&d, prefix, key, p.Limit(), p, cost)
+	return d, err
 }
 
 // errNotPrepared is TakePrepared's error for a limit PrepareLimit did not
 // make.
 var errNotPrepared = fmt.Errorf("memstore: a prepared limit not made by PrepareLimit: %w", core.ErrInvalidLimit)
 
-// take is Take. key may live on the caller's stack: take keeps only copies
-// of it, and its errors do not refer to it. Its first split bytes are a
-// prefix the caller keeps for many keys (0: none known), which a new key
-// is stored after (see placeKey). p is l prepared, or nil: l is then
-// validated here.
-func (s *Store) take(key string, split int, l core.Limit, p *storekit.Prepared, cost int64) (d core.Decision, err error) {
+// takeParts is take of prefix+key, joined on the stack when it fits.
+func (s *Store) takeParts(d *core.Decision, prefix, key string, l core.Limit, p *storekit.Prepared, cost int64) error {
+	switch n := len(prefix) + len(key); {
+	case n <= shortKey:
+		var buf [shortKey]byte
+		copy(buf[copy(buf[:], prefix):], key)
+		return s.take(d, unsafe.String(&buf[0], n), len(prefix), l, p, cost)
+	case n <= stackKey:
+		var buf [stackKey]byte
+		copy(buf[copy(buf[:], prefix):], key)
+		return s.take(d, unsafe.String(&buf[0], n), len(prefix), l, p, cost)
+	default:
+		return s.take(d, prefix+key, len(prefix), l, p, cost)
+	}
+}
+
+// take is Take, writing the decision into *d (whole, when the error is
+// nil; left alone otherwise). key may live on the caller's stack: take
+// keeps only copies of it, and its errors do not refer to it. Its first
+// split bytes are a prefix the caller keeps for many keys (0: none known),
+// which a new key is stored after (see placeKey). p is l prepared, or nil:
+// l is then validated here.
+func (s *Store) take(d *core.Decision, key string, split int, l core.Limit, p *storekit.Prepared, cost int64) error {
+	var err error
 	if p == nil {
 		err = storekit.CheckTake(key, l, cost)
 	} else {
 		err = storekit.CheckPrepared(key, cost)
 	}
 	if err != nil {
-		return core.Decision{}, err
+		return err
 	}
 	if s.closed.Load() {
-		return core.Decision{}, core.ErrClosed
+		return core.ErrClosed
 	}
 	h := hashKey(&s.secret, key)
 	sh, tag := s.shardOf(h), tagOf(h)
@@ -300,37 +314,37 @@ func (s *Store) take(key string, split int, l core.Limit, p *storekit.Prepared, 
 			var st storekit.State
 			sh.read(e, l.Algorithm, now, &st)
 			if p != nil {
-				d = p.Apply(&st, now, cost)
+				p.ApplyTo(d, &st, now, cost)
 			} else {
-				d = storekit.Apply(&st, now, l, cost)
+				*d = storekit.Apply(&st, now, l, cost)
 			}
 			if d.Allowed && cost > 0 {
-				sh.write(e, &st, &d, now)
+				sh.write(e, &st, d, now)
 			}
 			e.unlock()
-			return d, nil
+			return nil
 		}
 	}
 
 	sh.mu.Lock()
 	var st storekit.State
 	e := sh.load(tag, key, l.Algorithm, now, &st, nil)
-	d = storekit.Apply(&st, now, l, cost)
+	*d = storekit.Apply(&st, now, l, cost)
 	if d.Allowed && cost > 0 {
 		if e == nil {
 			e = sh.insert(tag, key, split, now, s.perShard, nil)
 		}
 		if e == nil {
-			d = sh.refusal(l, now)
+			*d = sh.refusal(l, now)
 		} else {
-			sh.save(e, key, &st, &d, now)
+			sh.save(e, key, &st, d, now)
 		}
 	}
 	if e != nil {
 		e.unlock()
 	}
 	sh.mu.Unlock()
-	return d, nil
+	return nil
 }
 
 // Settle implements storekit.Settler: storekit.Settle on key's state, in

@@ -92,7 +92,9 @@ var (
 
 // lock takes the slot's lock. A slot is held for a decision's arithmetic
 // (or, by a step over several keys, for the step): a waiter spins, then
-// yields, then sleeps.
+// yields, then sleeps. Between two looks at the lock it waits longer each
+// time, so that on a key every core wants its looks do not keep taking the
+// line from the holder while it writes.
 func (e *slot) lock() {
 	if !e.mu.CompareAndSwap(0, 1) {
 		e.lockSlow()
@@ -101,17 +103,29 @@ func (e *slot) lock() {
 
 func (e *slot) lockSlow() {
 	for spins := 0; ; spins++ {
-		if e.mu.Load() == 0 && e.mu.CompareAndSwap(0, 1) {
-			return
-		}
 		switch {
-		case spins < 64:
-		case spins < 128:
+		case spins < 10:
+			spinDelay(8 << spins)
+		case spins < 40:
 			runtime.Gosched()
 		default:
 			time.Sleep(time.Microsecond)
 		}
+		if e.mu.Load() == 0 && e.mu.CompareAndSwap(0, 1) {
+			return
+		}
 	}
+}
+
+// spinDelay busies the core for about n cycles without touching memory.
+//
+//go:noinline
+func spinDelay(n int) int {
+	x := 0
+	for i := 0; i < n; i++ {
+		x += i ^ x
+	}
+	return x
 }
 
 func (e *slot) unlock() { e.mu.Store(0) }
