@@ -502,3 +502,46 @@ func TestTakeManyBesideTakesIsExact(t *testing.T) {
 	}
 	checkTable(t, s)
 }
+
+// Keys under more prefixes than the store registers, and more keys than a
+// slab chunk and a first slab directory hold, keep exact state: each
+// prefix's keys after the 255th are kept whole (inline or long).
+func TestManyPrefixesAndKeysKeepTheirState(t *testing.T) {
+	clock := core.NewManualClock(time.Unix(1_900_000_000, 0))
+	s, err := New(WithClock(clock), WithShards(4), WithSweepInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	l := core.PerHour(3)
+	const limiters, keys = 300, 20
+	for round := range 2 {
+		for i := range limiters {
+			prefix := strconv.Itoa(10+len(strconv.Itoa(i))) + ":limiter-name-" + strconv.Itoa(i) + ":"
+			for k := range keys {
+				d, err := s.TakePrefixed(ctx, prefix, "198.51.100."+strconv.Itoa(k), l, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !d.Allowed || d.Remaining != int64(2-round) {
+					t.Fatalf("round %d, %s198.51.100.%d: %+v, want admitted with %d left", round, prefix, k, d, 2-round)
+				}
+			}
+		}
+	}
+	if n := s.prefixes.n.Load(); n != 255 {
+		t.Fatalf("%d prefixes registered, want the 255 there is room for", n)
+	}
+	if got := s.Len(); got != limiters*keys {
+		t.Fatalf("%d keys held, want %d", got, limiters*keys)
+	}
+	if s.slab.next <= 16*chunkSlots {
+		t.Fatalf("%d slots handed out: the test does not grow the slab's directory", s.slab.next)
+	}
+	inline, prefixed, long := keyForms(s)
+	if prefixed == 0 || long == 0 {
+		t.Fatalf("keys inline, after a prefix, long: %d, %d, %d: want keys after a registered prefix and keys past the 255th kept long", inline, prefixed, long)
+	}
+	checkTable(t, s)
+}

@@ -224,8 +224,9 @@ func (s *Store) nanotime() int64 {
 	return s.baseNs + int64(s.clock.Now().Sub(s.base))
 }
 
-// Take implements core.Store. It never blocks on anything but a shard lock,
-// so it ignores ctx. On a key that already has state it does not allocate.
+// Take implements core.Store. It never blocks on anything but a key's or a
+// shard's lock, so it ignores ctx. On a key that already has state it does
+// not allocate.
 func (s *Store) Take(_ context.Context, key string, l core.Limit, cost int64) (d core.Decision, err error) {
 	err = s.take(&d, key, 0, l, nil, cost)
 	return d, err
