@@ -63,9 +63,12 @@ func verdict(l core.Limit, allowed bool, remaining, reset, wait int64) (d core.D
 	return d
 }
 
-// verdictTo is verdict writing into *d, which it overwrites whole.
+// verdictTo is verdict writing into *d, which it overwrites whole. Field
+// by field: a composite literal is built aside and copied, which costs a
+// tenth of a decision.
 func verdictTo(d *core.Decision, l core.Limit, allowed bool, remaining, reset, wait int64) {
-	*d = core.Decision{Allowed: allowed, Limit: l, Remaining: max(remaining, 0), ResetAfter: durationOf(reset)}
+	d.Allowed, d.Reason, d.Limit = allowed, core.ReasonOK, l
+	d.Remaining, d.ResetAfter, d.RetryAfter, d.Name = max(remaining, 0), durationOf(reset), 0, ""
 	if !allowed {
 		d.Reason = core.ReasonLimited
 		d.RetryAfter = durationOf(wait)
