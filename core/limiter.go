@@ -482,7 +482,12 @@ func (l *Limiter) Take(ctx context.Context, key string) (d Decision, err error) 
 		// The common case in one call: a store taking the key in two
 		// parts, no hooks. Anything but a decision goes the long way.
 		// (Named results: the decision is written in place, not copied.)
-		if d, err = l.takeParts(ctx, key, l.cost); err != nil {
+		if l.pt != nil {
+			d, err = l.pt.TakePrepared(ctx, l.prepared, l.prefix, key, l.cost)
+		} else {
+			d, err = l.prefixed.TakePrefixed(ctx, l.prefix, key, l.limit, l.cost)
+		}
+		if err != nil {
 			// No hooks, no shadow, no failover callback: the policy alone.
 			// (The store is not asked twice.)
 			d, err, _ = l.failed(ctx, l.prefix+key, l.cost, err, 0)

@@ -261,6 +261,13 @@ func (s *Store) TakePrepared(_ context.Context, prepared any, prefix, key string
 	if !ok || p == nil {
 		return core.Decision{}, errNotPrepared
 	}
+	if n := len(prefix) + len(key); n <= shortKey {
+		// takeParts' first case, here: a call less on the common path.
+		var buf [shortKey]byte
+		copy(buf[copy(buf[:], prefix):], key)
+		err = s.take(&d, unsafe.String(&buf[0], n), len(prefix), p.Limit(), p, cost)
+		return d, err
+	}
 	err = s.takeParts(&d, prefix, key, p.Limit(), p, cost)
 	return d, err
 }

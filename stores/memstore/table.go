@@ -37,15 +37,20 @@ import (
 //     guards the shard's structure (which keys it holds) and is taken to
 //     add or drop a key, and by steps over several keys.
 //
-// So a decision on a cold key with a short key reads the shard's first line,
-// one index line and the key's slot, and writes only the slot; before, it
-// wrote the shard's lock line and read a table of hashes, a table of states
-// (56 bytes, across two lines one time in two) and the key's bytes apart.
+// So a decision on a cold key with a short key reads the shard's first line
+// (shared by the cores, since no decision writes it), one index line and the
+// key's slot, and writes only the slot: two lines that may miss, where a
+// shard lock, a table of hashes, a slab of states and the key's bytes kept
+// apart would cost four or five, each waiting on the one before, with two of
+// them written.
 //
-// Locking: the shard's lock, then slot locks. A decision holding a slot's
-// lock takes no other lock, so it never waits while holding one. A step that
-// holds the locks of several shards (TakeMany) holds its keys' slots until it
-// ends; making room never takes a slot the step holds (see held). Every read
+// Locking: the shard's lock, then slot locks. A decision on one key holds
+// one slot's lock and takes no other lock meanwhile. Only the holder of a
+// shard's lock takes a slot's lock while holding another: a step over
+// several keys (TakeMany) holds its keys' slots until it ends, and making
+// room for one of them looks at other slots of the shard (never one the
+// step holds: see held). Whoever else holds a slot of that shard waits for
+// nothing, so no lock waits in a cycle. Every read
 // or write of a slot's fields is under the slot's lock; the index is written
 // under the shard's lock with atomic stores and read with atomic loads, so a
 // decision without the shard's lock may read it while it changes: it then
