@@ -545,3 +545,25 @@ func TestManyPrefixesAndKeysKeepTheirState(t *testing.T) {
 	}
 	checkTable(t, s)
 }
+
+// sameBytes agrees with a comparison of strings at every length a slot
+// holds, for equal keys and keys differing in any one byte.
+func TestSameBytesComparesAsStrings(t *testing.T) {
+	for n := 0; n <= inlineKey; n++ {
+		var k [inlineKey]byte
+		for i := range k {
+			k[i] = byte('a' + i)
+		}
+		rest := string(k[:n])
+		if !sameBytes(rest, &k) {
+			t.Fatalf("length %d: equal bytes called different", n)
+		}
+		for i := 0; i < n; i++ {
+			b := []byte(rest)
+			b[i] ^= 0x20
+			if sameBytes(string(b), &k) {
+				t.Fatalf("length %d: bytes differing at %d called equal", n, i)
+			}
+		}
+	}
+}

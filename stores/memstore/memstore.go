@@ -299,14 +299,12 @@ func (s *Store) takeParts(d *core.Decision, prefix, key string, l core.Limit, p 
 // which a new key is stored after (see placeKey). p is l prepared, or nil:
 // l is then validated here.
 func (s *Store) take(d *core.Decision, key string, split int, l core.Limit, p *storekit.Prepared, cost int64) error {
-	var err error
 	if p == nil {
-		err = storekit.CheckTake(key, l, cost)
-	} else {
-		err = storekit.CheckPrepared(key, cost)
-	}
-	if err != nil {
-		return err
+		if err := storekit.CheckTake(key, l, cost); err != nil {
+			return err
+		}
+	} else if len(key) == 0 || len(key) > core.MaxKeyLen || cost < 0 {
+		return storekit.CheckPrepared(key, cost) // its error, without a call on the common path
 	}
 	if s.closed.Load() {
 		return core.ErrClosed

@@ -1,6 +1,7 @@
 package memstore
 
 import (
+	"encoding/binary"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -405,7 +406,21 @@ func (t *prefixTable) match(key string, least int) (uint8, int) {
 func (sh *shard) keyInline(e *slot, key string) bool {
 	p := sh.pre.p[e.pid]
 	n := len(p)
-	return n+int(e.klen) == len(key) && key[:n] == p && key[n:] == string(e.key[:e.klen])
+	return n+int(e.klen) == len(key) && key[:n] == p && sameBytes(key[n:], &e.key)
+}
+
+// sameBytes reports whether rest, at most inlineKey bytes, equals the
+// first len(rest) bytes of k. Words read from both ends, which overlap,
+// cover any length from 8 to 16 without a loop or a call (what a string
+// comparison costs here is mostly the call).
+func sameBytes(rest string, k *[inlineKey]byte) bool {
+	n := len(rest)
+	if n < 8 || n > 16 {
+		return rest == string(k[:n])
+	}
+	r := unsafe.Slice(unsafe.StringData(rest), n) // read only
+	return binary.LittleEndian.Uint64(r) == binary.LittleEndian.Uint64(k[:8]) &&
+		binary.LittleEndian.Uint64(r[n-8:]) == binary.LittleEndian.Uint64(k[n-8:n])
 }
 
 // keyIs reports whether slot e holds key. The shard's lock is held (a long
