@@ -115,8 +115,10 @@ func (e Event) Outcome() string {
 // NewLimiter, which validates the limit and the options.
 type Limiter struct {
 	store     Store
-	prefixed  prefixTaker // store, when it takes keys in two parts
-	direct    bool        // Take may call prefixed at once: a prefix and no hooks
+	prefixed  prefixTaker   // store, when it takes keys in two parts
+	pt        preparedTaker // store, when it takes under a prepared limit
+	prepared  any           // limit, prepared by pt
+	direct    bool          // Take may call prefixed at once: a prefix and no hooks
 	limit     Limit
 	name      string
 	prefix    string
@@ -356,6 +358,9 @@ func NewLimiter(store Store, limit Limit, opts ...Option) (*Limiter, error) {
 		l.prefix = *c.prefix
 	}
 	l.prefixed, _ = store.(prefixTaker)
+	if err := l.prepare(); err != nil {
+		return nil, err
+	}
 	l.direct = l.prefixed != nil && l.prefix != "" && l.hook == nil && l.onSwitch == nil && !l.shadow
 	if c.policy == FailBack {
 		l.fallback = c.fallback
@@ -392,10 +397,37 @@ func (l *Limiter) Tier(limit Limit) (*Limiter, error) {
 	}
 	t := &Limiter{store: l.store, prefixed: l.prefixed, direct: l.direct, limit: limit, name: l.name, prefix: l.prefix,
 		cost: l.cost, policy: l.policy, fallback: l.fallback, hook: l.hook, onSwitch: l.onSwitch, shadow: l.shadow, instances: l.instances}
+	if err := t.prepare(); err != nil {
+		return nil, err
+	}
 	if l.policy == FailBack {
 		t.fbLimit = divideLimit(limit, l.instances)
 	}
 	return t, nil
+}
+
+// prepare has the store prepare the limiter's limit, when it can
+// (storekit.PreparedTaker) and the limiter takes keys in two parts.
+func (l *Limiter) prepare() error {
+	pt, ok := l.store.(preparedTaker)
+	if !ok || l.prefixed == nil || l.prefix == "" {
+		return nil
+	}
+	p, err := pt.PrepareLimit(l.limit)
+	if err != nil {
+		return err
+	}
+	l.pt, l.prepared = pt, p
+	return nil
+}
+
+// takeParts takes cost from key in a store that takes keys in two parts:
+// under the prepared limit when the store prepared it.
+func (l *Limiter) takeParts(ctx context.Context, key string, cost int64) (Decision, error) {
+	if l.pt != nil {
+		return l.pt.TakePrepared(ctx, l.prepared, l.prefix, key, cost)
+	}
+	return l.prefixed.TakePrefixed(ctx, l.prefix, key, l.limit, cost)
 }
 
 // defaultPrefix is the prefix a Limiter named name puts before its keys
@@ -450,7 +482,12 @@ func (l *Limiter) Take(ctx context.Context, key string) (d Decision, err error) 
 		// The common case in one call: a store taking the key in two
 		// parts, no hooks. Anything but a decision goes the long way.
 		// (Named results: the decision is written in place, not copied.)
-		if d, err = l.prefixed.TakePrefixed(ctx, l.prefix, key, l.limit, l.cost); err != nil {
+		if l.pt != nil {
+			d, err = l.pt.TakePrepared(ctx, l.prepared, l.prefix, key, l.cost)
+		} else {
+			d, err = l.prefixed.TakePrefixed(ctx, l.prefix, key, l.limit, l.cost)
+		}
+		if err != nil {
 			// No hooks, no shadow, no failover callback: the policy alone.
 			// (The store is not asked twice.)
 			d, err, _ = l.failed(ctx, l.prefix+key, l.cost, err, 0)
@@ -515,7 +552,7 @@ func (l *Limiter) decide(ctx context.Context, key string, cost int64) (d Decisio
 	epoch := l.onSwitch.epoch()
 	full := key
 	if l.prefixed != nil && l.prefix != "" {
-		d, err = l.prefixed.TakePrefixed(ctx, l.prefix, key, l.limit, cost)
+		d, err = l.takeParts(ctx, key, cost)
 		if err == nil {
 			l.recovered(epoch)
 			return d, nil, false

@@ -42,6 +42,14 @@ type prefixTaker interface {
 	TakePrefixed(ctx context.Context, prefix, key string, limit Limit, cost int64) (Decision, error)
 }
 
+// preparedTaker is storekit.PreparedTaker: a store that takes under a
+// limit prepared once, found like prefixTaker.
+type preparedTaker interface {
+	prefixTaker
+	PrepareLimit(limit Limit) (any, error)
+	TakePrepared(ctx context.Context, prepared any, prefix, key string, cost int64) (Decision, error)
+}
+
 // Take is one of the limits a store applies in one step (the TakeMany of a
 // storekit.MultiStore): a limit, the key it counts under and the cost to
 // charge.

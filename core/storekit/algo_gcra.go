@@ -17,24 +17,35 @@ import "github.com/tollgate-go/tollgate/core"
 // Under another limit (a tier change) the debt carries over in time: used
 // is measured against the new τ. With tiers of one period and burst = rate
 // (τ = Period), that is the same share of the quota.
-func takeGCRA(s *State, now int64, l core.Limit, cost int64) core.Decision {
+func takeGCRA(s *State, now int64, l core.Limit, cost int64) (d core.Decision) {
 	t := int64(l.Interval())
 	burst := l.EffectiveBurst()
-	tau := burst * t
+	gcra(&d, s, now, l, cost, t, burst, burst*t, &divisor{d: t})
+	return d
+}
+
+// gcra is takeGCRA with the limit's interval t, burst and tolerance tau,
+// and a divisor by t, given (Prepared computes them once), writing the
+// decision into *d (a decision returned through several calls is copied
+// at each).
+func gcra(d *core.Decision, s *State, now int64, l core.Limit, cost, t, burst, tau int64, per *divisor) {
 	used := max(s.A-now, 0)
-	left := func(used int64) int64 { return (tau - used) / t } // floor; negative only after a backwards clock step
+	left := func(used int64) int64 { return per.div(tau - used) } // floor; negative only after a backwards clock step
 
 	if cost > burst {
-		return tooCostly(l, left(used), used)
+		*d = tooCostly(l, left(used), used)
+		return
 	}
 	probe := max(cost, 1)
 	after := satAdd(used, probe*t)
 	if after > tau {
-		return verdict(l, false, left(used), used, after-tau)
+		verdictTo(d, l, false, left(used), used, after-tau)
+		return
 	}
 	if cost == 0 {
-		return verdict(l, true, left(used), used, 0)
+		verdictTo(d, l, true, left(used), used, 0)
+		return
 	}
 	s.A = now + after
-	return verdict(l, true, left(after), after, 0)
+	verdictTo(d, l, true, left(after), after, 0)
 }

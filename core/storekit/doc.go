@@ -14,8 +14,9 @@
 // time.Time.
 //
 // Beside core.Store, a store implements, as it can, MultiStore, BoxStore,
-// PrefixTaker, LimitChecker, RemoteStore, Resetter and BoxReleaser (whose
-// keys CheckKey and CheckBoxKey check). A core.Limiter finds them in
+// PrefixTaker, PreparedTaker (whose limits Prepare makes ready and
+// CheckPrepared's checks go with), LimitChecker, RemoteStore, Resetter and
+// BoxReleaser (whose keys CheckKey and CheckBoxKey check). A core.Limiter finds them in
 // the store it is given by their methods, so a store states them with a
 // compile-time check (var _ storekit.MultiStore = (*myStore)(nil)).
 // core.Take and core.Box, their arguments, stay in core, where

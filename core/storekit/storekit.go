@@ -25,13 +25,22 @@ func (e *inputError) Unwrap() error { return e.sentinel }
 // than core.MaxKeyLen (core.ErrInvalidKey), a negative cost
 // (core.ErrInvalidCost), an invalid limit (core.ErrInvalidLimit).
 func CheckTake(key string, l core.Limit, cost int64) error {
+	if err := CheckPrepared(key, cost); err != nil {
+		return err
+	}
+	return l.Validate()
+}
+
+// CheckPrepared is CheckTake under a limit that Prepare validated: the key
+// and the cost.
+func CheckPrepared(key string, cost int64) error {
 	if err := CheckKey(key); err != nil {
 		return err
 	}
 	if cost < 0 {
 		return &inputError{core.ErrInvalidCost, "cost " + strconv.FormatInt(cost, 10) + " is negative"}
 	}
-	return l.Validate()
+	return nil
 }
 
 // CheckKey validates a key as CheckTake does, for a Resetter's Reset: an

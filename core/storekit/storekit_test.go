@@ -153,11 +153,12 @@ type fullStore struct {
 }
 
 var (
-	_ storekit.MultiStore   = (*fullStore)(nil)
-	_ storekit.BoxStore     = (*fullStore)(nil)
-	_ storekit.PrefixTaker  = (*fullStore)(nil)
-	_ storekit.LimitChecker = (*fullStore)(nil)
-	_ storekit.RemoteStore  = (*fullStore)(nil)
+	_ storekit.MultiStore    = (*fullStore)(nil)
+	_ storekit.BoxStore      = (*fullStore)(nil)
+	_ storekit.PrefixTaker   = (*fullStore)(nil)
+	_ storekit.PreparedTaker = (*fullStore)(nil)
+	_ storekit.LimitChecker  = (*fullStore)(nil)
+	_ storekit.RemoteStore   = (*fullStore)(nil)
 )
 
 func (s *fullStore) Take(ctx context.Context, key string, l core.Limit, cost int64) (core.Decision, error) {
@@ -167,6 +168,14 @@ func (s *fullStore) Take(ctx context.Context, key string, l core.Limit, cost int
 func (s *fullStore) TakePrefixed(ctx context.Context, prefix, key string, l core.Limit, cost int64) (core.Decision, error) {
 	s.called["TakePrefixed"]++
 	return core.Decision{Allowed: true, Limit: l}, nil
+}
+func (s *fullStore) PrepareLimit(l core.Limit) (any, error) {
+	s.called["PrepareLimit"]++
+	return storekit.Prepare(l)
+}
+func (s *fullStore) TakePrepared(ctx context.Context, p any, prefix, key string, cost int64) (core.Decision, error) {
+	s.called["TakePrepared"]++
+	return core.Decision{Allowed: true, Limit: p.(*storekit.Prepared).Limit()}, nil
 }
 func (s *fullStore) TakeMany(ctx context.Context, takes []core.Take, ds []core.Decision) error {
 	s.called["TakeMany"]++
@@ -198,12 +207,43 @@ func TestLimiterFindsTheInterfaces(t *testing.T) {
 	if l.FailurePolicy() != core.FailBack {
 		t.Errorf("policy over a storekit.RemoteStore: %v, want fallback to its local store", l.FailurePolicy())
 	}
-	for _, m := range []string{"CheckLimit", "LocalStore", "TakePrefixed", "TakeMany"} {
+	if _, err := l.Tier(core.PerMinute(5)); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"CheckLimit", "LocalStore", "PrepareLimit", "TakePrepared", "TakeMany"} {
 		if s.called[m] == 0 {
 			t.Errorf("the Limiter never called %s", m)
 		}
 	}
-	if s.called["Take"] != 0 {
-		t.Errorf("Take called %d times, want TakePrefixed instead", s.called["Take"])
+	if s.called["PrepareLimit"] != 2 {
+		t.Errorf("PrepareLimit called %d times, want once for the limiter and once for its tier", s.called["PrepareLimit"])
+	}
+	if s.called["Take"] != 0 || s.called["TakePrefixed"] != 0 {
+		t.Errorf("Take called %d times, TakePrefixed %d, want TakePrepared instead", s.called["Take"], s.called["TakePrefixed"])
+	}
+	// Without PreparedTaker, TakePrefixed.
+	p := &prefixStore{called: map[string]int{}}
+	l, err = core.NewLimiter(p, core.PerSecond(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := l.Take(context.Background(), "k"); err != nil || !d.Allowed {
+		t.Fatalf("Take: %+v, %v", d, err)
+	}
+	if p.called["TakePrefixed"] != 1 || p.called["Take"] != 0 {
+		t.Errorf("over a PrefixTaker, Take called %d times, TakePrefixed %d, want TakePrefixed once", p.called["Take"], p.called["TakePrefixed"])
 	}
 }
+
+// prefixStore is a PrefixTaker and no more.
+type prefixStore struct{ called map[string]int }
+
+func (s *prefixStore) Take(ctx context.Context, key string, l core.Limit, cost int64) (core.Decision, error) {
+	s.called["Take"]++
+	return core.Decision{}, errors.New("down")
+}
+func (s *prefixStore) TakePrefixed(ctx context.Context, prefix, key string, l core.Limit, cost int64) (core.Decision, error) {
+	s.called["TakePrefixed"]++
+	return core.Decision{Allowed: true, Limit: l}, nil
+}
+func (s *prefixStore) Close() error { return nil }

@@ -28,6 +28,29 @@ type PrefixTaker interface {
 	TakePrefixed(ctx context.Context, prefix, key string, limit core.Limit, cost int64) (core.Decision, error)
 }
 
+// PreparedTaker is implemented by stores that can take under a limit
+// prepared once, so that what every decision under it computes from the
+// limit alone is computed once. A core.Limiter, whose limit is fixed,
+// prepares it when it is made (and for each Tier) and uses TakePrepared
+// when its store has it.
+//
+// PrepareLimit(l) validates l as core.Limit.Validate does (a
+// LimitChecker's limits too), returning its error, and returns the limit
+// prepared as the store likes it (Prepare makes one for Apply). The value
+// is the store's: the caller only passes it back.
+// TakePrepared(ctx, prepared, prefix, key, cost) must behave exactly as
+// TakePrefixed(ctx, prefix, key, l, cost) for the l it was prepared from:
+// the same state, the same decisions, the same errors for the key and the
+// cost; a prepared value the store did not make is core.ErrInvalidLimit.
+// core/storetest checks that for stores that implement it. Its zero value
+// is nil: a store that does not implement it is called through
+// TakePrefixed or Take.
+type PreparedTaker interface {
+	PrefixTaker
+	PrepareLimit(l core.Limit) (any, error)
+	TakePrepared(ctx context.Context, prepared any, prefix, key string, cost int64) (core.Decision, error)
+}
+
 // Settler is implemented by stores that can settle a cost known only after
 // the request (core.Limiter.Settle): Settle(ctx, key, limit, delta) applies
 // this package's Settle to key's state atomically and returns its

@@ -103,6 +103,7 @@ func Run(t *testing.T, newStore Factory, opts ...Option) {
 			t.Run("cost above burst is denied without consuming", func(t *testing.T) { h.tooCostly(t, alg) })
 			t.Run("many keys are independent", func(t *testing.T) { h.manyKeys(t, alg) })
 			t.Run("a key taken in two parts is the joined key", func(t *testing.T) { h.prefixed(t, alg) })
+			t.Run("a prepared limit decides as the limit", func(t *testing.T) { h.prepared(t, alg) })
 			t.Run("idle key is whole again after ResetAfter", func(t *testing.T) { h.expiry(t, alg) })
 			t.Run("clock stepping back admits nothing extra", func(t *testing.T) { h.backwards(t, alg) })
 			t.Run("RetryAfter is the earliest admitting wait", func(t *testing.T) { h.retryIsEarliest(t, alg) })
@@ -399,6 +400,54 @@ func (h *harness) manyKeys(t *testing.T, alg core.Algorithm) {
 	}
 	if d := take(t, s, "another-key", l, 0); !d.Allowed || d.Remaining != 10 {
 		t.Errorf("an untouched key among spent ones: %+v, want whole", d)
+	}
+}
+
+// prepared checks storekit.PreparedTaker, for stores that implement it:
+// TakePrepared under a prepared limit shares its state and decisions with
+// Take under the limit, refuses what Take refuses, and refuses a prepared
+// value the store did not make and a limit Validate refuses.
+func (h *harness) prepared(t *testing.T, alg core.Algorithm) {
+	s, _ := h.open(t)
+	pt, ok := s.(storekit.PreparedTaker)
+	if !ok {
+		return // nothing to check: the store takes under a limit each time
+	}
+	l := limit10(alg)
+	p, err := pt.PrepareLimit(l)
+	if err != nil {
+		t.Fatalf("PrepareLimit(%v): %v", l, err)
+	}
+	ctx := context.Background()
+	for i := range 12 {
+		viaPrepared := i%2 == 0
+		var d core.Decision
+		if viaPrepared {
+			d, err = pt.TakePrepared(ctx, p, "per-ip:", "192.0.2.1", 1)
+		} else {
+			d, err = s.Take(ctx, "per-ip:192.0.2.1", l, 1)
+		}
+		if err != nil {
+			t.Fatalf("take %d: %v", i+1, err)
+		}
+		if want := i < 10; d.Allowed != want || d.Limit != l || (want && d.Remaining != int64(9-i)) {
+			t.Fatalf("take %d (prepared %v): %+v, want Allowed %v, Remaining %d, the limit %v", i+1, viaPrepared, d, want, 9-i, l)
+		}
+	}
+	if d, err := pt.TakePrepared(ctx, p, "per-ip:", "192.0.2.2", 0); err != nil || !d.Allowed || d.Remaining != 10 {
+		t.Fatalf("a peek at a new key through a prepared limit: %+v, %v, want whole", d, err)
+	}
+	if _, err := pt.TakePrepared(ctx, p, "", "", 1); !errors.Is(err, core.ErrInvalidKey) {
+		t.Fatalf("two empty parts: err %v, want ErrInvalidKey", err)
+	}
+	if _, err := pt.TakePrepared(ctx, p, "p:", "k", -1); !errors.Is(err, core.ErrInvalidCost) {
+		t.Fatalf("negative cost: err %v, want ErrInvalidCost", err)
+	}
+	if _, err := pt.TakePrepared(ctx, l, "p:", "k", 1); !errors.Is(err, core.ErrInvalidLimit) {
+		t.Fatalf("a limit not prepared by the store: err %v, want ErrInvalidLimit", err)
+	}
+	if _, err := pt.PrepareLimit(core.Limit{Rate: 0, Period: time.Second, Algorithm: alg}); !errors.Is(err, core.ErrInvalidLimit) {
+		t.Fatalf("PrepareLimit of a zero rate: err %v, want ErrInvalidLimit", err)
 	}
 }
 

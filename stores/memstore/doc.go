@@ -7,12 +7,19 @@
 //
 // # Design
 //
-// Keys are spread over independently locked shards (256 by default) by a
-// seeded hash, so concurrent requests for different keys rarely wait for one
-// another and a client cannot aim its keys at one shard. Each key's state is
-// a fixed-size, pointer-free slot in its shard's slab (the sliding window log
-// adds one ring of timestamps), so a decision on a known key allocates
-// nothing and the garbage collector never scans the slab.
+// Keys are spread over shards (256 by default) by a seeded hash, so a client
+// cannot aim its keys at one shard. Each key's state, its lock and the key
+// itself (after its Limiter's prefix, which the store keeps once) are one
+// 64-byte slot, one cache line; the slots of a store are one slab in the
+// order keys arrived, pointer-free, so the garbage collector never scans it
+// (a key longer than a slot holds, and the sliding window log's ring of
+// timestamps, are kept beside the shard). A shard finds a key's slot in a
+// small index of 8-byte entries. A decision on a key the store holds takes
+// only the slot's lock: it reads the shard's first cache line and one line
+// of its index, and writes the slot's line alone, so decisions on other
+// keys never wait for it and a cold key costs few cache misses. It
+// allocates nothing. The shard's lock is taken to add or drop keys and by
+// steps over several keys (TakeMany).
 //
 // Time is read through a core.Clock: by default a coarse clock of 500µs
 // resolution shared by the process (one atomic load per decision instead of

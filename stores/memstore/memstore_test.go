@@ -69,6 +69,24 @@ func TestTakeOnAnExistingKeyDoesNotAllocate(t *testing.T) {
 			if allocs != 0 {
 				t.Fatalf("%v allocations per Take on an existing key, want 0", allocs)
 			}
+			// Through a Limiter (its prefix, the prepared limit), and for a
+			// key too long for a slot.
+			lim, err := core.NewLimiter(s, l, core.WithName("api"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, key := range []string{"203.0.113.254", "a-key-longer-than-any-slot-holds-" + alg.String()} {
+				if _, err := lim.Take(ctx, key); err != nil {
+					t.Fatal(err)
+				}
+				allocs = testing.AllocsPerRun(1000, func() {
+					clock.Advance(time.Millisecond)
+					lim.Take(ctx, key)
+				})
+				if allocs != 0 {
+					t.Fatalf("%v allocations per Limiter.Take on the existing key %q, want 0", allocs, key)
+				}
+			}
 		})
 	}
 }

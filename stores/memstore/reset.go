@@ -21,10 +21,9 @@ func (s *Store) Reset(_ context.Context, key string) error {
 	if s.closed.Load() {
 		return core.ErrClosed
 	}
-	h := hashKey(&s.secret, key) | 1
-	sh := s.shardOf(h)
+	sh, tag := s.locate(key)
 	sh.mu.Lock()
-	sh.drop(h, key)
+	sh.drop(tag, key)
 	sh.mu.Unlock()
 	return nil
 }
@@ -41,17 +40,17 @@ func (s *Store) ReleaseBox(_ context.Context, key string) error {
 		return core.ErrClosed
 	}
 	box, denials := storekit.BoxKeys(key)
-	hb, hd := hashKey(&s.secret, box)|1, hashKey(&s.secret, denials)|1
+	hb, hd := hashKey(&s.secret, box), hashKey(&s.secret, denials)
 	a, b := s.shardOf(hb), s.shardOf(hd)
-	if hb>>1&s.mask > hd>>1&s.mask {
+	if hb&s.mask > hd&s.mask {
 		a, b = b, a
 	}
 	a.mu.Lock()
 	if b != a {
 		b.mu.Lock()
 	}
-	s.shardOf(hb).drop(hb, box)
-	s.shardOf(hd).drop(hd, denials)
+	s.shardOf(hb).drop(tagOf(hb), box)
+	s.shardOf(hd).drop(tagOf(hd), denials)
 	if b != a {
 		b.mu.Unlock()
 	}
@@ -60,8 +59,11 @@ func (s *Store) ReleaseBox(_ context.Context, key string) error {
 }
 
 // drop removes key's slot, if it has one. The shard's lock is held.
-func (sh *shard) drop(h uint64, key string) {
-	if i, found := sh.find(h, key); found {
-		sh.removeAt(i)
+func (sh *shard) drop(tag uint32, key string) {
+	if v, i := sh.find(tag, key, nil); v != 0 {
+		e := sh.slab.at(entrySlot(v))
+		e.lock()
+		sh.removeAt(sh.idx.Load(), i, e)
+		e.unlock()
 	}
 }
