@@ -15,7 +15,15 @@
 #                and skipped per run from go test -json (RUNS, SATURATED)
 #   make bench   tollgate beside its peers (bench/, six rounds): memory store,
 #                middleware, Redis, memory per key, accuracy; summarised with
-#                benchstat into docs/BENCHMARKS.md and docs/benchmarks.svg
+#                benchstat into docs/BENCHMARKS.md and docs/benchmarks.svg;
+#                then make bench-growth (GROWTH=0 skips it)
+#   make bench-growth
+#                how a decision's cost grows with the keys held (10^3 to
+#                10^7), the concurrent callers (1 to 256), the limits per
+#                request (1 to 8) and the rules (1 to 10,000), in memory and in
+#                Redis in each mode, beside the peers; plotted into
+#                docs/growth-*.svg and explained in docs/GROWTH.md
+#                (GROWTH_ROUNDS, default 3; see bench/growth.sh for the rest)
 #   make distributed
 #                N instances sharing one limit through a local Redis, in
 #                consistent, batched and lease mode, under several traffic
@@ -41,7 +49,7 @@ MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p'
 GO_TEST_FLAGS ?= -race -count=1 -timeout=10m
 BENCH_COUNT ?= 6
 
-.PHONY: test test-repeat fmt-check vet-test bench-smoke release-check redis-tools chromium opspage-screenshot bench bench-store bench-adapters bench-redis bench-rules bench-metrics distributed chaos
+.PHONY: test test-repeat fmt-check vet-test bench-smoke release-check redis-tools chromium opspage-screenshot bench bench-growth bench-store bench-adapters bench-redis bench-rules bench-metrics distributed chaos
 
 test: fmt-check redis-tools chromium vet-test bench-smoke release-check
 
@@ -136,6 +144,9 @@ release-check:
 
 bench: redis-tools
 	BENCH_COUNT=$(BENCH_COUNT) bench/run.sh
+
+bench-growth: redis-tools
+	bench/growth.sh
 
 bench-store:
 	cd stores/memstore && GOWORK=off go test -run '^$$' -bench 'BenchmarkTake|BenchmarkClock' -benchmem -count $(BENCH_COUNT) .

@@ -17,6 +17,8 @@
 #   BENCH_TIME       -benchtime of each run (default 500ms)
 #   BENCH_FILTER     which benchmarks (a -bench regexp; default: all)
 #   BENCH_REPORT=1   only summarise the results already in docs/bench/
+#   GROWTH=0         skip growth.sh (docs/GROWTH.md: how each cost grows),
+#                    which otherwise runs last, with its own knobs (GROWTH_*)
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -60,3 +62,12 @@ cd bench && GOWORK=off ${perkey[*]}
 cd bench && GOWORK=off ${accuracy[*]}" \
 	-out ../docs/BENCHMARKS.md -svg ../docs/benchmarks.svg
 echo "wrote docs/BENCHMARKS.md and docs/benchmarks.svg"
+
+# How each cost grows with keys, callers, limits and rules: docs/GROWTH.md.
+if [ "${GROWTH:-1}" != 0 ]; then
+	if [ "${BENCH_REPORT:-}" = 1 ]; then
+		GROWTH_REPORT=1 ./growth.sh
+	else
+		./growth.sh
+	fi
+fi
