@@ -15,16 +15,22 @@ import (
 type caches struct {
 	l1d, l2, l3 int64
 	source      string
+	// thp is the kernel's transparent huge page mode ("always",
+	// "madvise", "never"), "" when unknown: with 4 KiB pages a heap of
+	// gigabytes costs a page-table walk on most random accesses.
+	thp string
 }
 
 // detectCaches reads the caches of cpu0 from sysfs, or, where a virtual
 // machine hides them there, from getconf (glibc reads CPUID; in a VM that
 // may describe the host's caches rather than the share the guest gets).
 func detectCaches() caches {
+	thp := thpMode(readTrim("/sys/kernel/mm/transparent_hugepage/enabled"))
 	if c, ok := sysfsCaches("/sys/devices/system/cpu/cpu0/cache"); ok {
+		c.thp = thp
 		return c
 	}
-	c := caches{source: "getconf (CPUID; in a virtual machine it may describe the host)"}
+	c := caches{source: "getconf (CPUID; in a virtual machine it may describe the host)", thp: thp}
 	for _, v := range []struct {
 		name string
 		dst  *int64
@@ -70,6 +76,16 @@ func sysfsCaches(dir string) (caches, bool) {
 		found = true
 	}
 	return c, found
+}
+
+// thpMode reads the selected mode of "always [madvise] never".
+func thpMode(s string) string {
+	if _, rest, ok := strings.Cut(s, "["); ok {
+		if mode, _, ok := strings.Cut(rest, "]"); ok {
+			return mode
+		}
+	}
+	return ""
 }
 
 func readTrim(path string) string {

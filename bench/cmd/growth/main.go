@@ -68,6 +68,7 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	l1d := fs.Int64("l1d", 0, "L1 data cache bytes (0: read from the machine)")
 	l2 := fs.Int64("l2", 0, "L2 cache bytes (0: read from the machine)")
 	l3 := fs.Int64("l3", 0, "L3 cache bytes (0: read from the machine)")
+	thp := fs.String("thp", "", "transparent huge page mode, with -l2 or -l3 (else read from the machine)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -81,7 +82,7 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-bend %g: want a factor above 1", o.bend)
 	}
 	if *l2 > 0 || *l3 > 0 {
-		o.caches = caches{l1d: *l1d, l2: *l2, l3: *l3, source: "given on the command line"}
+		o.caches = caches{l1d: *l1d, l2: *l2, l3: *l3, source: "given on the command line", thp: *thp}
 	} else {
 		o.caches = detectCaches()
 	}

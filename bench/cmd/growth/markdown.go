@@ -89,7 +89,10 @@ func (r *report) markdown() string {
 	}
 	fmt.Fprintf(&b, "- **GOMAXPROCS:** %s\n", joinInts(d.procs))
 	c := r.o.caches
-	fmt.Fprintf(&b, "- **Caches (per core as reported):** L1d %s, L2 %s, L3 %s — read from %s\n", sizeOr(c.l1d), sizeOr(c.l2), sizeOr(c.l3), c.source)
+	fmt.Fprintf(&b, "- **Caches (as reported):** L1d %s, L2 %s, L3 %s — read from %s\n", sizeOr(c.l1d), sizeOr(c.l2), sizeOr(c.l3), c.source)
+	if c.thp != "" {
+		fmt.Fprintf(&b, "- **Transparent huge pages:** %s\n", c.thp)
+	}
 	fmt.Fprintf(&b, "- **Date:** %s (UTC)\n", r.o.date)
 	fmt.Fprintf(&b, "- **Rounds:** %d: every point is measured once a round, each round runs every sweep, and the plots and tables show the median of the rounds\n\n", d.rounds)
 	if len(r.o.gotest) > 0 {
@@ -239,6 +242,17 @@ func unitValue(p point, unit string) float64 {
 	return math.NaN()
 }
 
+// thpNote says whether the Go heap is likely on huge pages.
+func thpNote(mode string) string {
+	switch mode {
+	case "always":
+		return "transparent huge pages are on here, so the heap is mostly on 2 MiB pages"
+	case "madvise", "never":
+		return "transparent huge pages are " + mode + " here, and Go's heap asks for none, so it is on 4 KiB pages"
+	}
+	return "this machine's huge page mode is unknown"
+}
+
 // explainKeys says where the keys curves bend and why: the heap a library
 // holds against the caches; for Redis, the round trip and lease mode's
 // hot keys.
@@ -248,7 +262,7 @@ func (r *report) explainKeys(s *sweep) []string {
 	for _, p := range s.panels {
 		switch p.get("store") {
 		case "memory":
-			out = append(out, "**In memory.** A decision reads and writes one key's state. While the states of all keys fit in a cache, that is a hit; once they outgrow it, most decisions wait for the next level, then for DRAM, and, over a heap of gigabytes, for a page-table walk as well (4 KiB pages: the TLB covers a few MiB). "+
+			out = append(out, "**In memory.** A decision reads and writes one key's state. While the states of all keys fit in a cache, that is a hit; once they outgrow it, most decisions wait for the next level, then for DRAM, and, over a heap of gigabytes, for a page-table walk as well (with 4 KiB pages the TLB covers a few MiB; "+thpNote(c.thp)+"). "+
 				fmt.Sprintf("This machine reports an L2 of %s and an L3 of %s. The table below sets each library's heap per key against them: the heap of n keys outgrows a cache at about the cache's size divided by `B/key`; compare that with where the library's cost first rises. (Not every byte of a key's heap is read by a decision: a library whose lookup reads a small table first outgrows the caches later than its whole heap does.)", sizeOr(c.l2), sizeOr(c.l3)))
 			out = append(out, r.keysHeapTable(p))
 			out = append(out, "The last column is one full garbage collection (`runtime.GC`) with the most keys held: a library that holds a pointer per key (a string, an object, a map of them) makes every collection of the program walk them all, a cost the program pays beside its decisions.")
