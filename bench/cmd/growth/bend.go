@@ -156,11 +156,14 @@ func fmtRatio(r float64) string {
 }
 
 // fmtNS formats a time in ns with three significant figures in the
-// largest unit that keeps it at least 1: "85.2 ns", "2.67 µs", "1.20 ms".
+// largest unit that keeps it at least 1: "85.2 ns", "2.67 µs", "1.20 ms",
+// "7.61 s".
 func fmtNS(ns float64) string {
 	switch a := math.Abs(ns); {
 	case math.IsNaN(ns) || math.IsInf(ns, 0):
 		return "—"
+	case a >= 1e9:
+		return sig3(ns/1e9) + " s"
 	case a >= 1e6:
 		return sig3(ns/1e6) + " ms"
 	case a >= 1e3:

@@ -220,7 +220,7 @@ func TestSlopeIsTheCostOfOneMoreUnit(t *testing.T) {
 func TestFormats(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
 		{fmtNS(85.24), "85.2 ns"}, {fmtNS(2670), "2.67 µs"}, {fmtNS(1.2e6), "1.20 ms"}, {fmtNS(123456), "123 µs"},
-		{fmtNS(math.NaN()), "—"}, {fmtX(10_000_000), "10,000,000"}, {fmtXShort(10_000_000), "10M"},
+		{fmtNS(math.NaN()), "—"}, {fmtNS(7.614e9), "7.61 s"}, {fmtX(10_000_000), "10,000,000"}, {fmtXShort(10_000_000), "10M"},
 		{fmtXShort(100_000), "100k"}, {fmtXShort(1000), "1,000"}, {fmtTick(2000), "2 µs"}, {fmtTick(500), "500 ns"},
 		{fmtBytes(1 << 20), "1 MiB"}, {fmtBytes(48 << 10), "48 KiB"}, {fmtBytes(1.5 * (1 << 30)), "1.50 GiB"},
 		{fmtRatio(14.2), "×14"}, {fmtRatio(1.84), "×1.8"}, {fmtRatio(0.5), "×0.5"},
@@ -390,6 +390,12 @@ func TestCaches(t *testing.T) {
 	c, ok := sysfsCaches(dir)
 	if !ok || c.l1d != 48<<10 || c.l2 != 1<<20 || c.l3 != 32<<20 || c.source != dir {
 		t.Errorf("sysfsCaches = %+v, %v", c, ok)
+	}
+	if got := l3Note(caches{source: "getconf (CPUID)", l3: 508 << 20}); !strings.Contains(got, "An L3 of 508 MiB is likely the host socket's") {
+		t.Errorf("l3Note for a VM's 508 MiB = %q", got)
+	}
+	if got := l3Note(caches{source: "getconf (CPUID)", l3: 32 << 20}) + l3Note(caches{source: dir, l3: 512 << 20}); got != "" {
+		t.Errorf("l3Note = %q, want none for 32 MiB or for sysfs", got)
 	}
 	if _, ok := sysfsCaches(filepath.Join(dir, "none")); ok {
 		t.Error("sysfsCaches found caches in a missing directory")

@@ -242,6 +242,14 @@ func unitValue(p point, unit string) float64 {
 	return math.NaN()
 }
 
+// l3Note warns that a virtual machine's CPUID may give the host's L3.
+func l3Note(c caches) string {
+	if !strings.HasPrefix(c.source, "getconf") || c.l3 <= 64<<20 {
+		return ""
+	}
+	return fmt.Sprintf(" An L3 of %s is likely the host socket's whole cache as the hypervisor reports it: a core reaches only its own complex's share (32 MiB on current AMD EPYC parts), so read the L3 column as the latest a curve could bend.", fmtBytes(float64(c.l3)))
+}
+
 // thpNote says whether the Go heap is likely on huge pages.
 func thpNote(mode string) string {
 	switch mode {
@@ -263,7 +271,7 @@ func (r *report) explainKeys(s *sweep) []string {
 		switch p.get("store") {
 		case "memory":
 			out = append(out, "**In memory.** A decision reads and writes one key's state. While the states of all keys fit in a cache, that is a hit; once they outgrow it, most decisions wait for the next level, then for DRAM, and, over a heap of gigabytes, for a page-table walk as well (with 4 KiB pages the TLB covers a few MiB; "+thpNote(c.thp)+"). "+
-				fmt.Sprintf("This machine reports an L2 of %s and an L3 of %s. The table below sets each library's heap per key against them: the heap of n keys outgrows a cache at about the cache's size divided by `B/key`; compare that with where the library's cost first rises. (Not every byte of a key's heap is read by a decision: a library whose lookup reads a small table first outgrows the caches later than its whole heap does.)", sizeOr(c.l2), sizeOr(c.l3)))
+				fmt.Sprintf("This machine reports an L2 of %s and an L3 of %s. The table below sets each library's heap per key against them: the heap of n keys outgrows a cache at about the cache's size divided by `B/key`; compare that with where the library's cost first rises. (Not every byte of a key's heap is read by a decision: a library whose lookup reads a small table first outgrows the caches later than its whole heap does.)", sizeOr(c.l2), sizeOr(c.l3))+l3Note(c))
 			out = append(out, r.keysHeapTable(p))
 			out = append(out, "The last column is one full garbage collection (`runtime.GC`) with the most keys held: a library that holds a pointer per key (a string, an object, a map of them) makes every collection of the program walk them all, a cost the program pays beside its decisions.")
 			if t, u := p.line("tollgate"), p.line("tollgate-maxkeys-16M"); t != nil && u != nil {
