@@ -97,6 +97,18 @@ func growthRedis(b *testing.B) *redis.Client {
 	srv := redistest.Shared(b)
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: redisPoolSize})
 	b.Cleanup(func() { c.Close() })
+	// Dial the whole pool now: a point whose callers outnumber the
+	// connections open so far would otherwise time their dials.
+	conns := make([]*redis.Conn, redisPoolSize)
+	for i := range conns {
+		conns[i] = c.Conn()
+		if err := conns[i].Ping(ctx).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, cn := range conns {
+		cn.Close() // back to the pool, open
+	}
 	return c
 }
 
