@@ -59,7 +59,7 @@ fi
 
 # The command lines as the page shows them, the regexp quoted for a shell.
 shown="go test -run '^\$' -bench '$filter' -benchmem -count 1 -benchtime $benchtime -timeout 120m ."
-if [ "$rounds" -le "$big" ]; then
+if [ "$rounds" -le "$big" ] || [ "$(keys 1)" = "$(keys $(( big + 1 )))" ]; then
 	lines="cd bench && for round in \$(seq $rounds); do GOWORK=off $(keys 1) $knobs $shown; done"
 else
 	lines="cd bench && for round in \$(seq $big); do GOWORK=off $(keys 1) $knobs $shown; done

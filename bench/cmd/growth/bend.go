@@ -22,13 +22,16 @@ type segment struct {
 	from, to int
 }
 
-// classify is the trend of the step from a to b: a rise or a fall when
-// the cost changes by more than factor (1.3: 30%).
-func classify(a, b, factor float64) trend {
+// classify is the trend of the step from point a to point b: a rise or a
+// fall when the median cost changes by more than factor (1.3: 30%) and
+// the two points' rounds do not overlap (every round of one above every
+// round of the other), so that one noisy round makes no bend.
+func classify(a, b point, factor float64) trend {
+	sa, sb := a.units["ns/op"], b.units["ns/op"]
 	switch {
-	case b > a*factor:
+	case sb.median > sa.median*factor && sb.min > sa.max:
 		return rises
-	case b*factor < a:
+	case sb.median*factor < sa.median && sb.max < sa.min:
 		return falls
 	}
 	return flat
@@ -39,7 +42,7 @@ func classify(a, b, factor float64) trend {
 func segments(pts []point, factor float64) []segment {
 	var out []segment
 	for i := 1; i < len(pts); i++ {
-		k := classify(pts[i-1].ns(), pts[i].ns(), factor)
+		k := classify(pts[i-1], pts[i], factor)
 		if n := len(out); n > 0 && out[n-1].kind == k {
 			out[n-1].to = i
 			continue
@@ -65,7 +68,7 @@ func bends(pts []point, factor float64) []bend {
 	var out []bend
 	prev := flat
 	for i := 1; i < len(pts); i++ {
-		k := classify(pts[i-1].ns(), pts[i].ns(), factor)
+		k := classify(pts[i-1], pts[i], factor)
 		if k != prev {
 			out = append(out, bend{x: pts[i].x, kind: k, ratio: pts[i].ns() / pts[i-1].ns()})
 		}
@@ -74,13 +77,15 @@ func bends(pts []point, factor float64) []bend {
 	return out
 }
 
-// String says what happens at the bend: "1,000,000 (up ×1.9)".
+// String says what happens at the bend, in describe's words:
+// "1,000,000 (rises ×1.9)", "4 (falls ×2.0)": a fall's factor is the cost
+// before over the cost after, as a rise's is after over before.
 func (b bend) String() string {
 	switch b.kind {
 	case rises:
-		return fmtX(b.x) + " (up " + fmtRatio(b.ratio) + ")"
+		return fmtX(b.x) + " (rises " + fmtRatio(b.ratio) + ")"
 	case falls:
-		return fmtX(b.x) + " (down " + fmtRatio(b.ratio) + ")"
+		return fmtX(b.x) + " (falls " + fmtRatio(1/b.ratio) + ")"
 	}
 	return fmtX(b.x) + " (levels off)"
 }
@@ -97,7 +102,7 @@ func firstRise(pts []point, factor float64) (x, ratio float64, ok bool) {
 }
 
 // describe says in words how a line moves, run by run:
-// "changes little from 1,000 to 100,000 (165 → 190 ns); rises ×14 from
+// "no clear step from 1,000 to 100,000 (165 → 190 ns); rises ×14 from
 // 100,000 to 10,000,000 (190 ns → 2.67 µs)".
 func describe(pts []point, factor float64, unit string) string {
 	segs := segments(pts, factor)
@@ -113,7 +118,7 @@ func describe(pts []point, factor float64, unit string) string {
 		span := fmtX(a.x) + " to " + fmtX(b.x) + " " + unit + " (" + fmtNS(a.ns()) + " → " + fmtNS(b.ns()) + ")"
 		switch s.kind {
 		case flat:
-			parts = append(parts, "changes little from "+span)
+			parts = append(parts, "no clear step from "+span)
 		case rises:
 			parts = append(parts, "rises "+fmtRatio(b.ns()/a.ns())+" from "+span)
 		case falls:

@@ -153,9 +153,18 @@ func TestParseName(t *testing.T) {
 func pts(xy ...float64) []point {
 	var out []point
 	for i := 0; i < len(xy); i += 2 {
-		out = append(out, point{x: xy[i], units: map[string]stat{"ns/op": {median: xy[i+1], n: 1}}})
+		v := xy[i+1]
+		out = append(out, point{x: xy[i], units: map[string]stat{"ns/op": {median: v, min: v, max: v, n: 1}}})
 	}
 	return out
+}
+
+// spread gives point i of a line rounds from lo to hi.
+func spread(p []point, i int, lo, hi float64) []point {
+	s := p[i].units["ns/op"]
+	s.min, s.max, s.n = lo, hi, 3
+	p[i].units["ns/op"] = s
+	return p
 }
 
 func TestBends(t *testing.T) {
@@ -165,13 +174,15 @@ func TestBends(t *testing.T) {
 		want string
 	}{
 		{"a level line has none", pts(1, 100, 10, 110, 100, 125), ""},
-		{"a rise of more than 30% over the point before is one", pts(1e3, 100, 1e4, 105, 1e5, 110, 1e6, 200), "1,000,000 (up ×1.8)"},
+		{"a rise of more than 30% over the point before is one", pts(1e3, 100, 1e4, 105, 1e5, 110, 1e6, 200), "1,000,000 (rises ×1.8)"},
 		{"exactly 30% is not", pts(1, 100, 2, 130), ""},
-		{"a rise that goes on is one bend", pts(1, 100, 2, 200, 4, 400), "2 (up ×2.0)"},
-		{"a rise that levels off is two", pts(1, 100, 2, 200, 4, 210), "2 (up ×2.0), 4 (levels off)"},
-		{"a fall that levels off, then a rise", pts(1, 1000, 2, 500, 4, 480, 8, 1000), "2 (down ×0.5), 4 (levels off), 8 (up ×2.1)"},
-		{"a turn from rising to falling", pts(1, 100, 2, 200, 4, 100), "2 (up ×2.0), 4 (down ×0.5)"},
+		{"a rise that goes on is one bend", pts(1, 100, 2, 200, 4, 400), "2 (rises ×2.0)"},
+		{"a rise that levels off is two", pts(1, 100, 2, 200, 4, 210), "2 (rises ×2.0), 4 (levels off)"},
+		{"a fall that levels off, then a rise", pts(1, 1000, 2, 500, 4, 480, 8, 1000), "2 (falls ×2.0), 4 (levels off), 8 (rises ×2.1)"},
+		{"a turn from rising to falling", pts(1, 100, 2, 200, 4, 100), "2 (rises ×2.0), 4 (falls ×2.0)"},
 		{"one point has none", pts(1, 100), ""},
+		{"a step whose rounds overlap is level", spread(pts(1, 100, 2, 200), 0, 80, 210), ""},
+		{"a step whose rounds do not overlap is a bend", spread(pts(1, 100, 2, 200), 0, 80, 190), "2 (rises ×2.0)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var got []string
@@ -187,7 +198,7 @@ func TestBends(t *testing.T) {
 
 func TestDescribe(t *testing.T) {
 	line := pts(1e3, 165, 1e4, 170, 1e5, 190, 1e6, 400, 1e7, 2670)
-	want := "changes little from 1,000 to 100,000 keys (165 ns → 190 ns); rises ×14 from 100,000 to 10,000,000 keys (190 ns → 2.67 µs)"
+	want := "no clear step from 1,000 to 100,000 keys (165 ns → 190 ns); rises ×14 from 100,000 to 10,000,000 keys (190 ns → 2.67 µs)"
 	if got := describe(line, 1.3, "keys"); got != want {
 		t.Errorf("describe =\n%s\nwant\n%s", got, want)
 	}
@@ -214,6 +225,17 @@ func TestSlopeIsTheCostOfOneMoreUnit(t *testing.T) {
 	}
 	if x, ok := saturatesAt(pts(1, 50000, 2, 26000, 4, 13000, 8, 12000), 1.3); !ok || x != 4 {
 		t.Errorf("saturatesAt = %g, %v; want 4, true", x, ok)
+	}
+}
+
+func TestWidestGapIsTheLargestRatioEitherWayUpToTheLimit(t *testing.T) {
+	a := &line{pts: pts(1e3, 100, 1e4, 300, 1e5, 200, 1e7, 5000)}
+	b := &line{pts: pts(1e3, 150, 1e4, 100, 1e5, 200, 1e7, 100)}
+	if r, x, ok := widestGap(a, b, 1<<20); !ok || x != 1e4 || !near(r, 3) {
+		t.Errorf("widestGap = %g at %g, %v; want 3 at 10,000 (10,000,000 is past the limit)", r, x, ok)
+	}
+	if _, _, ok := widestGap(a, &line{pts: pts(2, 1)}, 1<<20); ok {
+		t.Error("widestGap found a gap between lines with no point in common")
 	}
 }
 
@@ -319,8 +341,8 @@ func TestPage(t *testing.T) {
 		"| **tollgate** | 50.0 ns | 52.0 ns | 55.0 ns | 110 ns | 200 ns |",
 		"Measured in fewer rounds (the medians of those rounds): 10,000,000 keys: 1 of 3.",
 		// Bends, computed.
-		"- **tollgate**: bends at 1,000,000 (up ×2.0) — changes little from 1,000 to 100,000 keys (50.0 ns → 55.0 ns); rises ×3.6 from 100,000 to 10,000,000 keys (55.0 ns → 200 ns).",
-		"- sethvargo-go-limiter: bends at 100,000 (up ×2.2), 1,000,000 (levels off), 10,000,000 (up ×2.9)",
+		"- **tollgate**: bends at 1,000,000 (rises ×2.0) — no clear step from 1,000 to 100,000 keys (50.0 ns → 55.0 ns); rises ×3.6 from 100,000 to 10,000,000 keys (55.0 ns → 200 ns).",
+		"- sethvargo-go-limiter: bends at 100,000 (rises ×2.2), 1,000,000 (levels off), 10,000,000 (rises ×2.9)",
 		// The heap against the caches: 1 MiB / 64 B = 16,384 keys.
 		"| **tollgate** | 64 | 16,000 keys | 520,000 keys | 1,000,000 keys (×2.0) | 50.0 ns → 200 ns (×4.0) | 3.00 ms |",
 		// Lease mode: hot while a key gets 10 requests a second.

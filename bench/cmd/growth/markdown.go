@@ -151,7 +151,7 @@ func (r *report) section(b *strings.Builder, s *sweep) {
 		b.WriteString(p + "\n\n")
 	}
 
-	fmt.Fprintf(b, "### Where the curves bend\n\nA bend is a point whose cost differs from the point before by more than %s in another direction than the step before (a line starts level): up, down, or levelling off. Between bends a line keeps its trend.\n\n", pct(r.o.bend))
+	fmt.Fprintf(b, "### Where the curves bend\n\nA bend is a point whose cost differs from the point before by more than %s, every round of the one beyond every round of the other, in another direction than the step before (a line starts level): it rises, falls, or levels off. Between bends a line keeps its trend; a step whose rounds overlap counts as level, however far apart its medians.\n\n", pct(r.o.bend))
 	for _, p := range s.panels {
 		fmt.Fprintf(b, "**%s**\n\n", panelTitle(p))
 		for _, l := range p.lines {
@@ -275,6 +275,9 @@ func (r *report) explainKeys(s *sweep) []string {
 			out = append(out, r.keysHeapTable(p))
 			out = append(out, "The last column is one full garbage collection (`runtime.GC`) with the most keys held: a library that holds a pointer per key (a string, an object, a map of them) makes every collection of the program walk them all, a cost the program pays beside its decisions.")
 			if t, u := p.line("tollgate"), p.line("tollgate-maxkeys-16M"); t != nil && u != nil {
+				if ratio, x, ok := widestGap(t, u, 1<<20); ok {
+					out = append(out, fmt.Sprintf("Up to 1,048,576 keys `tollgate` and `tollgate-maxkeys-16M` differ only in a bound neither reaches, so the gap between their lines there is this run's noise: at most %s (at %s keys). A difference between two lines smaller than that says little.", fmtRatio(ratio), fmtX(x)))
+				}
 				xs := p.xs()
 				top := xs[len(xs)-1]
 				if tp, ok := t.at(top); ok && top > 1<<20 {
@@ -341,6 +344,22 @@ func (r *report) keysHeapTable(p *panel) string {
 			fmtNS(first.ns()), fmtNS(last.ns()), fmtRatio(last.ns()/first.ns()), gc)
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// widestGap is the largest ratio, either way, between two lines' costs at
+// the points up to limit that both have.
+func widestGap(a, b *line, limit float64) (ratio, x float64, ok bool) {
+	for _, p := range a.pts {
+		q, found := b.at(p.x)
+		if !found || p.x > limit {
+			continue
+		}
+		r := max(p.ns()/q.ns(), q.ns()/p.ns())
+		if r > ratio {
+			ratio, x, ok = r, p.x, true
+		}
+	}
+	return ratio, x, ok
 }
 
 // roundSig rounds v to n significant figures.
@@ -490,6 +509,11 @@ func (r *report) explainRedisCallers(s *sweep) []string {
 func (r *report) explainLimits(s *sweep) []string {
 	out := []string{"tollgate takes every limit of a request in one step (`core.TakeAll`): in memory, each limit is one more key to hash, lock and update; in Redis, one script reads every limit's state, decides, and writes all or none, at the cost of one round trip. The peers have no such step and are called once a limit; over Redis that is a round trip per limit. The table gives each line's cost per extra limit, the least-squares slope over 1 to 8 limits."}
 	for _, p := range s.panels {
+		if one, seq := p.line("tollgate"), p.line("tollgate-n-takes"); one != nil && seq != nil && len(one.pts) > 1 && len(seq.pts) > 1 {
+			out = append(out, fmt.Sprintf("%s: one step of every limit (`tollgate`) costs %s at 1 limit and %s a limit more, against %s and %s for the same limiters taken one after another (`tollgate-n-takes`, which is not atomic): all-or-none costs %s the sequence at 1 limit and %s at %s.",
+				panelTitle(p), fmtNS(one.pts[0].ns()), fmtNS(slope(one.pts)), fmtNS(seq.pts[0].ns()), fmtNS(slope(seq.pts)),
+				fmtRatio(one.pts[0].ns()/seq.pts[0].ns()), fmtRatio(one.pts[len(one.pts)-1].ns()/seq.pts[len(seq.pts)-1].ns()), fmtX(one.pts[len(one.pts)-1].x)))
+		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "| %s | 1 limit | %s limits | per extra limit |\n|---|---:|---:|---:|\n", panelTitle(p), fmtX(p.xs()[len(p.xs())-1]))
 		for _, l := range p.lines {
@@ -502,7 +526,7 @@ func (r *report) explainLimits(s *sweep) []string {
 }
 
 func (r *report) explainRules(s *sweep) []string {
-	out := []string{"The engine indexes rules by the first path segment they can match (`/r17/` for a rule on the prefix `/r17/`): a request is tried only against the rules its path may meet, so rules on distinct paths cost a map lookup whatever their number. A rule it cannot index (a header, a method, a regular expression, a prefix that is not a whole segment) is tried on every request, in order, so rules on a header value cost one comparison each, up to the one that matches: a straight line, whose slope is the cost of trying one rule. Past the caches, the rules' own state (matchers, limiters) adds misses."}
+	out := []string{"The engine indexes rules by the first path segment they can match (`/r17/` for a rule on the prefix `/r17/`): a request is tried only against the rules its path may meet, so rules on distinct paths cost a map lookup whatever their number. A rule it cannot index (a header, a method, a regular expression, a prefix that is not a whole segment) is tried on every request, in order, so rules on a header value cost one comparison each, up to the one that matches: a straight line, whose slope is the cost of trying one rule (reading its condition and looking the header up in the request)."}
 	for _, p := range s.panels {
 		var parts []string
 		for _, l := range p.lines {
