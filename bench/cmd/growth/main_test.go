@@ -367,6 +367,33 @@ func TestPage(t *testing.T) {
 	}
 }
 
+func TestPageLinksTheRawResultsWhenTheyLiveBesideIt(t *testing.T) {
+	dir := t.TempDir()
+	raw, err := os.ReadFile("testdata/raw.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "bench"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bench", "growth-raw.txt"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run([]string{"-raw", filepath.Join(dir, "bench", "growth-raw.txt"), "-outdir", dir, "-l2", "1048576"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "GROWTH.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "The raw results, every round: [bench/growth-raw.txt](bench/growth-raw.txt).") {
+		t.Error("GROWTH.md does not link bench/growth-raw.txt")
+	}
+	if strings.Contains(runFixture(t)["GROWTH.md"], "The raw results") {
+		t.Error("GROWTH.md links a raw file outside its directory")
+	}
+}
+
 // TestGolden pins the whole output, so that a change to it is a reviewed
 // change: run go test -update to accept one.
 func TestGolden(t *testing.T) {

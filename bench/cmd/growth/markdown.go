@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,6 +96,9 @@ func (r *report) markdown() string {
 	}
 	fmt.Fprintf(&b, "- **Date:** %s (UTC)\n", r.o.date)
 	fmt.Fprintf(&b, "- **Rounds:** %d: every point is measured once a round, each round runs every sweep, and the plots and tables show the median of the rounds\n\n", d.rounds)
+	if rel, err := filepath.Rel(r.o.outdir, r.o.raw); err == nil && !strings.HasPrefix(rel, "..") {
+		fmt.Fprintf(&b, "The raw results, every round: [%s](%s).\n\n", rel, filepath.ToSlash(rel))
+	}
 	if len(r.o.gotest) > 0 {
 		b.WriteString("The command lines:\n\n```sh\n")
 		for _, l := range r.o.gotest {
