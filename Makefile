@@ -17,7 +17,15 @@
 #                middleware (and each adapter module's own), Redis, memory
 #                per key, accuracy; summarised with benchstat into
 #                docs/BENCHMARKS.md and docs/benchmarks.svg, whose headline
-#                decides issue 20's goals from the rounds
+#                decides issue 20's goals from the rounds; then make
+#                bench-growth (GROWTH=0 skips it)
+#   make bench-growth
+#                how a decision's cost grows with the keys held (10^3 to
+#                10^7), the concurrent callers (1 to 256), the limits per
+#                request (1 to 8) and the rules (1 to 10,000), in memory and in
+#                Redis in each mode, beside the peers; plotted into
+#                docs/growth-*.svg and explained in docs/GROWTH.md
+#                (GROWTH_ROUNDS, default 3; see bench/growth.sh for the rest)
 #   make distributed
 #                N instances sharing one limit through a local Redis, in
 #                consistent, batched and lease mode, under several traffic
@@ -44,7 +52,7 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout=10m
 # Ten samples at least: fewer decide nothing on these noisy VMs.
 BENCH_COUNT ?= 10
 
-.PHONY: test test-repeat fmt-check vet-test bench-smoke release-check redis-tools chromium opspage-screenshot bench bench-store bench-adapters bench-redis bench-rules bench-metrics distributed chaos
+.PHONY: test test-repeat fmt-check vet-test bench-smoke release-check redis-tools chromium opspage-screenshot bench bench-growth bench-store bench-adapters bench-redis bench-rules bench-metrics distributed chaos
 
 test: fmt-check redis-tools chromium vet-test bench-smoke release-check
 
@@ -139,6 +147,9 @@ release-check:
 
 bench: redis-tools
 	BENCH_COUNT=$(BENCH_COUNT) bench/run.sh
+
+bench-growth: redis-tools
+	bench/growth.sh
 
 bench-store:
 	cd stores/memstore && GOWORK=off go test -run '^$$' -bench 'BenchmarkTake|BenchmarkClock' -benchmem -count $(BENCH_COUNT) .

@@ -19,6 +19,7 @@ require (
 	github.com/aclements/go-moremath v0.0.0-20210112150236-f10218a38794 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	go.uber.org/atomic v1.11.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
 )
 
 require (
@@ -31,6 +32,7 @@ require (
 	github.com/tollgate-go/tollgate v0.1.0
 	github.com/tollgate-go/tollgate/chimw v0.1.0
 	github.com/tollgate-go/tollgate/echomw v0.1.0
+	github.com/tollgate-go/tollgate/rules v0.1.0
 	github.com/tollgate-go/tollgate/stores/redisstore v0.1.0
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasttemplate v1.2.2 // indirect
@@ -48,5 +50,7 @@ replace github.com/tollgate-go/tollgate => ..
 replace github.com/tollgate-go/tollgate/chimw => ../chimw
 
 replace github.com/tollgate-go/tollgate/echomw => ../echomw
+
+replace github.com/tollgate-go/tollgate/rules => ../rules
 
 replace github.com/tollgate-go/tollgate/stores/redisstore => ../stores/redisstore

@@ -26,6 +26,8 @@
 #   BENCH_FILTER     which benchmarks (a -bench regexp; default: all)
 #   BENCH_ADAPTERS=0 skip the adapter modules' benchmarks
 #   BENCH_REPORT=1   only summarise the results already in docs/bench/
+#   GROWTH=0         skip growth.sh (docs/GROWTH.md: how each cost grows),
+#                    which otherwise runs last, with its own knobs (GROWTH_*)
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -95,3 +97,12 @@ cd bench && GOWORK=off ${perkey[*]}
 cd bench && GOWORK=off ${accuracy[*]}" \
 	-out ../docs/BENCHMARKS.md -svg ../docs/benchmarks.svg
 echo "wrote docs/BENCHMARKS.md and docs/benchmarks.svg"
+
+# How each cost grows with keys, callers, limits and rules: docs/GROWTH.md.
+if [ "${GROWTH:-1}" != 0 ]; then
+	if [ "${BENCH_REPORT:-}" = 1 ]; then
+		GROWTH_REPORT=1 ./growth.sh
+	else
+		./growth.sh
+	fi
+fi
