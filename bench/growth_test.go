@@ -118,7 +118,7 @@ func growthRedis(b *testing.B) *redis.Client {
 // admitting and holding limits never give, is reported as denied/op.
 const redisTimeout = 5 * time.Second
 
-func tollgateRedisStore(tb testing.TB, c *redis.Client, prefix string, opts ...redisstore.Option) *redisstore.Store {
+func tollgateRedisStore(tb testing.TB, c redis.UniversalClient, prefix string, opts ...redisstore.Option) *redisstore.Store {
 	s, err := redisstore.New(c, append([]redisstore.Option{redisstore.WithPrefix(prefix), redisstore.WithTimeout(redisTimeout)}, opts...)...)
 	if err != nil {
 		tb.Fatal(err)
@@ -132,15 +132,15 @@ func tollgateRedisStore(tb testing.TB, c *redis.Client, prefix string, opts ...r
 // leased (decided locally from tokens granted in bulk).
 var tollgateModes = []struct {
 	name  string
-	store func(tb testing.TB, c *redis.Client, prefix string) core.Store
+	store func(tb testing.TB, c redis.UniversalClient, prefix string) core.Store
 }{
-	{"tollgate-consistent", func(tb testing.TB, c *redis.Client, prefix string) core.Store {
+	{"tollgate-consistent", func(tb testing.TB, c redis.UniversalClient, prefix string) core.Store {
 		return tollgateRedisStore(tb, c, prefix)
 	}},
-	{"tollgate-batched", func(tb testing.TB, c *redis.Client, prefix string) core.Store {
+	{"tollgate-batched", func(tb testing.TB, c redis.UniversalClient, prefix string) core.Store {
 		return tollgateRedisStore(tb, c, prefix, redisstore.WithBatching(redisstore.DefaultBatchSize, 0))
 	}},
-	{"tollgate-lease", func(tb testing.TB, c *redis.Client, prefix string) core.Store {
+	{"tollgate-lease", func(tb testing.TB, c redis.UniversalClient, prefix string) core.Store {
 		l, err := redisstore.NewLeased(tollgateRedisStore(tb, c, prefix), redisstore.LeaseConfig{})
 		if err != nil {
 			tb.Fatal(err)
@@ -164,7 +164,7 @@ func limiterOver(tb testing.TB, s core.Store, q quota, name string) *core.Limite
 func growthRedisLibs() []redisLib {
 	var libs []redisLib
 	for _, m := range tollgateModes {
-		libs = append(libs, redisLib{m.name, func(tb testing.TB, c *redis.Client, q quota, prefix string) decider {
+		libs = append(libs, redisLib{m.name, func(tb testing.TB, c redis.UniversalClient, q quota, prefix string) decider {
 			return tollgateDecider{limiterOver(tb, m.store(tb, c, prefix), q, "bench")}
 		}})
 	}
