@@ -25,6 +25,8 @@
 #   BENCH_TIME       -benchtime of each run (default 500ms)
 #   BENCH_FILTER     which benchmarks (a -bench regexp; default: all)
 #   BENCH_ADAPTERS=0 skip the adapter modules' benchmarks
+#   PERKEY_COUNT     runs of the memory-per-key benchmark (default BENCH_COUNT;
+#                    its bytes per key hardly vary, and 10 runs take minutes)
 #   BENCH_REPORT=1   only summarise the results already in docs/bench/
 #   GROWTH=0         skip growth.sh (docs/GROWTH.md: how each cost grows),
 #                    which otherwise runs last, with its own knobs (GROWTH_*)
@@ -42,7 +44,7 @@ gotest=(go test -run '^$' -bench "$filter" -benchmem -count 1 -benchtime "$bench
 adaptermods=(chimw ginmw echomw echo5mw)
 adapterbench=(go test -run '^$' -bench '^Benchmark(Chi|Gin|Echo|Echo5)$/^(bare|limited)$' -benchmem -count 1 -benchtime "$benchtime" .)
 adapters=${BENCH_ADAPTERS:-1}
-perkey=(go test -run '^$' -bench '^BenchmarkMemoryPerKey$' -benchtime 1x -count "$count" -timeout 30m .)
+perkey=(go test -run '^$' -bench '^BenchmarkMemoryPerKey$' -benchtime 1x -count "${PERKEY_COUNT:-$count}" -timeout 30m .)
 accuracy=(go test -run '^TestAccuracy$' -count 1 -v .)
 
 if [ "${BENCH_REPORT:-}" != 1 ]; then
