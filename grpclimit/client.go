@@ -138,6 +138,7 @@ type WaitError struct {
 	Err error
 }
 
+// Error says which method was refused, the wait, and the refusal's message.
 func (e *WaitError) Error() string {
 	return "grpclimit: " + e.Method + ": retry after " + e.Wait.String() + ": " + status.Convert(e.Err).Message()
 }

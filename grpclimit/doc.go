@@ -22,7 +22,7 @@
 // A client honours the waits with a ClientInterceptor:
 //
 //	ci, err := grpclimit.NewClientInterceptor() // 3 retries, 10s of waiting at most
-//	conn, err := grpc.NewClient(target, creds,
+//	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds),
 //		grpc.WithChainUnaryInterceptor(ci.Unary()),
 //		grpc.WithChainStreamInterceptor(ci.Stream()))
 //
