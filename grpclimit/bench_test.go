@@ -96,27 +96,38 @@ func (s *headerStream) SetTrailer(md metadata.MD) error {
 }
 
 // BenchmarkUnaryInterceptor is the interceptor alone, called as the server
-// calls it, without a network: key, decision, fields set on the call's
-// header.
+// calls it, without a network: key and decision, with the fields set on the
+// call's header (the default) and without them (WithoutHeaderFields).
 func BenchmarkUnaryInterceptor(b *testing.B) {
-	in, err := grpclimit.New(benchLimiter(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	unary := in.Unary()
-	st := &headerStream{}
-	ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5}})
-	ctx = grpc.NewContextWithServerTransportStream(ctx, st)
-	info := &grpc.UnaryServerInfo{FullMethod: emptyCall}
-	handler := func(context.Context, any) (any, error) { return nil, nil }
-	b.ReportAllocs()
-	for b.Loop() {
-		st.header = nil
-		if _, err := unary(ctx, nil, info, handler); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if len(st.header.Get(grpclimit.RateLimitKey)) != 1 {
-		b.Fatalf("header %v, want the fields", st.header)
+	for _, bc := range []struct {
+		name string
+		opts []grpclimit.Option
+		want int // values of RateLimitKey in the header
+	}{
+		{"fields=on", nil, 1},
+		{"fields=off", []grpclimit.Option{grpclimit.WithoutHeaderFields()}, 0},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			in, err := grpclimit.New(benchLimiter(b), bc.opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			unary := in.Unary()
+			st := &headerStream{}
+			ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5}})
+			ctx = grpc.NewContextWithServerTransportStream(ctx, st)
+			info := &grpc.UnaryServerInfo{FullMethod: emptyCall}
+			handler := func(context.Context, any) (any, error) { return nil, nil }
+			b.ReportAllocs()
+			for b.Loop() {
+				st.header = nil
+				if _, err := unary(ctx, nil, info, handler); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if n := len(st.header.Get(grpclimit.RateLimitKey)); n != bc.want {
+				b.Fatalf("header %v: %d ratelimit values, want %d", st.header, n, bc.want)
+			}
+		})
 	}
 }
