@@ -39,6 +39,8 @@
 #                docs/opspage.png, the operator's page in Chromium
 #   make bench-store, bench-adapters, bench-redis, bench-rules, bench-metrics
 #                each module's own benchmarks (-count 10, for benchstat);
+#                bench-adapters: the routers' and the gRPC interceptor's, a
+#                unary call over loopback bare and limited;
 #                bench-rules: 50 rules x 2 limits on memory, and one limit
 #                against two in one Redis script; bench-metrics: a decision
 #                with metrics off and on
@@ -160,6 +162,7 @@ bench-adapters:
 	cd ginmw && GOWORK=off go test -run '^$$' -bench 'BenchmarkGin' -benchmem -count $(BENCH_COUNT) .
 	cd echomw && GOWORK=off go test -run '^$$' -bench 'BenchmarkEcho' -benchmem -count $(BENCH_COUNT) .
 	cd echo5mw && GOWORK=off go test -run '^$$' -bench 'BenchmarkEcho5' -benchmem -count $(BENCH_COUNT) .
+	cd grpclimit && GOWORK=off go test -run '^$$' -bench 'BenchmarkUnary' -benchmem -count $(BENCH_COUNT) .
 
 # A decision against a local redis-server (started by the benchmark) beside a
 # bare go-redis INCR round trip, serially and from 64 goroutines.

@@ -11,6 +11,7 @@ require (
 	github.com/prometheus/common v0.70.1
 	github.com/redis/go-redis/v9 v9.22.0
 	go.opentelemetry.io/otel/metric v1.46.0
+	google.golang.org/grpc v1.84.0
 )
 
 require (
@@ -26,6 +27,7 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/procfs v0.21.1 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260706201446-f0a921348800 // indirect
 )
 
 require (
@@ -57,6 +59,7 @@ require (
 	github.com/tollgate-go/tollgate/echo5mw v0.1.0
 	github.com/tollgate-go/tollgate/echomw v0.1.0
 	github.com/tollgate-go/tollgate/ginmw v0.1.0
+	github.com/tollgate-go/tollgate/grpclimit v0.1.0
 	github.com/tollgate-go/tollgate/opspage v0.1.0
 	github.com/tollgate-go/tollgate/otelmetrics v0.1.0
 	github.com/tollgate-go/tollgate/prommetrics v0.1.0
@@ -87,6 +90,8 @@ replace github.com/tollgate-go/tollgate/echo5mw => ../echo5mw
 replace github.com/tollgate-go/tollgate/echomw => ../echomw
 
 replace github.com/tollgate-go/tollgate/ginmw => ../ginmw
+
+replace github.com/tollgate-go/tollgate/grpclimit => ../grpclimit
 
 replace github.com/tollgate-go/tollgate/otelmetrics => ../otelmetrics
 

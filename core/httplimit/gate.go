@@ -188,6 +188,18 @@ var errNoKeyFunc = errors.New("the gate has no key func")
 
 func noKey(*http.Request) (string, error) { return "", errNoKeyFunc }
 
+// QuotaWindow returns the q and w that RateLimit-Policy sends for l: its
+// quota per window of whole seconds (see quotaWindow). Package grpclimit
+// sends the same values in gRPC metadata.
+func QuotaWindow(l core.Limit) (q, w int64) { return quotaWindow(l) }
+
+// RetrySeconds returns the Retry-After value of a denial whose wait is d
+// under a limit whose window is window seconds (QuotaWindow's w): d in whole
+// seconds, rounded up and at least 1, or window when no wait admits the
+// request (core.Never). It is also the t of the denying limit's RateLimit
+// entry. Package grpclimit sends the same value in gRPC metadata.
+func RetrySeconds(d time.Duration, window int64) int64 { return retrySeconds(d, window) }
+
 // quotaWindow states a limit as the draft's quota policy: q units per window
 // of w whole seconds. A period of whole seconds is sent as it is (100/m is
 // q=100;w=60); another period is rounded up to whole seconds and the quota

@@ -143,3 +143,37 @@ func TestOutcomeNames(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotaWindowAndRetrySeconds: the exported forms give what the fields
+// send (package grpclimit sends the same values in gRPC metadata).
+func TestQuotaWindowAndRetrySeconds(t *testing.T) {
+	for _, c := range []struct {
+		limit core.Limit
+		q, w  int64
+	}{
+		{core.PerMinute(100), 100, 60},
+		{core.PerSecond(10), 10, 1},
+		{core.PerHour(5), 5, 3600},
+		{core.Limit{Rate: 10, Period: 100 * time.Millisecond}, 100, 1},
+		{core.Limit{Rate: 1, Period: 1500 * time.Millisecond}, 1, 2},
+	} {
+		if q, w := httplimit.QuotaWindow(c.limit); q != c.q || w != c.w {
+			t.Errorf("QuotaWindow(%v) = %d, %d; want %d, %d", c.limit, q, w, c.q, c.w)
+		}
+	}
+	for _, c := range []struct {
+		d      time.Duration
+		window int64
+		want   int64
+	}{
+		{20 * time.Second, 60, 20},
+		{17500 * time.Millisecond, 60, 18},
+		{time.Millisecond, 60, 1},
+		{0, 60, 1},
+		{core.Never, 60, 60},
+	} {
+		if got := httplimit.RetrySeconds(c.d, c.window); got != c.want {
+			t.Errorf("RetrySeconds(%v, %d) = %d, want %d", c.d, c.window, got, c.want)
+		}
+	}
+}
