@@ -49,13 +49,13 @@ func FuzzParseFields(f *testing.F) {
 		const maxPolicies = 4
 		hs := &host{key: "h", wake: make(chan struct{})}
 		for range 2 {
-			tk := hs.send()
+			tk := hs.send(now)
 			hs.release(tk, &http.Response{StatusCode: status, Header: h}, now, maxPolicies)
 			if len(hs.pols) > maxPolicies {
 				t.Fatalf("host keeps %d policies, want at most %d", len(hs.pols), maxPolicies)
 			}
-			if until, _, _ := hs.blocked(now); until.After(now.Add(maxDelay)) {
-				t.Fatalf("host says wait until %v, past %v", until, maxDelay)
+			if v := hs.blocked(now); v.until.After(now.Add(maxDelay)) || v.learn.After(now.Add(learnWait)) {
+				t.Fatalf("host says wait until %v, past %v", v, maxDelay)
 			}
 		}
 
@@ -149,8 +149,8 @@ func TestPacingNeverExceedsTheServersQuota(t *testing.T) {
 		}
 		switch rand(4) {
 		case 0: // the client sends, if the pacing lets it
-			if until, _, learning := hs.blocked(clock); until.IsZero() && !learning {
-				flight = append(flight, &req{tk: hs.send()})
+			if hs.blocked(clock).free() {
+				flight = append(flight, &req{tk: hs.send(clock)})
 				sent++
 			}
 		case 1: // the server decides a request in flight
@@ -214,7 +214,7 @@ func TestAHostKeepsTheMostRestrictivePolicies(t *testing.T) {
 		}
 		b.WriteString(`"p` + itoa(int64(i)) + `";r=` + itoa(int64(5000-i)) + ";t=1")
 	}
-	tk := hs.send()
+	tk := hs.send(now)
 	hs.release(tk, &http.Response{StatusCode: 200, Header: http.Header{"Ratelimit": {b.String()}}}, now, 16)
 	if len(hs.pols) != 16 {
 		t.Fatalf("keeps %d policies, want 16", len(hs.pols))
@@ -231,26 +231,52 @@ func TestAHostKeepsTheMostRestrictivePolicies(t *testing.T) {
 func TestAPolicyIsForgottenWhenTheServerStopsSendingIt(t *testing.T) {
 	hs := &host{key: "h", wake: make(chan struct{})}
 	exhausted := &http.Response{StatusCode: 200, Header: http.Header{"Ratelimit": {`"p";r=0;t=5`}}}
-	hs.release(hs.send(), exhausted, now, 16)
-	if until, name, _ := hs.blocked(now); !until.Equal(now.Add(5*time.Second)) || name != "p" {
-		t.Fatalf("blocked until %v by %q, want 5s by p", until, name)
+	hs.release(hs.send(now), exhausted, now, 16)
+	if v := hs.blocked(now); !v.until.Equal(now.Add(5*time.Second)) || v.policy != "p" {
+		t.Fatalf("blocked %+v, want until 5s by p", v)
 	}
 	later := now.Add(5 * time.Second)
-	if until, _, learning := hs.blocked(later); !until.IsZero() || learning {
+	if !hs.blocked(later).free() {
 		t.Fatal("still blocked once the quota is back")
 	}
-	probe := hs.send()
-	if _, _, learning := hs.blocked(later); !learning {
-		t.Fatal("a second request is let through while the first learns the state")
+	probe := hs.send(later)
+	if v := hs.blocked(later); !v.learn.Equal(later.Add(learnWait)) || v.learnPolicy != "p" {
+		t.Fatalf("blocked %+v while one request learns p, want to wait for it %v", v, learnWait)
 	}
 	hs.release(probe, nil, later, 16) // failed: learnt by the next
 	if len(hs.pols) != 1 {
 		t.Fatal("a failed request made the policy forgotten")
 	}
-	probe = hs.send()
+	probe = hs.send(later)
 	hs.release(probe, &http.Response{StatusCode: 200, Header: http.Header{}}, later, 16)
 	if len(hs.pols) != 0 {
 		t.Fatalf("policies %+v kept, want none: the answer had no fields", hs.pols)
+	}
+}
+
+// The first request to a host goes alone; its answer says what the others
+// may do. An answer slower than learnWait lets one more go.
+func TestTheFirstRequestToAHostLearnsItsLimits(t *testing.T) {
+	hs := &host{key: "h", wake: make(chan struct{})}
+	first := hs.send(now)
+	if v := hs.blocked(now); !v.learn.Equal(now.Add(learnWait)) || v.learnPolicy != "" {
+		t.Fatalf("blocked %+v while the first request is out, want to wait for it %v", v, learnWait)
+	}
+	slow := now.Add(learnWait)
+	if !hs.blocked(slow).free() {
+		t.Fatal("still waiting for the first answer after learnWait")
+	}
+	second := hs.send(slow)
+	if hs.blocked(slow).free() {
+		t.Fatal("two requests learning at once")
+	}
+	hs.release(first, &http.Response{StatusCode: 200, Header: http.Header{"Ratelimit": {`"p";r=3;t=5`}}}, slow, 16)
+	if !hs.blocked(slow).free() {
+		t.Fatal("blocked once the host is known")
+	}
+	hs.release(second, &http.Response{StatusCode: 200, Header: http.Header{}}, slow, 16)
+	if p := hs.find("p"); p == nil || p.avail != 2 {
+		t.Fatalf("policy %+v, want p with 2 left (3 less the second request, in flight when the first answer came)", p)
 	}
 }
 

@@ -158,24 +158,27 @@ func New(base http.RoundTripper, opts ...Option) (*Transport, error) {
 // host's quota is exhausted: under WithFailFast, for any wait; otherwise
 // for a wait that would end past the maximum wait. The request's body,
 // if any, is closed.
+//
+// It is also the error of a request whose maximum wait ended while it
+// waited for the answer to another request learning the host's state (its
+// first request, or the first after a policy's quota came back), which
+// takes at most a second.
 type WaitError struct {
 	// Host is the request's host, with its port: "api.example.com:443".
 	Host string
 	// Policy names the policy that is exhausted: its id in the RateLimit
 	// field ("per-ip"), or, for the fields that name none, "RateLimit"
-	// (draft -07 and before), "X-RateLimit", or "Retry-After".
+	// (draft -07 and before), "X-RateLimit", or "Retry-After". It is empty
+	// when nothing was known of the host yet.
 	Policy string
-	// Wait is how long the policy says to wait, from when the error was
-	// made: at most 24 hours, however far away the server's field was. It
-	// is zero when the wait was for the answer to a request that tests
-	// whether the quota is back, which did not come before the maximum
-	// wait ended.
+	// Wait is how long the request would have waited, from when the error
+	// was made: at most 24 hours, however far away the server's field was.
 	Wait time.Duration
 }
 
 func (e *WaitError) Error() string {
-	if e.Wait == 0 {
-		return fmt.Sprintf("pacer: %s: quota of policy %q not known to be back within the maximum wait", e.Host, e.Policy)
+	if e.Policy == "" {
+		return fmt.Sprintf("pacer: %s: limits not known within the maximum wait (%v more)", e.Host, e.Wait)
 	}
 	return fmt.Sprintf("pacer: %s: quota of policy %q exhausted for %v", e.Host, e.Policy, e.Wait)
 }

@@ -34,26 +34,38 @@ import (
 // never early), then lets one request through to learn the new state: its
 // answer sets avail again. A policy that answer no longer mentions is
 // forgotten, so a server that stops sending fields never holds requests
-// back.
+// back. So too before anything is known of a host: its first request goes
+// alone, and its answer says what the others may do. A request that learns
+// is waited for at most learnWait; then another may go.
+
+// learnWait is how long the requests behind one that learns the state
+// (the first to a host, the first after a policy's reset) wait for its
+// answer before another request may go to learn it too: a slow answer
+// costs the others at most this, and the quota one request more.
+const learnWait = time.Second
 
 // policy is the state of one named limit of a host.
 type policy struct {
-	name    string
-	avail   int64     // requests that may still be sent before resetAt
-	resetAt time.Time // when more quota comes: the latest instant an answer said
-	probe   uint64    // the request sent to learn the state after resetAt; 0: none
+	name       string
+	avail      int64     // requests that may still be sent before resetAt
+	resetAt    time.Time // when more quota comes: the latest instant an answer said
+	probe      uint64    // the request sent to learn the state after resetAt; 0: none
+	probeSince time.Time // when probe was sent
 }
 
 // host is what the transport knows of one host.
 type host struct {
 	key string
 
-	mu       sync.Mutex // guards the fields below
-	seq      uint64     // requests sent so far
-	answered uint64     // requests answered (or failed) so far
-	inflight int64      // requests sent and not yet answered
-	pols     []policy   // at most maxPolicies, in no order
-	wake     chan struct{}
+	mu           sync.Mutex // guards the fields below
+	seq          uint64     // requests sent so far
+	answered     uint64     // requests answered (or failed) so far
+	inflight     int64      // requests sent and not yet answered
+	known        bool       // a request to the host has been answered
+	learner      uint64     // while !known, the request sent to learn the host's limits; 0: none
+	learnerSince time.Time  // when learner was sent
+	pols         []policy   // at most maxPolicies, in no order
+	wake         chan struct{}
 
 	elem *list.Element // in Transport.lru; guarded by Transport.mu
 }
@@ -64,38 +76,60 @@ type ticket struct {
 	answered uint64 // host.answered when it was sent
 }
 
-// blocked returns, for a request at now, the latest instant a policy with
-// nothing left says more quota comes (zero if none) and that policy's
-// name; or, if no policy gives one, whether one waits for the answer of
-// a request sent to learn its state.
-func (h *host) blocked(now time.Time) (until time.Time, name string, learning bool) {
+// verdict says whether a request may be sent now, and if not, until when
+// it waits.
+type verdict struct {
+	// until is the latest instant an exhausted policy says more quota
+	// comes; zero if no policy is exhausted. policy names it.
+	until  time.Time
+	policy string
+	// learn is the earliest instant another request may go to learn the
+	// state that a request sent before is learning; zero if none does.
+	// learnPolicy names the policy ("" for the host's first request).
+	learn       time.Time
+	learnPolicy string
+}
+
+func (v verdict) free() bool { return v.until.IsZero() && v.learn.IsZero() }
+
+// blocked says whether a request may be sent to h at now.
+func (h *host) blocked(now time.Time) verdict {
+	var v verdict
+	if !h.known && h.learner != 0 {
+		if at := h.learnerSince.Add(learnWait); now.Before(at) {
+			v.learn = at
+		}
+	}
 	for i := range h.pols {
 		p := &h.pols[i]
 		switch {
 		case p.avail > 0:
 		case now.Before(p.resetAt):
-			if p.resetAt.After(until) {
-				until, name = p.resetAt, p.name
+			if p.resetAt.After(v.until) {
+				v.until, v.policy = p.resetAt, p.name
 			}
 		case p.probe != 0:
-			learning = true
-			if name == "" {
-				name = p.name
+			if at := p.probeSince.Add(learnWait); now.Before(at) && (v.learn.IsZero() || at.Before(v.learn)) {
+				v.learn, v.learnPolicy = at, p.name
 			}
 		}
 	}
-	return until, name, learning
+	return v
 }
 
 // send counts a request sent at now, which blocked let through.
-func (h *host) send() ticket {
+func (h *host) send(now time.Time) ticket {
 	h.seq++
+	if !h.known {
+		h.learner, h.learnerSince = h.seq, now
+	}
 	for i := range h.pols {
 		p := &h.pols[i]
 		if p.avail > 0 {
 			p.avail--
 		} else {
-			p.probe = h.seq // resetAt has passed: this request learns the new state
+			// resetAt has passed: this request learns the new state.
+			p.probe, p.probeSince = h.seq, now
 		}
 	}
 	h.inflight++
@@ -104,8 +138,9 @@ func (h *host) send() ticket {
 
 // acquire waits until a request may be sent to h, and counts it sent. It
 // returns a *WaitError at once, without waiting, when a policy says its
-// quota is exhausted for longer than until deadline, or for any time at
-// all under failFast; and ctx's error if ctx ends first.
+// quota is exhausted until past deadline, or for any time at all under
+// failFast; a *WaitError when deadline comes while it waits for a request
+// learning the state; and ctx's error if ctx ends first.
 func (h *host) acquire(ctx context.Context, deadline time.Time, failFast bool) (ticket, error) {
 	var timer *time.Timer
 	defer func() {
@@ -116,33 +151,33 @@ func (h *host) acquire(ctx context.Context, deadline time.Time, failFast bool) (
 	for {
 		h.mu.Lock()
 		now := time.Now()
-		until, name, learning := h.blocked(now)
-		if until.IsZero() && !learning {
-			tk := h.send()
+		v := h.blocked(now)
+		if v.free() {
+			tk := h.send(now)
 			h.mu.Unlock()
 			return tk, nil
 		}
 		wake := h.wake
 		h.mu.Unlock()
 
-		var wait time.Duration
-		if !until.IsZero() {
-			if failFast || until.After(deadline) {
-				return ticket{}, &WaitError{Host: h.key, Policy: name, Wait: until.Sub(now)}
-			}
-			wait = until.Sub(now)
-		} else {
-			// Waiting for the answer that says whether the quota is back:
-			// how long is unknown, but not beyond the deadline.
-			if !now.Before(deadline) {
-				return ticket{}, &WaitError{Host: h.key, Policy: name}
-			}
-			wait = deadline.Sub(now)
+		if !v.until.IsZero() && (failFast || v.until.After(deadline)) {
+			return ticket{}, &WaitError{Host: h.key, Policy: v.policy, Wait: v.until.Sub(now)}
+		}
+		at := v.until
+		if !v.learn.IsZero() && (at.IsZero() || v.learn.Before(at)) {
+			at = v.learn
+		}
+		if !now.Before(deadline) {
+			// Only a wait for a request learning the state gets here.
+			return ticket{}, &WaitError{Host: h.key, Policy: v.learnPolicy, Wait: at.Sub(now)}
+		}
+		if at.After(deadline) {
+			at = deadline
 		}
 		if timer == nil {
-			timer = time.NewTimer(wait)
+			timer = time.NewTimer(at.Sub(now))
 		} else {
-			timer.Reset(wait)
+			timer.Reset(at.Sub(now))
 		}
 		select {
 		case <-ctx.Done():
@@ -168,6 +203,12 @@ func (h *host) release(tk ticket, res *http.Response, now time.Time, maxPolicies
 	h.inflight--
 	overlapped := int64(h.answered - tk.answered)
 	h.answered++
+	if res != nil {
+		h.known = true
+	}
+	if h.learner == tk.seq {
+		h.learner = 0 // answered, or failed: then the next request learns
+	}
 	for _, it := range got.all() {
 		if it.name == policyRetryAfter {
 			retryAfter, ok = it.delay, true
