@@ -50,7 +50,11 @@
 // reconciled as they arrive, counting the requests still in flight as
 // spent (the server may decide them after the answer it sent). A request
 // that would exceed r waits until the quota comes back; then one request
-// learns the new state, and its answer lets the others go. This holds as
+// learns the new state, and its answer lets the others go. The first
+// request to a host goes alone too, so that a burst of goroutines does not
+// outrun a quota it does not know yet; the others wait at most a second
+// for its answer (then go), so that a slow host is not served one request
+// at a time. This holds as
 // long as the Transport is the only client spending the quota; another
 // client's requests show up as a refusal, which Retry-After handles.
 //

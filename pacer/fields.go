@@ -291,8 +291,11 @@ func firstInteger(h http.Header, name string) (int64, bool) {
 // readX reads X-RateLimit-Remaining and X-RateLimit-Reset (or the
 // X-Rate-Limit- forms) into out.
 func readX(h http.Header, out *limits, date time.Time) {
-	for _, prefix := range [...]string{"X-Ratelimit-", "X-Rate-Limit-"} {
-		rv := firstValue(h.Get(prefix + "Remaining"))
+	for _, names := range [...]struct{ remaining, reset string }{
+		{"X-Ratelimit-Remaining", "X-Ratelimit-Reset"},
+		{"X-Rate-Limit-Remaining", "X-Rate-Limit-Reset"},
+	} {
+		rv := firstValue(h.Get(names.remaining))
 		if rv == "" {
 			continue
 		}
@@ -304,7 +307,7 @@ func readX(h http.Header, out *limits, date time.Time) {
 			remaining = maxRemaining
 		}
 		it := limitItem{name: policyX, remaining: clampRemaining(remaining), delay: defaultDelay, hasDelay: true}
-		if d, ok := xReset(firstValue(h.Get(prefix+"Reset")), date); ok {
+		if d, ok := xReset(firstValue(h.Get(names.reset)), date); ok {
 			it.delay = d
 		}
 		out.add(it)

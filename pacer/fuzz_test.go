@@ -255,7 +255,7 @@ func TestAPolicyIsForgottenWhenTheServerStopsSendingIt(t *testing.T) {
 }
 
 // The first request to a host goes alone; its answer says what the others
-// may do. An answer slower than learnWait lets one more go.
+// may do. An answer slower than learnWait lets them all go.
 func TestTheFirstRequestToAHostLearnsItsLimits(t *testing.T) {
 	hs := &host{key: "h", wake: make(chan struct{})}
 	first := hs.send(now)
@@ -263,20 +263,30 @@ func TestTheFirstRequestToAHostLearnsItsLimits(t *testing.T) {
 		t.Fatalf("blocked %+v while the first request is out, want to wait for it %v", v, learnWait)
 	}
 	slow := now.Add(learnWait)
-	if !hs.blocked(slow).free() {
-		t.Fatal("still waiting for the first answer after learnWait")
+	var others []ticket
+	for range 3 {
+		if !hs.blocked(slow).free() {
+			t.Fatal("still waiting for the first answer after learnWait")
+		}
+		others = append(others, hs.send(slow))
 	}
-	second := hs.send(slow)
-	if hs.blocked(slow).free() {
-		t.Fatal("two requests learning at once")
-	}
-	hs.release(first, &http.Response{StatusCode: 200, Header: http.Header{"Ratelimit": {`"p";r=3;t=5`}}}, slow, 16)
+	hs.release(first, &http.Response{StatusCode: 200, Header: http.Header{"Ratelimit": {`"p";r=5;t=5`}}}, slow, 16)
 	if !hs.blocked(slow).free() {
 		t.Fatal("blocked once the host is known")
 	}
-	hs.release(second, &http.Response{StatusCode: 200, Header: http.Header{}}, slow, 16)
+	for _, tk := range others {
+		hs.release(tk, &http.Response{StatusCode: 200, Header: http.Header{}}, slow, 16)
+	}
 	if p := hs.find("p"); p == nil || p.avail != 2 {
-		t.Fatalf("policy %+v, want p with 2 left (3 less the second request, in flight when the first answer came)", p)
+		t.Fatalf("policy %+v, want p with 2 left (5 less the 3 requests in flight when the first answer came)", p)
+	}
+
+	// A first request that fails: the next one learns.
+	hs = &host{key: "h", wake: make(chan struct{})}
+	hs.release(hs.send(now), nil, now, 16)
+	hs.send(now)
+	if hs.blocked(now).free() {
+		t.Fatal("after a failed first request, the next does not learn alone")
 	}
 }
 

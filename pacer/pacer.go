@@ -203,6 +203,12 @@ func (e *WaitError) Error() string {
 // Otherwise, or when the delay would end past the maximum wait, the
 // refused response is returned as it came.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL == nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, errors.New("pacer: nil Request.URL")
+	}
 	ctx := req.Context()
 	deadline := time.Now().Add(t.maxWait)
 	h := t.host(hostKey(req))

@@ -36,12 +36,15 @@ import (
 // forgotten, so a server that stops sending fields never holds requests
 // back. So too before anything is known of a host: its first request goes
 // alone, and its answer says what the others may do. A request that learns
-// is waited for at most learnWait; then another may go.
+// is waited for at most learnWait.
 
 // learnWait is how long the requests behind one that learns the state
-// (the first to a host, the first after a policy's reset) wait for its
-// answer before another request may go to learn it too: a slow answer
-// costs the others at most this, and the quota one request more.
+// wait for its answer. Behind the first request to a host, they then all
+// go: a host whose answers are slow (a long poll) is not made to serve one
+// request at a time, at the risk of a refusal that Retry-After handles.
+// Behind the first request after a policy's quota came back, one more
+// goes, to learn it too: the host is known to limit, and each costs the
+// quota one request.
 const learnWait = time.Second
 
 // policy is the state of one named limit of a host.
@@ -120,7 +123,7 @@ func (h *host) blocked(now time.Time) verdict {
 // send counts a request sent at now, which blocked let through.
 func (h *host) send(now time.Time) ticket {
 	h.seq++
-	if !h.known {
+	if !h.known && h.learner == 0 {
 		h.learner, h.learnerSince = h.seq, now
 	}
 	for i := range h.pols {
