@@ -63,21 +63,25 @@ type limits struct {
 }
 
 // add keeps it if there is room, or if it is more restrictive than the
-// least restrictive item kept, which it then replaces.
-func (l *limits) add(it limitItem) {
+// least restrictive item kept, which it then replaces. It returns where it
+// keeps it, or -1.
+func (l *limits) add(it limitItem) int {
 	if l.n < maxItems {
-		l.items[l.n] = it
+		i := l.n
+		l.items[i] = it
 		l.n++
 		if l.n == maxItems {
 			l.findWorst()
 		}
-		return
+		return i
 	}
 	if !it.moreRestrictive(&l.items[l.worst]) {
-		return
+		return -1
 	}
-	l.items[l.worst] = it
+	i := l.worst
+	l.items[i] = it
 	l.findWorst()
+	return i
 }
 
 func (l *limits) findWorst() {
@@ -171,10 +175,9 @@ func readIETF(h http.Header, out *limits) bool {
 		} else {
 			missing = true
 		}
-		if m.val.esc {
-			it.name = m.val.text()
+		if i := got.add(it); i >= 0 && m.val.esc {
+			got.items[i].name = m.val.text() // only for the kept: no memory per member
 		}
-		got.add(it)
 	})
 	if !valid || got.n == 0 {
 		return false
@@ -204,15 +207,8 @@ func windows(h http.Header, got *limits) {
 		if m.inner || (m.val.kind != sfString && m.val.kind != sfToken) || w.kind != sfInteger || w.num < 1 {
 			return
 		}
-		name := m.val.str
-		if m.val.esc {
-			if len(name) > maxNameLen {
-				return
-			}
-			name = m.val.text()
-		}
 		for i, it := range got.all() {
-			if !it.hasDelay && it.name == name {
+			if !it.hasDelay && m.val.is(it.name) {
 				found[i] = seconds(w.num)
 			}
 		}

@@ -60,6 +60,9 @@ func TestReadLimits(t *testing.T) {
 		{"draft -11: without t, the window of RateLimit-Policy", 200,
 			header(`RateLimit-Policy: "other";q=5;w=7, "p";q=10;w=60`, `RateLimit: "p";r=4`),
 			[]string{"p r=4 wait=1m0s"}},
+		{"draft -11: without t, the window of an escaped name", 200,
+			header(`RateLimit-Policy: "a\"b";q=10;w=30, "ab";q=1;w=5`, `RateLimit: "a\"b";r=0`),
+			[]string{`a"b r=0 wait=30s`}},
 		{"draft -11: without t or a window, a second", 200,
 			header(`RateLimit: "p";r=4`),
 			[]string{"p r=4 wait=1s"}},
@@ -246,5 +249,24 @@ func TestDraftExamplesAreRead(t *testing.T) {
 	}
 	if lines < 30 {
 		t.Fatalf("read %d example lines, want the draft's 40", lines)
+	}
+}
+
+// Reading a field costs the same memory whatever its number of members:
+// none is kept but the most restrictive, and no name is made for the rest.
+func TestReadingALongFieldCostsNoMemoryPerMember(t *testing.T) {
+	field := func(n int) http.Header {
+		members := make([]string, n)
+		for i := range members {
+			members[i] = fmt.Sprintf(`"p\\%d";r=%d;w=1`, i, 1000+i) // escaped names, no t: the policy's w is looked up
+		}
+		return header("RateLimit: "+strings.Join(members, ", "), "RateLimit-Policy: "+strings.Join(members, ", "))
+	}
+	short, long := field(100), field(10000)
+	allocs := func(h http.Header) float64 {
+		return testing.AllocsPerRun(20, func() { readLimits(h, 200, now) })
+	}
+	if a, b := allocs(short), allocs(long); b > a {
+		t.Errorf("%v allocations for 100 members, %v for 10,000", a, b)
 	}
 }

@@ -176,6 +176,7 @@ type WaitError struct {
 	Wait time.Duration
 }
 
+// Error says which host and policy, and for how long.
 func (e *WaitError) Error() string {
 	if e.Policy == "" {
 		return fmt.Sprintf("pacer: %s: limits not known within the maximum wait (%v more)", e.Host, e.Wait)

@@ -49,6 +49,25 @@ func (v sfValue) text() string {
 	return string(b)
 }
 
+// is reports whether the value of a String or Token is name, without
+// making it.
+func (v sfValue) is(name string) bool {
+	if !v.esc {
+		return v.str == name
+	}
+	j := 0
+	for i := 0; i < len(v.str); i++ {
+		if v.str[i] == '\\' {
+			i++
+		}
+		if j == len(name) || name[j] != v.str[i] {
+			return false
+		}
+		j++
+	}
+	return j == len(name)
+}
+
 // sfParam names the parameters this package reads; a parameter's last
 // occurrence wins (RFC 9651, section 4.2.3.2).
 type sfParam uint8
