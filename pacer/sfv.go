@@ -108,20 +108,27 @@ func parseSFList(s string, fn func(*sfMember)) bool {
 			return false
 		}
 		fn(&m)
-		p.skipOWS()
-		if p.i == len(p.s) {
-			return true
-		}
-		if p.s[p.i] != ',' {
-			return false
-		}
-		p.i++
-		p.skipOWS()
-		if p.i == len(p.s) {
-			return false // a trailing comma
+		if end, ok := p.next(); end || !ok {
+			return ok
 		}
 	}
 	return true
+}
+
+// next reads what follows a List's or Dictionary's member: the end of the
+// field (end, ok), or a comma and another member to come (ok); anything
+// else, or a trailing comma, is malformed (!ok).
+func (p *sfParser) next() (end, ok bool) {
+	p.skipOWS()
+	if p.i == len(p.s) {
+		return true, true
+	}
+	if p.s[p.i] != ',' {
+		return false, false
+	}
+	p.i++
+	p.skipOWS()
+	return false, p.i < len(p.s)
 }
 
 // parseSFDict reads s as a Dictionary, as parseSFList reads a List.
@@ -150,17 +157,8 @@ func parseSFDict(s string, fn func(*sfMember)) bool {
 			}
 		}
 		fn(&m)
-		p.skipOWS()
-		if p.i == len(p.s) {
-			return true
-		}
-		if p.s[p.i] != ',' {
-			return false
-		}
-		p.i++
-		p.skipOWS()
-		if p.i == len(p.s) {
-			return false
+		if end, ok := p.next(); end || !ok {
+			return ok
 		}
 	}
 	return true
