@@ -12,11 +12,9 @@ import (
 // TestMain fails the package's tests if a goroutine started by tollgate code
 // outlives them (the coarse clock's, here).
 //
-// core's go.mod requires nothing, and a test-only requirement would still
-// be one more module in every user's graph, so instead of go.uber.org/goleak
-// (used by the modules that already have requirements) this package has the
-// few lines it needs: a goroutine is ours if its stack, creation included,
-// names a function of this module.
+// Unlike internal/leakcheck (goleak's check, which the other modules' tests
+// end with), this check counts only our goroutines: a goroutine is ours if
+// its stack, creation included, names a function of this module.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if code == 0 {

@@ -1,10 +1,8 @@
 package echomw_test
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -14,34 +12,14 @@ import (
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/echomw"
+	"github.com/tollgate-go/tollgate/internal/leakcheck"
 )
 
 // TestMain fails the package's tests if a goroutine outlives them, waiting
 // for those that end by themselves (the memory store's default clock, half a
 // second after its last reading; a store nobody closed, once collected).
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := noGoroutinesLeft(10 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, "echomw:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// noGoroutinesLeft waits up to wait for every goroutine but the test
-// harness's (and those in opts) to end, collecting garbage meanwhile; it
-// returns goleak's report of those left.
-func noGoroutinesLeft(wait time.Duration, opts ...goleak.Option) error {
-	deadline := time.Now().Add(wait)
-	for {
-		runtime.GC()
-		err := goleak.Find(opts...) // retries for about 0.4s itself
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-	}
+	leakcheck.Exit(m.Run(), "echomw")
 }
 
 // The one-line form's store cannot be closed: once the echo instance that
@@ -62,7 +40,7 @@ func TestPerIPLeavesNoGoroutineOnceDropped(t *testing.T) {
 		}
 		runtime.KeepAlive(r) // in use until here: else the check above may see it collected
 	}()
-	if err := noGoroutinesLeft(10*time.Second, before); err != nil {
+	if err := leakcheck.Wait(10*time.Second, before); err != nil {
 		t.Fatalf("10s after the router was dropped: %v", err)
 	}
 }

@@ -4,7 +4,7 @@ go 1.25.0
 
 require (
 	github.com/tollgate-go/tollgate v0.1.0
-	go.uber.org/goleak v1.3.0 // test only: the leak check in TestMain
+	go.uber.org/goleak v1.3.0 // indirect; test only: the leak check in TestMain (internal/leakcheck)
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260706201446-f0a921348800
 	google.golang.org/grpc v1.84.0
 	google.golang.org/protobuf v1.36.11

@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -25,6 +22,7 @@ import (
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/grpclimit"
+	"github.com/tollgate-go/tollgate/internal/leakcheck"
 	"github.com/tollgate-go/tollgate/stores/memstore"
 )
 
@@ -33,28 +31,7 @@ import (
 // second after its last reading; a store nobody closed, once collected;
 // gRPC's connections, shortly after Close and Stop).
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := noGoroutinesLeft(10 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, "grpclimit:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// noGoroutinesLeft waits up to wait for every goroutine but the test
-// harness's (and those in opts) to end, collecting garbage meanwhile; it
-// returns goleak's report of those left.
-func noGoroutinesLeft(wait time.Duration, opts ...goleak.Option) error {
-	deadline := time.Now().Add(wait)
-	for {
-		runtime.GC()
-		err := goleak.Find(opts...) // retries for about 0.4s itself
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-	}
+	leakcheck.Exit(m.Run(), "grpclimit")
 }
 
 // Full methods of the test service.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/core/httplimit"
+	"github.com/tollgate-go/tollgate/internal/keycheck"
 	"github.com/tollgate-go/tollgate/keyfuncs"
 	"github.com/tollgate-go/tollgate/stores/memstore"
 )
@@ -311,21 +312,11 @@ func (in *Interceptor) keysOf(ctx context.Context, method string, ru *rule, keys
 	return nil
 }
 
-var errEmptyKey = errors.New("key func returned an empty key")
-
 // callKey calls a key func. Every failure wraps keyfuncs.ErrNoKey, as
-// core/httplimit's does: the call is not keyed, whatever the reason.
+// core/httplimit's does (internal/keycheck): the call is not keyed,
+// whatever the reason.
 func callKey(fn KeyFunc, ctx context.Context, method string) (string, error) {
-	key, err := fn(ctx, method)
-	switch {
-	case err != nil && errors.Is(err, keyfuncs.ErrNoKey):
-		return "", err
-	case err != nil:
-		return "", fmt.Errorf("%w: %w", keyfuncs.ErrNoKey, err)
-	case key == "":
-		return "", fmt.Errorf("%w: %w", keyfuncs.ErrNoKey, errEmptyKey)
-	}
-	return key, nil
+	return keycheck.Result(fn(ctx, method))
 }
 
 // step holds the arrays of a call under several limits: handed to a store

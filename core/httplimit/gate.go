@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/internal/keycheck"
 	"github.com/tollgate-go/tollgate/keyfuncs"
 )
 
@@ -331,7 +332,7 @@ func (g *Gate) serveKeys(w http.ResponseWriter, r *http.Request, keys []string, 
 	}
 	for i, k := range keys {
 		if k == "" && (i >= len(g.rules) || !g.rules[i].l.Shadow()) {
-			g.onError(w, r, fmt.Errorf("%w: limit %s: %w", keyfuncs.ErrNoKey, g.limitID(i), errEmptyKey))
+			g.onError(w, r, fmt.Errorf("%w: limit %s: %w", keyfuncs.ErrNoKey, g.limitID(i), keycheck.ErrEmpty))
 			return Failed
 		}
 	}
@@ -523,22 +524,11 @@ func (g *Gate) answer(w http.ResponseWriter, r *http.Request, st *decided, ds []
 	return Proceed
 }
 
-var errEmptyKey = errors.New("key func returned an empty key")
-
 // callKey calls a key func. Every failure wraps keyfuncs.ErrNoKey, which
 // the default error handler answers 400: the request is not keyed, whatever
-// the reason.
+// the reason (internal/keycheck, shared with grpclimit).
 func callKey(fn keyfuncs.KeyFunc, r *http.Request) (string, error) {
-	key, err := fn(r)
-	switch {
-	case err != nil && errors.Is(err, keyfuncs.ErrNoKey):
-		return "", err
-	case err != nil:
-		return "", fmt.Errorf("%w: %w", keyfuncs.ErrNoKey, err)
-	case key == "":
-		return "", fmt.Errorf("%w: %w", keyfuncs.ErrNoKey, errEmptyKey)
-	}
-	return key, nil
+	return keycheck.Result(fn(r))
 }
 
 // routeKey joins a route and a client key with keyfuncs.Join, which no

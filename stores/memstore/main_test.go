@@ -1,8 +1,6 @@
 package memstore_test
 
 import (
-	"fmt"
-	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -10,6 +8,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tollgate-go/tollgate/core"
+	"github.com/tollgate-go/tollgate/internal/leakcheck"
 	"github.com/tollgate-go/tollgate/stores/memstore"
 )
 
@@ -18,28 +17,7 @@ import (
 // second after its last reading: the check waits for it rather than ignore
 // it, so a clock that never stops is caught too.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := noGoroutinesLeft(10 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, "memstore:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// noGoroutinesLeft waits up to wait for every goroutine but the test
-// harness's (and those in opts) to end, collecting garbage meanwhile so that
-// unreachable stores are reclaimed; it returns goleak's report of those left.
-func noGoroutinesLeft(wait time.Duration, opts ...goleak.Option) error {
-	deadline := time.Now().Add(wait)
-	for {
-		runtime.GC()
-		err := goleak.Find(opts...) // retries for about 0.4s itself
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-	}
+	leakcheck.Exit(m.Run(), "memstore")
 }
 
 // A store nobody closes, once unreachable, leaves no goroutine behind: its
@@ -57,7 +35,7 @@ func TestUnreachableStoreStopsItsSweeper(t *testing.T) {
 		}
 		runtime.KeepAlive(s) // in use until here: else the check above may see it collected
 	}()
-	if err := noGoroutinesLeft(10*time.Second, before); err != nil {
+	if err := leakcheck.Wait(10*time.Second, before); err != nil {
 		t.Fatalf("10s after the store became unreachable: %v", err)
 	}
 }

@@ -4,7 +4,7 @@ go 1.25.0
 
 require (
 	github.com/redis/go-redis/v9 v9.22.0
-	go.uber.org/goleak v1.3.0 // test only: the leak check in TestMain
+	go.uber.org/goleak v1.3.0 // indirect; test only: the leak check in TestMain (internal/leakcheck)
 )
 
 require (
