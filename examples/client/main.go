@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -30,6 +29,7 @@ import (
 	"github.com/tollgate-go/tollgate/chimw"
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/core/httplimit"
+	"github.com/tollgate-go/tollgate/examples/internal/server"
 	"github.com/tollgate-go/tollgate/keyfuncs"
 	"github.com/tollgate-go/tollgate/pacer"
 	"github.com/tollgate-go/tollgate/stores/memstore"
@@ -155,26 +155,18 @@ func against(ctx context.Context, rt http.RoundTripper, wl workload) (res result
 			denied.Add(1)
 		}
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, stop, err := server.Loopback(counted)
 	if err != nil {
 		return result{}, err
 	}
-	srv := &http.Server{Handler: counted, ReadHeaderTimeout: 5 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if serr := srv.Shutdown(sctx); serr != nil && err == nil {
-			err = fmt.Errorf("shutdown: %w", serr)
-		}
-		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-			err = fmt.Errorf("serve: %w", serr)
+		if serr := stop(); serr != nil && err == nil {
+			err = serr
 		}
 	}()
 
 	client := &http.Client{Transport: rt, Timeout: time.Minute}
-	url := "http://" + ln.Addr().String() + "/items"
+	url := base + "/items"
 	var (
 		wg    sync.WaitGroup
 		errMu sync.Mutex

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"text/tabwriter"
@@ -29,6 +28,7 @@ import (
 	"github.com/tollgate-go/tollgate/core"
 	"github.com/tollgate-go/tollgate/echo5mw"
 	"github.com/tollgate-go/tollgate/echomw"
+	"github.com/tollgate-go/tollgate/examples/internal/server"
 	"github.com/tollgate-go/tollgate/ginmw"
 )
 
@@ -126,26 +126,18 @@ func burstAll(ctx context.Context) ([]result, error) {
 // burst serves h on a free loopback port, sends it burstSize GET /hello
 // requests one after another and shuts the server down.
 func burst(ctx context.Context, client *http.Client, name string, h http.Handler) (res result, err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, stop, err := server.Loopback(h)
 	if err != nil {
 		return result{}, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if serr := srv.Shutdown(sctx); serr != nil && err == nil {
-			err = fmt.Errorf("shutdown: %w", serr)
-		}
-		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-			err = fmt.Errorf("serve: %w", serr)
+		if serr := stop(); serr != nil && err == nil {
+			err = serr
 		}
 	}()
 
 	res.router = name
-	url := "http://" + ln.Addr().String() + "/hello"
+	url := base + "/hello"
 	for range burstSize {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {

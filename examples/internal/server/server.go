@@ -115,3 +115,31 @@ func serve(name, addr string, limit core.Limit, app App) error {
 	defer cancel()
 	return srv.Shutdown(sctx)
 }
+
+// Loopback serves h on a free loopback port, for the examples that run
+// their own server and client in one process. It returns the base URL
+// ("http://127.0.0.1:port") and stop, which shuts the server down (waiting
+// up to 5 seconds for requests in flight) and reports what went wrong
+// while it served or stopped.
+func Loopback(h http.Handler) (url string, stop func() error, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	stop = func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := srv.Shutdown(ctx)
+		if err != nil {
+			err = fmt.Errorf("shutdown: %w", err)
+		}
+		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, fmt.Errorf("serve: %w", serr))
+		}
+		return err
+	}
+	return "http://" + ln.Addr().String(), stop, nil
+}

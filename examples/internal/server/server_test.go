@@ -1,6 +1,8 @@
 package server
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -43,5 +45,36 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("ParseFlags(%q) = %q, %v; want %q, %v", tt.args, addr, limit, tt.wantAddr, tt.wantLimit)
 			}
 		})
+	}
+}
+
+// Loopback serves the handler on loopback until stop, which ends it
+// without error; afterwards the address refuses connections.
+func TestLoopback(t *testing.T) {
+	base, stop, err := Loopback(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "hi")
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(base, "http://127.0.0.1:") {
+		t.Errorf("base %q, want a loopback URL", base)
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != "hi" {
+		t.Fatalf("body %q, %v; want hi", body, err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if resp, err := client.Get(base + "/"); err == nil {
+		resp.Body.Close()
+		t.Fatal("served after stop")
 	}
 }
