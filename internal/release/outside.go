@@ -45,15 +45,11 @@ func (t *tree) installOutside(work, proxy, version string) error {
 		"GODEBUG=goindex=0",
 	)
 	goCmd := func(args ...string) (string, error) {
-		cmd := exec.Command("go", args...)
-		cmd.Dir, cmd.Env = dir, env
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
+		out, err := command(dir, env, "go", args...)
 		if err != nil {
-			return out.String(), fmt.Errorf("outside module: go %s: %w\n%s", strings.Join(args, " "), err, out.String())
+			return "", fmt.Errorf("outside module: %w", err)
 		}
-		return out.String(), nil
+		return out, nil
 	}
 	if _, err := goCmd("mod", "init", "example.com/outside"); err != nil {
 		return err
@@ -155,4 +151,20 @@ func outsideModCache(root string) (string, error) {
 		}
 	}
 	return dir, os.MkdirAll(dir, 0o755)
+}
+
+// command runs name with args in dir under env and returns what it wrote to
+// its standard output. Its standard error is kept apart: the go command
+// reports there what it downloads ("go: downloading …", on a cold module
+// cache), which must not read as part of its output, such as go list's
+// lines. On a failure the error carries both.
+func command(dir string, env []string, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir, cmd.Env = dir, env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s %s: %w\n%s%s", name, strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String(), nil
 }
